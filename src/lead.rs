@@ -1,0 +1,737 @@
+//! One incoming record: [`Lead`] and its [`Value`]s, and how text from a CSV cell or a
+//! JSON string is coerced to a field's declared [`FieldType`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+
+use crate::date::Date;
+
+/// A field value as it arrived: JSON-like, with integers kept apart from floats so
+/// `{budget}` in a reason prints `12000`, not `12000.0`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// Missing or explicitly null.
+    #[default]
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction (never NaN or infinite when built from JSON).
+    Float(f64),
+    /// Text, as given.
+    Text(String),
+    /// A list of values.
+    List(Vec<Value>),
+    /// A nested object, keys in input order.
+    Map(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The number this value holds, reading numeric text too (`" 12000 "` is 12000).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(n) => Some(*n as f64),
+            Value::Float(x) => Some(*x),
+            Value::Text(s) => parse_number(s),
+            _ => None,
+        }
+    }
+
+    /// The truth value this value holds, reading `true/false/yes/no/y/n/1/0` text too.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Int(0) => Some(false),
+            Value::Int(1) => Some(true),
+            Value::Text(s) => parse_bool(s),
+            _ => None,
+        }
+    }
+
+    /// The text this value holds, if it is text.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The date this value holds, if it is text starting with `YYYY-MM-DD`.
+    pub fn as_date(&self) -> Option<Date> {
+        self.as_text().and_then(Date::parse)
+    }
+
+    /// True for null, blank text and empty lists: what the `empty` operator means.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Value::Null => true,
+            Value::Text(s) => s.trim().is_empty(),
+            Value::List(items) => items.is_empty(),
+            Value::Map(entries) => entries.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Converts a JSON value. Numbers that fit an `i64` stay whole.
+    pub fn from_json(value: serde_json::Value) -> Value {
+        match value {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => n.as_f64().map_or(Value::Null, Value::Float),
+            },
+            serde_json::Value::String(s) => Value::Text(s),
+            serde_json::Value::Array(items) => {
+                Value::List(items.into_iter().map(Value::from_json).collect())
+            }
+            serde_json::Value::Object(map) => Value::Map(
+                map.into_iter()
+                    .map(|(k, v)| (k, Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Converts back to a JSON value (non-finite floats become null).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(n) => serde_json::Value::from(*n),
+            Value::Float(x) => serde_json::Number::from_f64(*x)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Text(s) => serde_json::Value::String(s.clone()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
+            Value::Map(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// Renders a value for people: text as is, numbers plainly, lists comma-separated.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(s) => f.write_str(s),
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                Ok(())
+            }
+            Value::Map(_) => f.write_str(&self.to_json().to_string()),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(n) => serializer.serialize_i64(*n),
+            Value::Float(x) if x.is_finite() => serializer.serialize_f64(*x),
+            Value::Float(_) => serializer.serialize_unit(),
+            Value::Text(s) => serializer.serialize_str(s),
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Map(entries) => serialize_entries(serializer, entries),
+        }
+    }
+}
+
+fn serialize_entries<S: Serializer>(
+    serializer: S,
+    entries: &[(String, Value)],
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(entries.len()))?;
+    for (k, v) in entries {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+/// Parses a number written as text, ignoring surrounding blanks. NaN and infinities are
+/// not numbers here: they would poison every comparison.
+pub(crate) fn parse_number(text: &str) -> Option<f64> {
+    let t = text.trim();
+    // `f64::from_str` accepts "inf", "nan" and "infinity"; a lead's budget never means those.
+    if t.is_empty()
+        || t.bytes()
+            .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
+    {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    let t = text.trim();
+    const TRUE: [&str; 5] = ["true", "yes", "y", "1", "t"];
+    const FALSE: [&str; 5] = ["false", "no", "n", "0", "f"];
+    if TRUE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(true)
+    } else if FALSE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A lead could not be built from the given data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadError {
+    /// What was wrong, in one sentence.
+    pub reason: String,
+}
+
+impl fmt::Display for LeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for LeadError {}
+
+/// One record: named fields with values, in input order, each name once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lead {
+    fields: Vec<(String, Value)>,
+}
+
+impl Lead {
+    /// An empty lead.
+    pub fn new() -> Lead {
+        Lead::default()
+    }
+
+    /// Sets a field; a field of the same name is replaced (the last value wins).
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        let name = name.into();
+        match self.fields.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((name, value)),
+        }
+    }
+
+    /// The value of a field, if present (a present null is `Some(&Value::Null)`).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The fields in input order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True when the lead has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Builds a lead from a JSON object.
+    ///
+    /// # Errors
+    /// When `value` is not an object (a lead is a set of named fields).
+    pub fn from_json(value: serde_json::Value) -> Result<Lead, LeadError> {
+        match value {
+            // serde_json's map already holds each key once.
+            serde_json::Value::Object(map) => Ok(Lead {
+                fields: map
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::from_json(v)))
+                    .collect(),
+            }),
+            other => Err(LeadError {
+                reason: format!("a lead must be a JSON object, found {}", json_kind(&other)),
+            }),
+        }
+    }
+
+    /// Builds a lead from any serializable value that serializes as a map or struct.
+    ///
+    /// ```
+    /// #[derive(serde::Serialize)]
+    /// struct Form { email: String, budget: u32 }
+    /// let lead = leadscore::Lead::from_serialize(&Form { email: "a@b.co".into(), budget: 12000 })?;
+    /// assert_eq!(lead.get("budget"), Some(&leadscore::Value::Int(12000)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When the value cannot be serialized or is not a map.
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Lead, LeadError> {
+        let json = serde_json::to_value(value).map_err(|e| LeadError {
+            reason: format!("cannot read the lead: {e}"),
+        })?;
+        Lead::from_json(json)
+    }
+
+    /// The lead as a JSON object, fields in input order.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+        )
+    }
+}
+
+impl FromIterator<(String, Value)> for Lead {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        let mut lead = Lead::new();
+        for (k, v) in iter {
+            lead.insert(k, v);
+        }
+        lead
+    }
+}
+
+impl Serialize for Lead {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_entries(serializer, &self.fields)
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The declared type of a field, from the `fields:` section of the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Any text.
+    String,
+    /// A number, whole or not.
+    Number,
+    /// A whole number.
+    Integer,
+    /// true/false (also yes/no, y/n, 1/0 in text).
+    Bool,
+    /// A date `YYYY-MM-DD`, optionally with a time.
+    Date,
+    /// A list; text is split on `;` as CRM multi-select picklists export it.
+    List,
+}
+
+impl FieldType {
+    /// Every type name, as written in rule files.
+    pub const NAMES: [&'static str; 6] = ["string", "number", "integer", "bool", "date", "list"];
+
+    /// The type for a name as written in rule files (`boolean` and `text` are accepted too).
+    pub fn from_name(name: &str) -> Option<FieldType> {
+        Some(match name {
+            "string" | "text" => FieldType::String,
+            "number" | "float" => FieldType::Number,
+            "integer" | "int" => FieldType::Integer,
+            "bool" | "boolean" => FieldType::Bool,
+            "date" => FieldType::Date,
+            "list" => FieldType::List,
+            _ => return None,
+        })
+    }
+
+    /// The name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Integer => "integer",
+            FieldType::Bool => "bool",
+            FieldType::Date => "date",
+            FieldType::List => "list",
+        }
+    }
+
+    /// Brings `value` to this type: borrowed when it already fits, converted when it is
+    /// text that reads as this type; blank text becomes null (a missing value).
+    ///
+    /// # Errors
+    /// A sentence naming what was found, when the value does not fit.
+    pub fn coerce<'a>(self, value: &'a Value) -> Result<Cow<'a, Value>, String> {
+        if let Value::Text(s) = value
+            && s.trim().is_empty()
+            && self != FieldType::String
+        {
+            return Ok(Cow::Owned(Value::Null));
+        }
+        let fits = match (self, value) {
+            (_, Value::Null) => true,
+            (FieldType::String, Value::Text(_)) => true,
+            (FieldType::Number, Value::Int(_) | Value::Float(_)) => true,
+            (FieldType::Integer, Value::Int(_)) => true,
+            (FieldType::Bool, Value::Bool(_)) => true,
+            (FieldType::Date, Value::Text(s)) => Date::parse(s).is_some(),
+            (FieldType::List, Value::List(_)) => true,
+            _ => false,
+        };
+        if fits {
+            return Ok(Cow::Borrowed(value));
+        }
+        self.convert(value)
+            .map(Cow::Owned)
+            .ok_or_else(|| format!("expected {}, found {}", self.described(), describe(value)))
+    }
+
+    fn convert(self, value: &Value) -> Option<Value> {
+        match self {
+            FieldType::String => match value {
+                Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+                    Some(Value::Text(value.to_string()))
+                }
+                _ => None,
+            },
+            FieldType::Number => {
+                let x = value.as_text().and_then(parse_number)?;
+                Some(whole_or_float(x))
+            }
+            FieldType::Integer => {
+                let x = match value {
+                    Value::Float(x) => Some(*x),
+                    Value::Text(s) => parse_number(s),
+                    _ => None,
+                }?;
+                (x.fract() == 0.0 && x.abs() < 9.0e15).then_some(Value::Int(x as i64))
+            }
+            FieldType::Bool => value.as_bool().map(Value::Bool),
+            FieldType::Date => None,
+            FieldType::List => value.as_text().map(|s| {
+                Value::List(
+                    s.split(';')
+                        .map(str::trim)
+                        .filter(|part| !part.is_empty())
+                        .map(|part| Value::Text(part.to_string()))
+                        .collect(),
+                )
+            }),
+        }
+    }
+
+    fn described(self) -> &'static str {
+        match self {
+            FieldType::String => "text",
+            FieldType::Number => "a number",
+            FieldType::Integer => "a whole number",
+            FieldType::Bool => "true or false",
+            FieldType::Date => "a date (YYYY-MM-DD)",
+            FieldType::List => "a list",
+        }
+    }
+}
+
+fn whole_or_float(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        Value::Int(x as i64)
+    } else {
+        Value::Float(x)
+    }
+}
+
+/// Describes a value for error messages: its kind and, when short, the value itself.
+pub(crate) fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Int(n) => format!("the number {n}"),
+        Value::Float(x) => format!("the number {x}"),
+        Value::Text(s) => {
+            let shown: String = s.chars().take(40).collect();
+            let more = if s.chars().count() > 40 { "..." } else { "" };
+            format!("the text \"{shown}{more}\"")
+        }
+        Value::List(_) => "a list".to_string(),
+        Value::Map(_) => "an object".to_string(),
+    }
+}
+
+/// Index of a field in a [`Schema`]: conditions read `values[slot]`, not a map by name.
+pub(crate) type Slot = usize;
+
+/// One field the rules know about.
+#[derive(Debug, Clone)]
+pub(crate) struct SchemaField {
+    pub name: std::sync::Arc<str>,
+    pub ty: Option<FieldType>,
+    pub declared: bool,
+}
+
+/// Every field the rules read or declare, each with a slot; names and aliases map to
+/// slots once at load, so scoring a lead costs one lookup per lead field.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Schema {
+    fields: Vec<SchemaField>,
+    index: std::collections::HashMap<String, Slot>,
+}
+
+/// A lead's values arranged by slot, coerced to declared types.
+pub(crate) struct Bound<'a> {
+    pub values: Vec<Option<Cow<'a, Value>>>,
+    /// Values that did not fit their declared type: (field name, what was wrong).
+    pub misfits: Vec<(std::sync::Arc<str>, String)>,
+}
+
+impl Schema {
+    /// Declares a field with a type and aliases. Returns the slot, or the name that is
+    /// already taken by another field.
+    pub fn declare(
+        &mut self,
+        name: &str,
+        ty: Option<FieldType>,
+        aliases: &[String],
+    ) -> Result<Slot, String> {
+        let slot = self.slot_for(name);
+        let field = &mut self.fields[slot];
+        if field.declared {
+            return Err(name.to_string());
+        }
+        field.declared = true;
+        field.ty = ty;
+        for alias in aliases {
+            match self.index.get(alias.as_str()) {
+                Some(&other) if other != slot => return Err(alias.clone()),
+                _ => {
+                    self.index.insert(alias.clone(), slot);
+                }
+            }
+        }
+        Ok(slot)
+    }
+
+    /// The slot of a field, adding an undeclared field when it is new.
+    pub fn slot_for(&mut self, name: &str) -> Slot {
+        if let Some(&slot) = self.index.get(name) {
+            return slot;
+        }
+        let slot = self.fields.len();
+        self.fields.push(SchemaField {
+            name: name.into(),
+            ty: None,
+            declared: false,
+        });
+        self.index.insert(name.to_string(), slot);
+        slot
+    }
+
+    /// The slot for a name or alias, if the rules know it.
+    pub fn lookup(&self, name: &str) -> Option<Slot> {
+        self.index.get(name).copied()
+    }
+
+    /// The field at a slot.
+    pub fn field(&self, slot: Slot) -> &SchemaField {
+        &self.fields[slot]
+    }
+
+    /// Every field, by slot.
+    pub fn fields(&self) -> &[SchemaField] {
+        &self.fields
+    }
+
+    /// True when any field was declared in a `fields:` section.
+    pub fn has_declarations(&self) -> bool {
+        self.fields.iter().any(|f| f.declared)
+    }
+
+    /// The canonical name for a lead's key: the declared name for an alias.
+    pub fn canonical<'n>(&'n self, key: &'n str) -> &'n str {
+        match self.lookup(key) {
+            Some(slot) => &self.fields[slot].name,
+            None => key,
+        }
+    }
+
+    /// Arranges a lead's values by slot and coerces them to their declared types.
+    /// When a name and its alias are both present, the later one wins.
+    pub fn bind<'a>(&self, lead: &'a Lead) -> Bound<'a> {
+        let mut bound = Bound {
+            values: vec![None; self.fields.len()],
+            misfits: Vec::new(),
+        };
+        for (key, value) in lead.fields() {
+            let Some(slot) = self.lookup(key) else {
+                continue;
+            };
+            let field = &self.fields[slot];
+            bound.values[slot] = match field.ty {
+                None => Some(Cow::Borrowed(value)),
+                Some(ty) => match ty.coerce(value) {
+                    Ok(v) => Some(v),
+                    Err(why) => {
+                        bound.misfits.push((field.name.clone(), why));
+                        None
+                    }
+                },
+            };
+        }
+        bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.to_string())
+    }
+
+    #[test]
+    fn numeric_text_reads_as_a_number_but_nan_and_inf_do_not() {
+        assert_eq!(text(" 12000 ").as_f64(), Some(12000.0));
+        assert_eq!(text("1e3").as_f64(), Some(1000.0));
+        for s in ["NaN", "inf", "-infinity", "", "12k", "1e999"] {
+            assert_eq!(text(s).as_f64(), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn coerces_csv_text_to_declared_types() {
+        let cases = [
+            (FieldType::Number, text("12000"), Value::Int(12000)),
+            (FieldType::Number, text("2.5"), Value::Float(2.5)),
+            (FieldType::Integer, text("12.0"), Value::Int(12)),
+            (FieldType::Bool, text("Yes"), Value::Bool(true)),
+            (FieldType::Bool, text("0"), Value::Bool(false)),
+            (FieldType::String, Value::Int(7), text("7")),
+            (FieldType::Number, text("  "), Value::Null),
+            (FieldType::Date, text("2024-05-01"), text("2024-05-01")),
+            (
+                FieldType::List,
+                text("a; b;;c"),
+                Value::List(vec![text("a"), text("b"), text("c")]),
+            ),
+        ];
+        for (ty, input, want) in cases {
+            assert_eq!(
+                ty.coerce(&input).map(Cow::into_owned),
+                Ok(want),
+                "{ty:?} {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn coercion_failures_say_what_was_found() {
+        assert_eq!(
+            FieldType::Number.coerce(&text("lots")).unwrap_err(),
+            "expected a number, found the text \"lots\""
+        );
+        assert!(FieldType::Integer.coerce(&text("2.5")).is_err());
+        assert!(FieldType::Date.coerce(&text("yesterday")).is_err());
+        assert!(FieldType::Bool.coerce(&Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn leads_come_from_json_objects_only() {
+        let lead = Lead::from_json(json!({"id": "L1", "budget": 12000, "score": 1.5})).unwrap();
+        assert_eq!(lead.get("budget"), Some(&Value::Int(12000)));
+        assert_eq!(lead.get("score"), Some(&Value::Float(1.5)));
+        assert_eq!(
+            Lead::from_json(json!([1])).unwrap_err().reason,
+            "a lead must be a JSON object, found an array"
+        );
+    }
+
+    #[test]
+    fn insert_replaces_a_field_of_the_same_name() {
+        let mut lead = Lead::new();
+        lead.insert("a", Value::Int(1));
+        lead.insert("a", Value::Int(2));
+        assert_eq!(lead.len(), 1);
+        assert_eq!(lead.get("a"), Some(&Value::Int(2)));
+    }
+
+    #[test]
+    fn binding_resolves_aliases_and_coerces_declared_types() {
+        let mut schema = Schema::default();
+        let budget = schema
+            .declare(
+                "budget",
+                Some(FieldType::Number),
+                &["Budget__c".to_string()],
+            )
+            .unwrap();
+        let title = schema.slot_for("title");
+        let lead: Lead = [
+            ("Budget__c".to_string(), text("12000")),
+            ("title".to_string(), text("VP Sales")),
+            ("other".to_string(), Value::Int(1)),
+        ]
+        .into_iter()
+        .collect();
+        let bound = schema.bind(&lead);
+        assert_eq!(bound.values[budget].as_deref(), Some(&Value::Int(12000)));
+        assert_eq!(bound.values[title].as_deref(), Some(&text("VP Sales")));
+        assert!(bound.misfits.is_empty());
+        assert_eq!(schema.canonical("Budget__c"), "budget");
+    }
+
+    #[test]
+    fn binding_reports_values_that_do_not_fit() {
+        let mut schema = Schema::default();
+        schema
+            .declare("budget", Some(FieldType::Number), &[])
+            .unwrap();
+        let lead: Lead = [("budget".to_string(), text("lots"))].into_iter().collect();
+        let bound = schema.bind(&lead);
+        assert_eq!(bound.values[0], None);
+        assert_eq!(bound.misfits[0].0.as_ref(), "budget");
+    }
+
+    #[test]
+    fn an_alias_cannot_name_two_fields() {
+        let mut schema = Schema::default();
+        schema.declare("a", None, &["X".to_string()]).unwrap();
+        assert_eq!(
+            schema.declare("b", None, &["X".to_string()]),
+            Err("X".to_string())
+        );
+        assert_eq!(schema.declare("a", None, &[]), Err("a".to_string()));
+    }
+
+    #[test]
+    fn values_display_for_people() {
+        assert_eq!(Value::Float(12000.0).to_string(), "12000");
+        assert_eq!(
+            Value::List(vec![text("a"), Value::Int(2)]).to_string(),
+            "a, 2"
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! leadscore: a fast, rule-based lead qualification scorer.
+//!
+//! A team keeps its qualification policy in a `rules/` folder: YAML rules that sales-ops
+//! edits, Rhai scripts for logic YAML cannot say, and a stage policy (lead -> prospect ->
+//! ready_to_convert, or disqualified). leadscore compiles the folder once and scores each
+//! lead: its score, its stage, the rules that matched and why, and what is missing for
+//! the next stage.
+//!
+//! ```
+//! use leadscore::{Date, Lead, Rules, Scorer};
+//!
+//! let scorer = Scorer::new(Rules::load_dir("rules")?); // Err lists every problem, file:line:col
+//! let lead = Lead::from_json(serde_json::json!({
+//!     "id": "L-1", "email": "ana@acme.com", "budget": 25000,
+//!     "title": "Head of Operations", "pain_points": "manual reporting",
+//! }))?;
+//! let verdict = scorer.score(&lead, Date::parse("2026-01-15").unwrap()); // never fails
+//! println!("{} {} {:?}", verdict.score, verdict.stage, verdict.next);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`Scorer`] is `Send + Sync` and cheap to clone: load once, score from any number of
+//! threads. Scoring reads no clock: the as-of date is a parameter, so the same rules and
+//! lead always give byte-identical verdicts.
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+
+mod date;
+mod diagnostic;
+mod error;
+pub mod io;
+mod lead;
+mod rules;
+mod scorer;
+mod script;
+mod stage;
+mod verdict;
+
+pub use date::Date;
+pub use diagnostic::{Diagnostic, Severity, Span};
+pub use error::Error;
+pub use lead::{FieldType, Lead, LeadError, Value};
+pub use rules::Rules;
+pub use scorer::Scorer;
+pub use script::DEFAULT_MAX_OPERATIONS;
+pub use verdict::{Match, Next, RuleFailure, Verdict};

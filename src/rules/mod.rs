@@ -1,0 +1,908 @@
+//! [`Rules`]: load a rules folder in name order (YAML rules, Rhai scripts, the stage
+//! policy), compile everything once, and report every problem at once.
+
+pub(crate) mod compile;
+pub(crate) mod predicate;
+pub(crate) mod raw;
+pub(crate) mod yaml;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, Span, attach_source_lines};
+use crate::error::Error;
+use crate::lead::{Schema, Slot};
+use crate::script::{DEFAULT_MAX_OPERATIONS, ScriptHost, ScriptRule};
+use crate::stage::{Stage, StagePolicy};
+use compile::{Compiler, Template};
+use predicate::Predicate;
+use raw::{Decoder, RuleFileDoc, SettingsDoc, StageDoc};
+
+/// A compiled rule.
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub id: Arc<str>,
+    pub description: Option<String>,
+    pub kind: RuleKind,
+    pub points: i64,
+    pub signals: Vec<Arc<str>>,
+    pub reason: Option<Template>,
+    pub disqualify: Option<Template>,
+    /// Where the rule is written.
+    pub path: Arc<Path>,
+    pub span: Span,
+}
+
+/// How a rule decides whether it matches.
+#[derive(Debug)]
+pub(crate) enum RuleKind {
+    Yaml(Predicate),
+    Script(ScriptRule),
+}
+
+/// Settings from `settings:`, with defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub score_min: i64,
+    pub score_max: i64,
+    pub id_field: String,
+    pub id_slot: Slot,
+}
+
+/// A loaded, compiled rules folder. Build a [`Scorer`](crate::Scorer) from it.
+///
+/// ```
+/// let rules = leadscore::Rules::load_dir("rules")?;
+/// assert!(rules.rule_ids().count() > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Rules {
+    pub(crate) schema: Schema,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) policy: StagePolicy,
+    pub(crate) scripts: ScriptHost,
+    pub(crate) settings: Settings,
+    warnings: Vec<Diagnostic>,
+}
+
+/// One file of a rules folder.
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+impl Rules {
+    /// Loads every `*.yaml`, `*.yml` and `*.rhai` file directly in `dir`, in file-name
+    /// order (the `tests/` subfolder and other folders are not rules).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the folder or a file cannot be read; [`Error::Rules`] listing
+    /// every problem found (with the warnings) when any is an error.
+    pub fn load_dir(dir: impl AsRef<Path>) -> Result<Rules, Error> {
+        let dir = dir.as_ref();
+        let io = |source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|p| p.is_file() && is_rule_file(p))
+            .collect();
+        paths.sort();
+        let mut sources = Vec::new();
+        let mut unreadable = Vec::new();
+        for path in paths {
+            match std::fs::read(&path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => sources.push((path, text)),
+                    Err(e) => {
+                        let offset = e.utf8_error().valid_up_to();
+                        let before = &e.as_bytes()[..offset];
+                        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+                        unreadable.push(Diagnostic::error(
+                            &path,
+                            Span::new(line as u32, 1, 1),
+                            "the file is not valid UTF-8",
+                        ));
+                    }
+                },
+                Err(source) => return Err(Error::Io { path, source }),
+            }
+        }
+        let mut rules = Rules::from_sources(sources);
+        if !unreadable.is_empty() {
+            let mut all = unreadable;
+            match &mut rules {
+                Err(Error::Rules(d)) => all.append(d),
+                Ok(loaded) => all.append(&mut loaded.warnings),
+                Err(_) => {}
+            }
+            rules = Err(Error::Rules(all));
+        }
+        if let Ok(loaded) = &rules
+            && loaded.rules.is_empty()
+        {
+            return Err(Error::Rules(vec![
+                Diagnostic::error(dir, Span::new(1, 1, 1), "the rules folder has no rules")
+                    .with_help("add a *.yaml file with `rules:`, or run `leadscore init` for a starter set"),
+            ]));
+        }
+        rules
+    }
+
+    /// Loads rules from in-memory files: `(path, text)` pairs, `*.yaml`/`*.yml` or
+    /// `*.rhai` by extension, taken in path order. Paths only name the files in messages.
+    ///
+    /// ```
+    /// let rules = leadscore::Rules::from_sources(vec![(
+    ///     "rules.yaml".into(),
+    ///     "rules:\n  - id: big\n    when: { field: budget, gte: 10000 }\n    points: 50\n".into(),
+    /// )])?;
+    /// assert_eq!(rules.rule_ids().collect::<Vec<_>>(), ["big"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Rules`] listing every problem found when any is an error.
+    pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Rules, Error> {
+        let mut sources: Vec<Source> = sources
+            .into_iter()
+            .map(|(path, text)| Source { path, text })
+            .collect();
+        sources.sort_by(|a, b| a.path.cmp(&b.path));
+        Loader::default().load(&sources)
+    }
+
+    /// Problems that do not stop the rules from working.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// Rule ids in evaluation order.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.id.as_ref())
+    }
+
+    /// Stage ids, top to bottom.
+    pub fn stage_ids(&self) -> impl Iterator<Item = &str> {
+        self.policy.stages.iter().map(|s| s.id.as_ref())
+    }
+
+    /// The field that names a lead (`settings.id_field`, default `id`).
+    pub fn id_field(&self) -> &str {
+        &self.settings.id_field
+    }
+}
+
+fn is_rule_file(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    let ext = path.extension().and_then(|e| e.to_str());
+    !hidden && matches!(ext, Some("yaml" | "yml" | "rhai"))
+}
+
+fn is_rhai(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("rhai")
+}
+
+/// A YAML file decoded, waiting for compilation.
+struct Decoded<'s> {
+    source: &'s Source,
+    doc: RuleFileDoc,
+}
+
+#[derive(Default)]
+struct Loader {
+    problems: Vec<(usize, Diagnostic)>,
+}
+
+impl Loader {
+    fn report(&mut self, file: usize, diagnostics: impl IntoIterator<Item = Diagnostic>) {
+        self.problems
+            .extend(diagnostics.into_iter().map(|d| (file, d)));
+    }
+
+    fn load(mut self, sources: &[Source]) -> Result<Rules, Error> {
+        let decoded = self.decode_yaml(sources);
+        let mut schema = Schema::default();
+        self.declare_fields(&decoded, sources, &mut schema);
+        let (settings_doc, settings_file) = self.merge_settings(&decoded, sources);
+        let max_operations = settings_doc
+            .and_then(|s| s.max_operations.as_ref())
+            .map_or(DEFAULT_MAX_OPERATIONS, |n| n.value.max(1) as u64);
+        let mut scripts = ScriptHost::new(max_operations);
+        let mut rules = Vec::new();
+        let mut script_signals = BTreeSet::new();
+        for (index, source) in sources.iter().enumerate() {
+            if is_rhai(&source.path) {
+                self.compile_script(index, source, &mut scripts, &mut rules, &mut script_signals);
+            } else if let Some(d) = decoded.iter().find(|d| std::ptr::eq(d.source, source)) {
+                self.compile_rules(index, d, &mut schema, &mut scripts, &mut rules);
+            }
+        }
+        self.check_duplicate_ids(&rules, sources);
+        let settings = self.settings(settings_doc, settings_file, &mut schema);
+        let policy = self.stage_policy(&decoded, sources, &mut schema, &mut scripts);
+        if let Some(policy) = &policy {
+            self.lint_stages(
+                policy,
+                &rules,
+                &script_signals,
+                &settings,
+                &decoded,
+                sources,
+            );
+        }
+        self.finish(sources, schema, rules, policy, scripts, settings)
+    }
+
+    fn decode_yaml<'s>(&mut self, sources: &'s [Source]) -> Vec<Decoded<'s>> {
+        let mut decoded = Vec::new();
+        for (index, source) in sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !is_rhai(&s.path))
+        {
+            match yaml::parse(&source.text) {
+                Err(problem) => self.report(
+                    index,
+                    [Diagnostic::error(
+                        &source.path,
+                        problem.span,
+                        problem.message,
+                    )],
+                ),
+                Ok((root, problems)) => {
+                    self.report(
+                        index,
+                        problems
+                            .into_iter()
+                            .map(|p| Diagnostic::error(&source.path, p.span, p.message)),
+                    );
+                    let mut decoder = Decoder::new(&source.path);
+                    let doc = root.map(|r| decoder.file(&r)).unwrap_or_default();
+                    self.report(index, decoder.problems);
+                    decoded.push(Decoded { source, doc });
+                }
+            }
+        }
+        decoded
+    }
+
+    fn declare_fields(&mut self, decoded: &[Decoded<'_>], sources: &[Source], schema: &mut Schema) {
+        for d in decoded {
+            let index = file_index(sources, d.source);
+            for field in &d.doc.fields {
+                let aliases: Vec<String> = field.aliases.iter().map(|a| a.value.clone()).collect();
+                if let Err(taken) = schema.declare(&field.name.value, field.ty, &aliases) {
+                    let span = field
+                        .aliases
+                        .iter()
+                        .find(|a| a.value == taken)
+                        .map_or(field.name.span, |a| a.span);
+                    self.report(
+                        index,
+                        [Diagnostic::error(
+                            &d.source.path,
+                            span,
+                            format!("`{taken}` already names another declared field"),
+                        )],
+                    );
+                }
+            }
+        }
+    }
+
+    fn merge_settings<'d>(
+        &mut self,
+        decoded: &'d [Decoded<'_>],
+        sources: &[Source],
+    ) -> (Option<&'d SettingsDoc>, usize) {
+        let mut found: Option<(&SettingsDoc, usize)> = None;
+        for d in decoded {
+            let Some(settings) = &d.doc.settings else {
+                continue;
+            };
+            let index = file_index(sources, d.source);
+            match found {
+                None => found = Some((settings, index)),
+                Some((_, first)) => self.report(
+                    index,
+                    [Diagnostic::error(
+                        &d.source.path,
+                        settings.span,
+                        format!(
+                            "`settings` is already given in {}",
+                            sources[first].path.display()
+                        ),
+                    )
+                    .with_help("keep all settings in one file")],
+                ),
+            }
+        }
+        match found {
+            Some((s, i)) => (Some(s), i),
+            None => (None, 0),
+        }
+    }
+
+    fn settings(
+        &mut self,
+        doc: Option<&SettingsDoc>,
+        file: usize,
+        schema: &mut Schema,
+    ) -> Settings {
+        let min = doc.and_then(|s| s.score_min.as_ref());
+        let max = doc.and_then(|s| s.score_max.as_ref());
+        let (score_min, score_max) = (min.map_or(0, |m| m.value), max.map_or(100, |m| m.value));
+        if score_min > score_max {
+            let span = min.or(max).map_or(Span::default(), |s| s.span);
+            self.problems.push((
+                file,
+                Diagnostic::error(
+                    PathBuf::new(),
+                    span,
+                    format!("score min {score_min} is above max {score_max}"),
+                ),
+            ));
+        }
+        let id_field = doc
+            .and_then(|s| s.id_field.as_ref())
+            .map_or("id".to_string(), |f| f.value.clone());
+        let id_slot = schema.slot_for(&id_field);
+        Settings {
+            score_min,
+            score_max,
+            id_field,
+            id_slot,
+        }
+    }
+
+    fn compile_script(
+        &mut self,
+        index: usize,
+        source: &Source,
+        scripts: &mut ScriptHost,
+        rules: &mut Vec<Rule>,
+        signals: &mut BTreeSet<String>,
+    ) {
+        match scripts.compile_file(&source.path, &source.text) {
+            Err(d) => self.report(index, [d]),
+            Ok(found) => {
+                signals.extend(crate::script::string_literals(&source.text));
+                let path: Arc<Path> = Arc::from(source.path.as_path());
+                rules.extend(found.into_iter().map(|f| Rule {
+                    id: Arc::from(f.name.as_str()),
+                    description: None,
+                    points: 0,
+                    signals: Vec::new(),
+                    reason: None,
+                    disqualify: None,
+                    path: path.clone(),
+                    span: f.span,
+                    kind: RuleKind::Script(f),
+                }));
+            }
+        }
+    }
+
+    fn compile_rules(
+        &mut self,
+        index: usize,
+        decoded: &Decoded<'_>,
+        schema: &mut Schema,
+        scripts: &mut ScriptHost,
+        rules: &mut Vec<Rule>,
+    ) {
+        let path: Arc<Path> = Arc::from(decoded.source.path.as_path());
+        let mut compiler = Compiler {
+            path: &decoded.source.path,
+            schema,
+            scripts,
+            problems: Vec::new(),
+        };
+        for doc in &decoded.doc.rules {
+            if !valid_id(&doc.id.value) {
+                compiler.problems.push(
+                    Diagnostic::error(
+                        &decoded.source.path,
+                        doc.id.span,
+                        format!("rule id `{}` is not a plain name", doc.id.value),
+                    )
+                    .with_help("use letters, digits, `_` and `-`, starting with a letter"),
+                );
+            }
+            let predicate = doc.when.as_ref().and_then(|w| compiler.condition(w));
+            let reason = doc.reason.as_ref().and_then(|t| compiler.template(t));
+            let disqualify = doc.disqualify.as_ref().and_then(|t| compiler.template(t));
+            let Some(predicate) = predicate else { continue };
+            rules.push(Rule {
+                id: Arc::from(doc.id.value.as_str()),
+                description: doc.description.clone(),
+                kind: RuleKind::Yaml(predicate),
+                points: doc.points,
+                signals: doc
+                    .signals
+                    .iter()
+                    .map(|s| Arc::from(s.value.as_str()))
+                    .collect(),
+                reason,
+                disqualify,
+                path: path.clone(),
+                span: doc.id.span,
+            });
+        }
+        self.report(index, compiler.problems);
+    }
+
+    fn check_duplicate_ids(&mut self, rules: &[Rule], sources: &[Source]) {
+        let mut seen: HashMap<&str, &Rule> = HashMap::new();
+        for rule in rules {
+            match seen.get(rule.id.as_ref()) {
+                None => {
+                    seen.insert(&rule.id, rule);
+                }
+                Some(first) => {
+                    let index = sources
+                        .iter()
+                        .position(|s| *s.path == *rule.path)
+                        .unwrap_or(0);
+                    self.report(
+                        index,
+                        [Diagnostic::error(
+                            rule.path.as_ref(),
+                            rule.span,
+                            format!(
+                                "duplicate rule id `{}` (first defined at {}:{}:{})",
+                                rule.id,
+                                first.path.display(),
+                                first.span.line,
+                                first.span.col
+                            ),
+                        )
+                        .with_help("rule ids (YAML ids and Rhai function names) must be unique across the folder")],
+                    );
+                }
+            }
+        }
+    }
+
+    fn stage_policy(
+        &mut self,
+        decoded: &[Decoded<'_>],
+        sources: &[Source],
+        schema: &mut Schema,
+        scripts: &mut ScriptHost,
+    ) -> Option<StagePolicy> {
+        let mut declaring = decoded.iter().filter(|d| d.doc.stages.is_some());
+        let Some(first) = declaring.next() else {
+            return Some(StagePolicy::default_policy());
+        };
+        for other in declaring {
+            let span = other
+                .doc
+                .stages
+                .as_ref()
+                .map_or(Span::default(), |s| s.span);
+            self.report(
+                file_index(sources, other.source),
+                [Diagnostic::error(
+                    &other.source.path,
+                    span,
+                    format!(
+                        "`stages` is already declared in {}",
+                        first.source.path.display()
+                    ),
+                )
+                .with_help("declare the stage policy in one file")],
+            );
+        }
+        let index = file_index(sources, first.source);
+        let docs = first.doc.stages.as_ref()?;
+        let mut compiler = Compiler {
+            path: &first.source.path,
+            schema,
+            scripts,
+            problems: Vec::new(),
+        };
+        let mut stages = Vec::new();
+        let mut ok = true;
+        for doc in &docs.value {
+            let when = match &doc.when {
+                Some(w) => {
+                    let p = compiler.condition(w);
+                    ok &= p.is_some();
+                    p
+                }
+                None => None,
+            };
+            stages.push(Stage {
+                id: Arc::from(doc.id.value.as_str()),
+                description: doc.description.clone(),
+                disqualified: doc.disqualified,
+                min_score: doc.min_score.as_ref().map(|m| m.value),
+                requires: doc
+                    .requires
+                    .iter()
+                    .map(|r| Arc::from(r.value.as_str()))
+                    .collect(),
+                when,
+            });
+        }
+        let problems = std::mem::take(&mut compiler.problems);
+        self.report(index, problems);
+        let structural = check_stage_list(&first.source.path, docs.span, &docs.value, &stages);
+        ok &= structural.is_empty();
+        self.report(index, structural);
+        ok.then_some(StagePolicy { stages })
+    }
+
+    fn lint_stages(
+        &mut self,
+        policy: &StagePolicy,
+        rules: &[Rule],
+        script_signals: &BTreeSet<String>,
+        settings: &Settings,
+        decoded: &[Decoded<'_>],
+        sources: &[Source],
+    ) {
+        let Some(declaring) = decoded.iter().find(|d| d.doc.stages.is_some()) else {
+            return;
+        };
+        let Some(docs) = declaring.doc.stages.as_ref() else {
+            return;
+        };
+        let index = file_index(sources, declaring.source);
+        let path = &declaring.source.path;
+        let given: BTreeSet<&str> = rules
+            .iter()
+            .flat_map(|r| r.signals.iter().map(|s| s.as_ref()))
+            .chain(script_signals.iter().map(String::as_str))
+            .collect();
+        let mut warnings = Vec::new();
+        let mut shadowed_by: Option<&str> = None;
+        for (stage, doc) in policy.stages.iter().zip(&docs.value) {
+            if let Some(by) = shadowed_by {
+                warnings.push(Diagnostic::warning(
+                    path,
+                    doc.id.span,
+                    format!(
+                        "stage `{}` can never be reached: `{by}` above it takes every lead",
+                        stage.id
+                    ),
+                ));
+                continue;
+            }
+            for (signal, doc_signal) in stage.requires.iter().zip(&doc.requires) {
+                if !given.contains(signal.as_ref()) {
+                    warnings.push(
+                        Diagnostic::warning(
+                            path,
+                            doc_signal.span,
+                            format!(
+                                "stage `{}` requires signal `{signal}`, which no rule gives",
+                                stage.id
+                            ),
+                        )
+                        .with_help("add `signals: [...]` to a rule, or return it from a Rhai rule"),
+                    );
+                }
+            }
+            if let (Some(min), Some(doc_min)) = (stage.min_score, &doc.min_score)
+                && min > settings.score_max
+            {
+                warnings.push(Diagnostic::warning(
+                    path,
+                    doc_min.span,
+                    format!(
+                        "stage `{}` can never be reached: min_score {min} is above the highest score {}",
+                        stage.id, settings.score_max
+                    ),
+                ));
+            }
+            if stage.is_unconditional() {
+                shadowed_by = Some(&stage.id);
+            }
+        }
+        let disqualifies = rules
+            .iter()
+            .any(|r| r.disqualify.is_some() || matches!(r.kind, RuleKind::Script(_)));
+        if disqualifies && !policy.stages.iter().any(|s| s.disqualified) {
+            warnings.push(
+                Diagnostic::warning(path, docs.span, "no stage has `disqualified: true`, so disqualified leads land in ordinary stages")
+                    .with_help("add `- id: disqualified` with `disqualified: true` at the top"),
+            );
+        }
+        self.report(index, warnings);
+    }
+
+    fn finish(
+        mut self,
+        sources: &[Source],
+        schema: Schema,
+        rules: Vec<Rule>,
+        policy: Option<StagePolicy>,
+        scripts: ScriptHost,
+        settings: Settings,
+    ) -> Result<Rules, Error> {
+        // Settings problems carry no path yet: they belong to the settings file.
+        for (file, d) in &mut self.problems {
+            if d.path.as_os_str().is_empty()
+                && let Some(source) = sources.get(*file)
+            {
+                d.path = source.path.clone();
+            }
+        }
+        self.problems
+            .sort_by(|a, b| (a.0, a.1.span).cmp(&(b.0, b.1.span)));
+        let mut diagnostics = Vec::new();
+        for (file, mut d) in self.problems {
+            if let Some(source) = sources.get(file) {
+                attach_source_lines(std::slice::from_mut(&mut d), &source.text);
+            }
+            diagnostics.push(d);
+        }
+        match policy {
+            Some(policy) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Rules {
+                schema,
+                rules,
+                policy,
+                scripts,
+                settings,
+                warnings: diagnostics,
+            }),
+            _ => Err(Error::Rules(diagnostics)),
+        }
+    }
+}
+
+fn file_index(sources: &[Source], source: &Source) -> usize {
+    sources
+        .iter()
+        .position(|s| std::ptr::eq(s, source))
+        .unwrap_or(0)
+}
+
+fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Structural errors in a stage list: empty, duplicate ids, a default with conditions.
+fn check_stage_list(
+    path: &Path,
+    span: Span,
+    docs: &[StageDoc],
+    stages: &[Stage],
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    if docs.is_empty() {
+        problems.push(
+            Diagnostic::error(path, span, "`stages` is empty").with_help(
+                "list at least one stage; the last one is the default, e.g. `- id: lead`",
+            ),
+        );
+        return problems;
+    }
+    let mut seen: HashMap<&str, &StageDoc> = HashMap::new();
+    for doc in docs {
+        if !valid_id(&doc.id.value) {
+            problems.push(
+                Diagnostic::error(
+                    path,
+                    doc.id.span,
+                    format!("stage id `{}` is not a plain name", doc.id.value),
+                )
+                .with_help("use letters, digits, `_` and `-`, starting with a letter"),
+            );
+        }
+        if let Some(first) = seen.insert(&doc.id.value, doc) {
+            problems.push(Diagnostic::error(
+                path,
+                doc.id.span,
+                format!(
+                    "duplicate stage id `{}` (first at line {})",
+                    doc.id.value, first.id.span.line
+                ),
+            ));
+        }
+    }
+    if let (Some(last), Some(doc)) = (stages.last(), docs.last())
+        && !last.is_unconditional()
+    {
+        problems.push(
+            Diagnostic::error(
+                path,
+                doc.id.span,
+                format!(
+                    "the last stage `{}` is the default and cannot have conditions",
+                    last.id
+                ),
+            )
+            .with_help("add a plain stage at the end, e.g. `- id: lead`"),
+        );
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(files: &[(&str, &str)]) -> Result<Rules, Error> {
+        Rules::from_sources(
+            files
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+                .collect(),
+        )
+    }
+
+    fn problems(files: &[(&str, &str)]) -> Vec<String> {
+        match load(files) {
+            Ok(rules) => rules.warnings().iter().map(ToString::to_string).collect(),
+            Err(e) => e.diagnostics().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const RULE: &str = "rules:\n  - id: a\n    when: { field: x, exists: true }\n";
+
+    #[test]
+    fn rules_load_in_file_name_order() {
+        let rules = load(&[
+            ("b.yaml", "rules:\n  - id: b1\n    when: { field: x, exists: true }\n"),
+            ("a.rhai", "fn a2(lead) { 1 }\nfn a1(lead) { 1 }\n"),
+            ("c.yml", "rules:\n  - id: c1\n    when: { field: x, exists: true }\n  - id: c0\n    when: { field: x, exists: true }\n"),
+        ])
+        .unwrap();
+        assert_eq!(
+            rules.rule_ids().collect::<Vec<_>>(),
+            ["a2", "a1", "b1", "c1", "c0"]
+        );
+        assert_eq!(
+            rules.stage_ids().collect::<Vec<_>>(),
+            ["disqualified", "ready_to_convert", "prospect", "lead"]
+        );
+    }
+
+    #[test]
+    fn every_problem_across_files_is_reported() {
+        let found = problems(&[
+            (
+                "a.yaml",
+                "rules:\n  - id: dup\n    when: { field: x, gtee: 1 }\n  - id: re\n    when: { field: t, matches: '(' }\n",
+            ),
+            ("b.yaml", "rules: [ { id: x\n"),
+            (
+                "c.rhai",
+                "fn dup(lead) { 1 }\nfn broken(lead) { let = ; }\n",
+            ),
+            (
+                "d.yaml",
+                "rules:\n  - id: dup\n    when: { field: x, exists: true }\n",
+            ),
+        ]);
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(
+            found[0].starts_with("a.yaml:3:23: error: unknown operator `gtee`"),
+            "{}",
+            found[0]
+        );
+        assert!(
+            found[1].starts_with("a.yaml:5:32: error: invalid regex"),
+            "{}",
+            found[1]
+        );
+        assert!(
+            found[2].starts_with("b.yaml:2:1: error: invalid YAML"),
+            "{}",
+            found[2]
+        );
+        assert!(found[3].starts_with("c.rhai:2:"), "{}", found[3]);
+    }
+
+    #[test]
+    fn duplicate_ids_across_yaml_and_rhai() {
+        let found = problems(&[("a.rhai", "fn a(lead) { 1 }\n"), ("b.yaml", RULE)]);
+        assert_eq!(
+            found,
+            vec![
+                "b.yaml:2:9: error: duplicate rule id `a` (first defined at a.rhai:1:4) (help: rule ids (YAML ids and Rhai function names) must be unique across the folder)"
+            ]
+        );
+    }
+
+    #[test]
+    fn undeclared_fields_warn_with_a_suggestion() {
+        let found = problems(&[(
+            "a.yaml",
+            "fields:\n  budget: number\nrules:\n  - id: a\n    when: { field: budjet, gte: 1 }\n",
+        )]);
+        assert_eq!(
+            found,
+            vec![
+                "a.yaml:5:20: warning: field `budjet` is not declared in `fields` (help: did you mean `budget`?)"
+            ]
+        );
+    }
+
+    #[test]
+    fn stage_list_mistakes() {
+        let stages = "stages:\n  - id: top\n    requires: [need]\n  - id: everyone\n  - id: never\n    min_score: 500\n  - id: last\n    min_score: 1\n";
+        let found = problems(&[("a.yaml", &format!("{RULE}{stages}"))]);
+        assert_eq!(
+            found,
+            vec![
+                "a.yaml:10:9: error: the last stage `last` is the default and cannot have conditions (help: add a plain stage at the end, e.g. `- id: lead`)",
+            ]
+        );
+        let stages =
+            "stages:\n  - id: top\n    requires: [need]\n  - id: everyone\n  - id: never\n";
+        let found = problems(&[("a.yaml", &format!("{RULE}{stages}"))]);
+        assert_eq!(
+            found,
+            vec![
+                "a.yaml:6:16: warning: stage `top` requires signal `need`, which no rule gives (help: add `signals: [...]` to a rule, or return it from a Rhai rule)",
+                "a.yaml:8:9: warning: stage `never` can never be reached: `everyone` above it takes every lead",
+            ]
+        );
+        assert_eq!(
+            problems(&[("a.yaml", &format!("{RULE}stages: []\n"))]).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn stages_and_settings_belong_to_one_file() {
+        let found = problems(&[
+            (
+                "a.yaml",
+                &format!("{RULE}settings: {{ id_field: key }}\nstages:\n  - id: lead\n"),
+            ),
+            (
+                "b.yaml",
+                "settings: { id_field: id }\nstages:\n  - id: other\n",
+            ),
+        ]);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("`settings` is already given in a.yaml"));
+        assert!(found[1].contains("`stages` is already declared in a.yaml"));
+    }
+
+    #[test]
+    fn odd_rule_ids_are_refused() {
+        let found = problems(&[(
+            "a.yaml",
+            "rules:\n  - id: my rule\n    when: { field: x, exists: true }\n",
+        )]);
+        assert!(
+            found[0].contains("rule id `my rule` is not a plain name"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn source_lines_are_attached_for_rendering() {
+        let Err(e) = load(&[(
+            "a.yaml",
+            "rules:\n  - id: a\n    when: { field: x, gtee: 1 }\n",
+        )]) else {
+            panic!("should fail")
+        };
+        let rendered = e.diagnostics()[0].render();
+        assert!(
+            rendered
+                .contains("3 |     when: { field: x, gtee: 1 }\n  |                       ^^^^\n"),
+            "{rendered}"
+        );
+    }
+}

@@ -1,0 +1,759 @@
+//! The rule file as written: plain mirrors of the YAML (`RuleFileDoc`, `RuleDoc`,
+//! `ConditionDoc`, ...) with the position of every value, decoded from the node tree.
+//! Shape problems (unknown keys, wrong kinds of value) are collected, never fatal, so one
+//! load reports them all.
+
+use std::path::Path;
+
+use crate::diagnostic::{Diagnostic, Span, did_you_mean};
+use crate::lead::FieldType;
+use crate::rules::yaml::{Node, NodeKind};
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    fn new(value: T, span: Span) -> Self {
+        Spanned { value, span }
+    }
+}
+
+/// One YAML rule file.
+#[derive(Debug, Default)]
+pub(crate) struct RuleFileDoc {
+    pub fields: Vec<FieldDoc>,
+    pub settings: Option<SettingsDoc>,
+    pub rules: Vec<RuleDoc>,
+    pub stages: Option<Spanned<Vec<StageDoc>>>,
+}
+
+/// A declared field: `budget: { type: number, aliases: [Budget__c] }`.
+#[derive(Debug)]
+pub(crate) struct FieldDoc {
+    pub name: Spanned<String>,
+    pub ty: Option<FieldType>,
+    pub aliases: Vec<Spanned<String>>,
+}
+
+/// The `settings:` section.
+#[derive(Debug, Default)]
+pub(crate) struct SettingsDoc {
+    pub span: Span,
+    pub score_min: Option<Spanned<i64>>,
+    pub score_max: Option<Spanned<i64>>,
+    pub id_field: Option<Spanned<String>>,
+    pub max_operations: Option<Spanned<i64>>,
+}
+
+/// One rule.
+#[derive(Debug)]
+pub(crate) struct RuleDoc {
+    pub id: Spanned<String>,
+    pub description: Option<String>,
+    pub when: Option<ConditionDoc>,
+    pub points: i64,
+    pub signals: Vec<Spanned<String>>,
+    pub reason: Option<Spanned<String>>,
+    pub disqualify: Option<Spanned<String>>,
+}
+
+/// A condition, before its fields are resolved and its regexes built.
+#[derive(Debug, Clone)]
+pub(crate) enum ConditionDoc {
+    Compare {
+        field: Spanned<String>,
+        op: Spanned<Op>,
+        operand: Node,
+    },
+    All(Vec<ConditionDoc>),
+    Any(Vec<ConditionDoc>),
+    Not(Box<ConditionDoc>),
+    Expr(ExprDoc),
+}
+
+/// A Rhai expression written in YAML, with how to map its positions back to the file.
+#[derive(Debug, Clone)]
+pub(crate) struct ExprDoc {
+    pub source: String,
+    pub span: Span,
+    /// Characters between the scalar's start and the expression's first character
+    /// (1 for a quoted scalar).
+    pub col_offset: u32,
+}
+
+/// One stage of the stage policy.
+#[derive(Debug)]
+pub(crate) struct StageDoc {
+    pub id: Spanned<String>,
+    pub description: Option<String>,
+    pub disqualified: bool,
+    pub min_score: Option<Spanned<i64>>,
+    pub requires: Vec<Spanned<String>>,
+    pub when: Option<ConditionDoc>,
+    /// Where the stage's mapping starts.
+    pub span: Span,
+}
+
+/// Comparison operators of `{field: NAME, OP: VALUE}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Eq,
+    Ne,
+    In,
+    NotIn,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Between,
+    Matches,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Exists,
+    Empty,
+    WithinDays,
+}
+
+impl Op {
+    pub const ALL: [(&'static str, Op); 16] = [
+        ("eq", Op::Eq),
+        ("ne", Op::Ne),
+        ("in", Op::In),
+        ("not_in", Op::NotIn),
+        ("gt", Op::Gt),
+        ("gte", Op::Gte),
+        ("lt", Op::Lt),
+        ("lte", Op::Lte),
+        ("between", Op::Between),
+        ("matches", Op::Matches),
+        ("contains", Op::Contains),
+        ("starts_with", Op::StartsWith),
+        ("ends_with", Op::EndsWith),
+        ("exists", Op::Exists),
+        ("empty", Op::Empty),
+        ("within_days", Op::WithinDays),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.iter().find(|(n, _)| *n == name).map(|(_, op)| *op)
+    }
+
+    pub fn name(self) -> &'static str {
+        Op::ALL
+            .iter()
+            .find(|(_, op)| *op == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
+
+const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
+const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
+const SETTINGS_KEYS: [&str; 3] = ["score", "id_field", "limits"];
+const SCORE_KEYS: [&str; 2] = ["min", "max"];
+const LIMIT_KEYS: [&str; 1] = ["max_operations"];
+const RULE_KEYS: [&str; 7] = [
+    "id",
+    "description",
+    "when",
+    "points",
+    "signals",
+    "reason",
+    "disqualify",
+];
+const STAGE_KEYS: [&str; 6] = [
+    "id",
+    "description",
+    "disqualified",
+    "min_score",
+    "requires",
+    "when",
+];
+const COMBINATORS: [&str; 4] = ["all", "any", "not", "expr"];
+
+/// Conditions nested deeper than this are refused: nobody writes them by hand, and
+/// evaluating them recursively must not overflow the stack.
+pub(crate) const MAX_CONDITION_DEPTH: usize = 64;
+
+/// Decodes node trees into docs, collecting every problem.
+pub(crate) struct Decoder<'p> {
+    path: &'p Path,
+    pub problems: Vec<Diagnostic>,
+}
+
+impl<'p> Decoder<'p> {
+    pub fn new(path: &'p Path) -> Self {
+        Decoder {
+            path,
+            problems: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.problems
+            .push(Diagnostic::error(self.path, span, message));
+    }
+
+    fn error_with_help(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+        self.problems
+            .push(Diagnostic::error(self.path, span, message).with_help(help));
+    }
+
+    /// Decodes a whole rule file.
+    pub fn file(&mut self, root: &Node) -> RuleFileDoc {
+        let mut doc = RuleFileDoc::default();
+        let Some(entries) = self.mapping(root, "a rule file") else {
+            return doc;
+        };
+        for (key, value) in self.known_keys(entries, &FILE_KEYS, "in a rule file") {
+            match key {
+                "fields" => doc.fields = self.fields(value),
+                "settings" => doc.settings = self.settings(value),
+                "rules" => doc.rules = self.rules(value),
+                "stages" => {
+                    let stages = self.stages(value);
+                    doc.stages = Some(Spanned::new(stages, value.span));
+                }
+                _ => {}
+            }
+        }
+        doc
+    }
+
+    fn fields(&mut self, node: &Node) -> Vec<FieldDoc> {
+        let Some(entries) = self.mapping(node, "`fields` (field name: { type, aliases })") else {
+            return Vec::new();
+        };
+        let mut fields = Vec::new();
+        for (key, spec) in entries {
+            let Some(name) = self.text(key, "a field name") else {
+                continue;
+            };
+            let mut field = FieldDoc {
+                name,
+                ty: None,
+                aliases: Vec::new(),
+            };
+            if let NodeKind::Str(ty) = &spec.kind {
+                // Shorthand: `budget: number`.
+                field.ty = self.field_type(ty, spec.span);
+            } else if let Some(props) = self.mapping(spec, "a field declaration") {
+                for (k, v) in self.known_keys(props, &FIELD_KEYS, "in a field declaration") {
+                    match k {
+                        "type" => {
+                            if let Some(ty) = self.text(v, "a type name") {
+                                field.ty = self.field_type(&ty.value, ty.span);
+                            }
+                        }
+                        "aliases" => field.aliases = self.text_list(v, "a list of column names"),
+                        _ => {}
+                    }
+                }
+            }
+            fields.push(field);
+        }
+        fields
+    }
+
+    fn field_type(&mut self, name: &str, span: Span) -> Option<FieldType> {
+        let ty = FieldType::from_name(name);
+        if ty.is_none() {
+            let help = match did_you_mean(name, FieldType::NAMES) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("use one of: {}", FieldType::NAMES.join(", ")),
+            };
+            self.error_with_help(span, format!("unknown field type `{name}`"), help);
+        }
+        ty
+    }
+
+    fn settings(&mut self, node: &Node) -> Option<SettingsDoc> {
+        let entries = self.mapping(node, "`settings`")?;
+        let mut settings = SettingsDoc {
+            span: node.span,
+            ..SettingsDoc::default()
+        };
+        for (key, value) in self.known_keys(entries, &SETTINGS_KEYS, "in `settings`") {
+            match key {
+                "score" => {
+                    let Some(range) = self.mapping(value, "`score: { min, max }`") else {
+                        continue;
+                    };
+                    for (k, v) in self.known_keys(range, &SCORE_KEYS, "in `settings.score`") {
+                        let n = self.integer(v, "a whole number");
+                        match k {
+                            "min" => settings.score_min = n,
+                            _ => settings.score_max = n,
+                        }
+                    }
+                }
+                "id_field" => settings.id_field = self.text(value, "a field name"),
+                "limits" => {
+                    let Some(limits) = self.mapping(value, "`limits`") else {
+                        continue;
+                    };
+                    for (_, v) in self.known_keys(limits, &LIMIT_KEYS, "in `settings.limits`") {
+                        settings.max_operations = self.integer(v, "a whole number");
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(settings)
+    }
+
+    fn rules(&mut self, node: &Node) -> Vec<RuleDoc> {
+        let Some(items) = self.sequence(node, "`rules` (a list of rules)") else {
+            return Vec::new();
+        };
+        items.iter().filter_map(|item| self.rule(item)).collect()
+    }
+
+    fn rule(&mut self, node: &Node) -> Option<RuleDoc> {
+        let entries = self.mapping(node, "a rule")?;
+        let mut id = None;
+        let mut rule = RuleDoc {
+            id: Spanned::new(String::new(), node.span),
+            description: None,
+            when: None,
+            points: 0,
+            signals: Vec::new(),
+            reason: None,
+            disqualify: None,
+        };
+        for (key, value) in self.known_keys(entries, &RULE_KEYS, "in a rule") {
+            match key {
+                "id" => id = self.text(value, "a rule id"),
+                "description" => rule.description = self.text(value, "text").map(|s| s.value),
+                "when" => rule.when = self.condition(value, 0),
+                "points" => {
+                    rule.points = self
+                        .integer(value, "a whole number of points")
+                        .map_or(0, |n| n.value)
+                }
+                "signals" => rule.signals = self.text_list(value, "a list of signal names"),
+                "reason" => rule.reason = self.text(value, "text"),
+                "disqualify" => rule.disqualify = self.text(value, "the reason for disqualifying"),
+                _ => {}
+            }
+        }
+        let Some(id) = id else {
+            self.error_with_help(
+                node.span,
+                "rule has no `id`",
+                "give every rule a unique `id: some_name`",
+            );
+            return None;
+        };
+        if rule.when.is_none() && !has_key(entries, "when") {
+            self.error_with_help(
+                id.span,
+                format!("rule `{}` has no `when` condition", id.value),
+                "add `when: { field: NAME, OP: VALUE }`, or `when: { expr: \"true\" }` for a rule that always applies",
+            );
+        }
+        rule.id = id;
+        Some(rule)
+    }
+
+    /// Decodes a condition; `None` after reporting when it is malformed.
+    pub fn condition(&mut self, node: &Node, depth: usize) -> Option<ConditionDoc> {
+        if depth > MAX_CONDITION_DEPTH {
+            self.error(
+                node.span,
+                format!("conditions nested deeper than {MAX_CONDITION_DEPTH} levels"),
+            );
+            return None;
+        }
+        let entries = self.mapping(
+            node,
+            "a condition ({ field: NAME, OP: VALUE }, all, any, not or expr)",
+        )?;
+        let (first_key, first_value) = entries.first()?;
+        let first = first_key.as_str().unwrap_or("");
+        if entries.len() == 1 && COMBINATORS.contains(&first) {
+            return self.combinator(first, first_value, depth);
+        }
+        let Some((_, field_node)) = entries.iter().find(|(k, _)| k.as_str() == Some("field"))
+        else {
+            let key = entries
+                .iter()
+                .find(|(k, _)| k.as_str() != Some("field"))
+                .map(|(k, _)| k);
+            match key.and_then(Node::as_str) {
+                Some(name) if COMBINATORS.contains(&name) => self.error_with_help(
+                    node.span,
+                    format!("`{name}` must be alone in its condition"),
+                    format!("wrap the other keys: `all: [ {{ {name}: ... }}, {{ ... }} ]`"),
+                ),
+                Some(name) => {
+                    let help = match did_you_mean(name, COMBINATORS.into_iter().chain(["field"])) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => "a condition is `{ field: NAME, OP: VALUE }`, or all/any/not/expr"
+                            .to_string(),
+                    };
+                    self.error_with_help(
+                        key.map_or(node.span, |k| k.span),
+                        format!("unknown condition `{name}`"),
+                        help,
+                    );
+                }
+                None => self.error(node.span, "a condition needs a `field` and an operator"),
+            }
+            return None;
+        };
+        let field = self.text(field_node, "a field name")?;
+        let ops: Vec<&(Node, Node)> = entries
+            .iter()
+            .filter(|(k, _)| k.as_str() != Some("field"))
+            .collect();
+        let mut found = None;
+        for (key, value) in &ops {
+            let name = key.as_str().unwrap_or("");
+            match Op::from_name(name) {
+                Some(op) if found.is_none() => {
+                    found = Some((Spanned::new(op, key.span), value.clone()))
+                }
+                Some(_) => self.error_with_help(
+                    key.span,
+                    format!("a condition takes one operator; `{name}` is a second one"),
+                    "combine several with `all: [...]`, or use `between: [lo, hi]` for a range",
+                ),
+                None => {
+                    let names = Op::ALL.iter().map(|(n, _)| *n);
+                    let help = match did_you_mean(name, names) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!(
+                            "operators are: {}",
+                            Op::ALL
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    self.error_with_help(key.span, format!("unknown operator `{name}`"), help);
+                }
+            }
+        }
+        if ops.is_empty() {
+            self.error_with_help(
+                field.span,
+                format!("condition on `{}` has no operator", field.value),
+                "add one, e.g. `gte: 10000` or `exists: true`",
+            );
+        }
+        let (op, operand) = found?;
+        Some(ConditionDoc::Compare { field, op, operand })
+    }
+
+    fn combinator(&mut self, name: &str, value: &Node, depth: usize) -> Option<ConditionDoc> {
+        match name {
+            "all" | "any" => {
+                let items = self.sequence(value, "a list of conditions")?;
+                if items.is_empty() {
+                    self.error(value.span, format!("`{name}` needs at least one condition"));
+                    return None;
+                }
+                let parts: Vec<_> = items.iter().map(|c| self.condition(c, depth + 1)).collect();
+                let parts: Option<Vec<_>> = parts.into_iter().collect();
+                let parts = parts?;
+                Some(if name == "all" {
+                    ConditionDoc::All(parts)
+                } else {
+                    ConditionDoc::Any(parts)
+                })
+            }
+            "not" => self
+                .condition(value, depth + 1)
+                .map(|c| ConditionDoc::Not(Box::new(c))),
+            _ => {
+                let text = self.text(value, "a Rhai expression")?;
+                let quoted = text.span.len as usize == text.value.chars().count() + 2;
+                Some(ConditionDoc::Expr(ExprDoc {
+                    source: text.value,
+                    span: text.span,
+                    col_offset: u32::from(quoted),
+                }))
+            }
+        }
+    }
+
+    fn stages(&mut self, node: &Node) -> Vec<StageDoc> {
+        let Some(items) = self.sequence(node, "`stages` (a list of stages)") else {
+            return Vec::new();
+        };
+        items.iter().filter_map(|item| self.stage(item)).collect()
+    }
+
+    fn stage(&mut self, node: &Node) -> Option<StageDoc> {
+        let entries = self.mapping(node, "a stage")?;
+        let mut id = None;
+        let mut stage = StageDoc {
+            id: Spanned::new(String::new(), node.span),
+            description: None,
+            disqualified: false,
+            min_score: None,
+            requires: Vec::new(),
+            when: None,
+            span: node.span,
+        };
+        for (key, value) in self.known_keys(entries, &STAGE_KEYS, "in a stage") {
+            match key {
+                "id" => id = self.text(value, "a stage id"),
+                "description" => stage.description = self.text(value, "text").map(|s| s.value),
+                "disqualified" => stage.disqualified = self.boolean(value).unwrap_or(false),
+                "min_score" => stage.min_score = self.integer(value, "a whole number"),
+                "requires" => stage.requires = self.text_list(value, "a list of signal names"),
+                "when" => stage.when = self.condition(value, 0),
+                _ => {}
+            }
+        }
+        let Some(id) = id else {
+            self.error_with_help(
+                node.span,
+                "stage has no `id`",
+                "give every stage an `id`, e.g. `id: prospect`",
+            );
+            return None;
+        };
+        stage.id = id;
+        Some(stage)
+    }
+
+    // ---- primitive decoders ----
+
+    fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
+        match &node.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ => {
+                self.error(
+                    node.span,
+                    format!("expected {what}, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn sequence<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
+        match &node.kind {
+            NodeKind::Seq(items) => Some(items),
+            _ => {
+                self.error(
+                    node.span,
+                    format!("expected {what}, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// The entries whose keys are known; unknown keys are reported with a suggestion.
+    fn known_keys<'n>(
+        &mut self,
+        entries: &'n [(Node, Node)],
+        known: &[&'static str],
+        context: &str,
+    ) -> Vec<(&'static str, &'n Node)> {
+        let mut out = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = key.as_str() else {
+                self.error(
+                    key.span,
+                    format!("expected a key name {context}, found {}", key.kind_name()),
+                );
+                continue;
+            };
+            match known.iter().find(|k| **k == name) {
+                Some(k) => out.push((*k, value)),
+                None => {
+                    let help = match did_you_mean(name, known.iter().copied()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("known keys: {}", known.join(", ")),
+                    };
+                    self.error_with_help(key.span, format!("unknown key `{name}` {context}"), help);
+                }
+            }
+        }
+        out
+    }
+
+    fn text(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
+        match &node.kind {
+            NodeKind::Str(s) if !s.trim().is_empty() => Some(Spanned::new(s.clone(), node.span)),
+            NodeKind::Str(_) => {
+                self.error(node.span, format!("expected {what}, found blank text"));
+                None
+            }
+            _ => {
+                self.error(
+                    node.span,
+                    format!("expected {what}, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of names; a single name is taken as a list of one.
+    fn text_list(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+        match &node.kind {
+            NodeKind::Str(_) => self.text(node, what).into_iter().collect(),
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|item| self.text(item, "a name"))
+                .collect(),
+            _ => {
+                self.error(
+                    node.span,
+                    format!("expected {what}, found {}", node.kind_name()),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn integer(&mut self, node: &Node, what: &str) -> Option<Spanned<i64>> {
+        match &node.kind {
+            NodeKind::Int(n) => Some(Spanned::new(*n, node.span)),
+            _ => {
+                self.error(
+                    node.span,
+                    format!("expected {what}, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node) -> Option<bool> {
+        match &node.kind {
+            NodeKind::Bool(b) => Some(*b),
+            _ => {
+                self.error(
+                    node.span,
+                    format!("expected true or false, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn has_key(entries: &[(Node, Node)], name: &str) -> bool {
+    entries.iter().any(|(k, _)| k.as_str() == Some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::yaml;
+
+    fn decode(text: &str) -> (RuleFileDoc, Vec<Diagnostic>) {
+        let (node, _) = yaml::parse(text).unwrap();
+        let mut decoder = Decoder::new(Path::new("r.yaml"));
+        let doc = decoder.file(&node.unwrap());
+        (doc, decoder.problems)
+    }
+
+    fn problems(text: &str) -> Vec<(u32, u32, u32, String)> {
+        decode(text)
+            .1
+            .into_iter()
+            .map(|d| (d.span.line, d.span.col, d.span.len, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn decodes_the_documented_example() {
+        let (doc, problems) = decode(
+            "fields:\n  budget: { type: number, aliases: [Budget, Budget__c] }\n\
+             settings:\n  score: { min: 0, max: 100 }\n  id_field: id\n\
+             rules:\n  - id: budget_confirmed\n    when: { field: budget, gte: 10000 }\n    points: 20\n    signals: [budget]\n    reason: \"budget of {budget}\"\n\
+             stages:\n  - id: lead\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(doc.fields[0].aliases.len(), 2);
+        assert_eq!(doc.rules[0].points, 20);
+        assert_eq!(doc.stages.unwrap().value[0].id.value, "lead");
+    }
+
+    #[test]
+    fn unknown_keys_and_operators_are_pinned_with_suggestions() {
+        let (_, diags) =
+            decode("rules:\n  - id: a\n    pionts: 3\n    when: { field: x, gtee: 1 }\n");
+        assert_eq!(diags.len(), 2);
+        assert_eq!(
+            (diags[0].span, diags[0].message.as_str()),
+            (Span::new(3, 5, 6), "unknown key `pionts` in a rule")
+        );
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean `points`?"));
+        assert_eq!(
+            (diags[1].span, diags[1].message.as_str()),
+            (Span::new(4, 23, 4), "unknown operator `gtee`")
+        );
+        assert_eq!(diags[1].help.as_deref(), Some("did you mean `gte`?"));
+    }
+
+    #[test]
+    fn every_problem_in_a_file_is_reported() {
+        let found = problems(
+            "rules:\n  - id: a\n    when: { field: x, eq: 1, ne: 2 }\n  - when: { field: y, exists: true }\n  - id: c\n    points: lots\n    when: { all: [] }\n",
+        );
+        assert_eq!(
+            found,
+            vec![
+                (
+                    3,
+                    30,
+                    2,
+                    "a condition takes one operator; `ne` is a second one".to_string()
+                ),
+                (4, 5, 4, "rule has no `id`".to_string()),
+                (
+                    6,
+                    13,
+                    4,
+                    "expected a whole number of points, found text".to_string()
+                ),
+                (7, 18, 1, "`all` needs at least one condition".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_without_when_is_an_error() {
+        let found = problems("rules:\n  - id: a\n    points: 1\n");
+        assert_eq!(
+            found,
+            vec![(2, 9, 1, "rule `a` has no `when` condition".to_string())]
+        );
+    }
+
+    #[test]
+    fn quoted_expressions_know_their_offset() {
+        let (doc, _) = decode("rules:\n  - id: a\n    when: { expr: \"lead.x > 1\" }\n");
+        let Some(ConditionDoc::Expr(expr)) = &doc.rules[0].when else {
+            panic!()
+        };
+        assert_eq!((expr.span.col, expr.col_offset), (19, 1));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut cond = "{ field: x, exists: true }".to_string();
+        for _ in 0..70 {
+            cond = format!("{{ not: {cond} }}");
+        }
+        let found = problems(&format!("rules:\n  - id: a\n    when: {cond}\n"));
+        assert!(
+            found.iter().any(|p| p.3.contains("nested deeper")),
+            "{found:?}"
+        );
+    }
+}

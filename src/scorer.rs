@@ -1,0 +1,315 @@
+//! [`Scorer`]: compiled rules plus the stage policy, shared by any number of threads.
+//! The embedding API: load once, score anywhere.
+
+use std::sync::Arc;
+
+use crate::date::Date;
+use crate::lead::{Bound, Lead, LeadError};
+use crate::rules::predicate::Env;
+use crate::rules::{Rule, RuleKind, Rules};
+use crate::stage::Facts;
+use crate::verdict::{Match, RuleFailure, Verdict};
+
+/// Scores leads against loaded [`Rules`]. Cheap to clone (the rules sit behind an
+/// `Arc`), `Send + Sync`: one per pipeline, shared by every thread.
+///
+/// ```
+/// use leadscore::{Date, Lead, Rules, Scorer};
+/// let scorer = Scorer::new(Rules::load_dir("rules")?);
+/// let lead = Lead::from_json(serde_json::json!({
+///     "id": "L-1", "email": "ana@acme.com", "budget": 50000, "title": "VP Sales"
+/// }))?;
+/// let verdict = scorer.score(&lead, Date::parse("2026-01-15").unwrap());
+/// println!("{} {} {:?}", verdict.score, verdict.stage, verdict.next);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    rules: Arc<Rules>,
+}
+
+/// How one rule came out on one lead.
+pub(crate) enum Outcome {
+    Matched(Match),
+    NotMatched,
+    Failed(String),
+}
+
+impl Scorer {
+    /// A scorer for these rules.
+    pub fn new(rules: Rules) -> Scorer {
+        Scorer {
+            rules: Arc::new(rules),
+        }
+    }
+
+    /// The rules this scorer applies.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Scores one lead as of a date. Never fails: a rule that fails on this lead, or a
+    /// field value that does not fit its declared type, is listed in `errors` and
+    /// counts as not matched (the value as missing).
+    pub fn score(&self, lead: &Lead, as_of: Date) -> Verdict {
+        let bound = self.rules.schema.bind(lead);
+        self.decide(lead, &bound, as_of)
+    }
+
+    /// Scores one lead, refusing it when a field value does not fit its declared type
+    /// (what the command line does with such records).
+    ///
+    /// # Errors
+    /// Names each field whose value does not fit, and why.
+    pub fn try_score(&self, lead: &Lead, as_of: Date) -> Result<Verdict, LeadError> {
+        let bound = self.rules.schema.bind(lead);
+        if !bound.misfits.is_empty() {
+            let reasons: Vec<String> = bound
+                .misfits
+                .iter()
+                .map(|(field, why)| format!("field `{field}`: {why}"))
+                .collect();
+            return Err(LeadError {
+                reason: reasons.join("; "),
+            });
+        }
+        Ok(self.decide(lead, &bound, as_of))
+    }
+
+    fn decide(&self, lead: &Lead, bound: &Bound<'_>, as_of: Date) -> Verdict {
+        let rules = &*self.rules;
+        let env = Env::new(&bound.values, as_of, &rules.scripts, lead, &rules.schema);
+        let mut errors: Vec<RuleFailure> = bound
+            .misfits
+            .iter()
+            .map(|(field, why)| RuleFailure {
+                rule: format!("field:{field}"),
+                message: why.clone(),
+            })
+            .collect();
+        let mut matched = Vec::new();
+        for rule in &rules.rules {
+            match evaluate(rule, &env) {
+                Outcome::Matched(m) => matched.push(m),
+                Outcome::NotMatched => {}
+                Outcome::Failed(message) => errors.push(RuleFailure {
+                    rule: rule.id.to_string(),
+                    message,
+                }),
+            }
+        }
+        let total: i64 = matched
+            .iter()
+            .fold(0i64, |sum, m| sum.saturating_add(m.points));
+        let score = total.clamp(rules.settings.score_min, rules.settings.score_max);
+        let mut signals: Vec<Arc<str>> = matched
+            .iter()
+            .flat_map(|m| m.signals.iter().cloned())
+            .collect();
+        signals.sort();
+        signals.dedup();
+        let disqualified = matched.iter().find_map(|m| m.disqualify.clone());
+        let facts = Facts {
+            score,
+            signals: &signals,
+            disqualified: disqualified.is_some(),
+        };
+        let (chosen, stage_failures) = rules.policy.choose(&facts, &env);
+        errors.extend(stage_failures);
+        let next = rules.policy.next(chosen, &facts);
+        Verdict {
+            id: env
+                .value(rules.settings.id_slot)
+                .cloned()
+                .unwrap_or_default(),
+            score,
+            stage: rules.policy.stages[chosen].id.clone(),
+            signals,
+            matched,
+            disqualified,
+            next,
+            errors,
+        }
+    }
+}
+
+/// Runs one rule on one lead.
+pub(crate) fn evaluate(rule: &Rule, env: &Env<'_>) -> Outcome {
+    match &rule.kind {
+        RuleKind::Yaml(predicate) => match predicate.test(env) {
+            Ok(false) => Outcome::NotMatched,
+            Err(message) => Outcome::Failed(message),
+            Ok(true) => {
+                let render =
+                    |t: &crate::rules::compile::Template| t.render(|slot| env.value(slot).cloned());
+                Outcome::Matched(Match {
+                    rule: rule.id.clone(),
+                    points: rule.points,
+                    signals: rule.signals.clone(),
+                    reason: rule.reason.as_ref().map(render),
+                    disqualify: rule.disqualify.as_ref().map(render),
+                })
+            }
+        },
+        RuleKind::Script(script) => {
+            match env.scripts.call_rule(script, env.lead_map(), env.as_of) {
+                Ok(None) => Outcome::NotMatched,
+                Err(message) => Outcome::Failed(message),
+                Ok(Some(out)) => Outcome::Matched(Match {
+                    rule: rule.id.clone(),
+                    points: out.points,
+                    signals: out.signals,
+                    reason: out.reason,
+                    disqualify: out.disqualify,
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::PathBuf;
+
+    fn scorer(files: &[(&str, &str)]) -> Scorer {
+        let sources = files
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect();
+        match Rules::from_sources(sources) {
+            Ok(rules) => Scorer::new(rules),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn as_of() -> Date {
+        Date::parse("2024-06-30").unwrap()
+    }
+
+    fn lead(value: serde_json::Value) -> Lead {
+        Lead::from_json(value).unwrap()
+    }
+
+    const BANT: &str = r#"
+fields:
+  budget: { type: number, aliases: [Budget__c] }
+rules:
+  - id: budget_confirmed
+    when: { field: budget, gte: 10000 }
+    points: 30
+    signals: [budget]
+    reason: "budget of {budget}"
+  - id: need
+    when: { field: pain, exists: true }
+    points: 30
+    signals: [need]
+  - id: pricing
+    when: { field: pricing_discussed, eq: true }
+    points: 20
+    signals: [pricing_discussed]
+  - id: student
+    when: { field: email, ends_with: .edu }
+    points: -50
+    disqualify: "student email {email}"
+"#;
+
+    #[test]
+    fn scores_stages_and_explains_the_next_step() {
+        let s = scorer(&[("bant.yaml", BANT)]);
+        let v = s.score(&lead(json!({"id": 7, "Budget__c": "12000"})), as_of());
+        assert_eq!(v.score, 30);
+        assert_eq!(&*v.stage, "lead");
+        assert_eq!(v.matched[0].reason.as_deref(), Some("budget of 12000"));
+        let next = v.next.unwrap();
+        assert_eq!((&*next.stage, next.points_needed), ("prospect", 10));
+        assert_eq!(next.missing, vec![Arc::from("need")]);
+        assert_eq!(v.id, crate::Value::Int(7));
+
+        let v = s.score(
+            &lead(json!({"budget": 20000, "pain": "x", "pricing_discussed": "yes"})),
+            as_of(),
+        );
+        assert_eq!((v.score, &*v.stage), (80, "ready_to_convert"));
+        assert_eq!(v.signals.len(), 3);
+        assert_eq!(v.next, None);
+    }
+
+    #[test]
+    fn disqualified_leads_keep_their_score_and_every_rule_runs() {
+        let s = scorer(&[("bant.yaml", BANT)]);
+        let v = s.score(
+            &lead(json!({"email": "kid@uni.edu", "budget": 50000, "pain": "y", "pricing_discussed": true})),
+            as_of(),
+        );
+        assert_eq!(&*v.stage, "disqualified");
+        assert_eq!(v.score, 30, "80 - 50, clamped at 0..100");
+        assert_eq!(v.disqualified.as_deref(), Some("student email kid@uni.edu"));
+        assert_eq!(v.matched.len(), 4);
+        assert_eq!(v.next, None);
+    }
+
+    #[test]
+    fn scores_are_clamped() {
+        let s = scorer(&[(
+            "a.yaml",
+            "settings: { score: { min: 0, max: 10 } }\nrules:\n  - id: a\n    when: { field: x, exists: true }\n    points: 50\n  - id: b\n    when: { field: y, exists: true }\n    points: -80\n",
+        )]);
+        assert_eq!(s.score(&lead(json!({"x": 1})), as_of()).score, 10);
+        assert_eq!(s.score(&lead(json!({"y": 1})), as_of()).score, 0);
+    }
+
+    #[test]
+    fn a_failing_script_is_an_error_entry_not_a_lost_lead() {
+        let s = scorer(&[(
+            "a.rhai",
+            "fn spin(lead) { loop { } }\nfn boom(lead) { throw \"bad data\"; }\nfn fine(lead) { 5 }\n",
+        )]);
+        let v = s.score(&lead(json!({"id": "x"})), as_of());
+        assert_eq!(v.score, 5);
+        let failed: Vec<_> = v.errors.iter().map(|e| e.rule.as_str()).collect();
+        assert_eq!(failed, ["spin", "boom"]);
+        assert!(
+            v.errors[1].message.contains("bad data"),
+            "{}",
+            v.errors[1].message
+        );
+    }
+
+    #[test]
+    fn misfit_values_are_errors_in_score_and_rejections_in_try_score() {
+        let s = scorer(&[("bant.yaml", BANT)]);
+        let l = lead(json!({"budget": "a lot"}));
+        let v = s.score(&l, as_of());
+        assert_eq!(v.errors[0].rule, "field:budget");
+        assert_eq!(v.score, 0);
+        let err = s.try_score(&l, as_of()).unwrap_err();
+        assert_eq!(
+            err.reason,
+            "field `budget`: expected a number, found the text \"a lot\""
+        );
+    }
+
+    #[test]
+    fn same_input_gives_byte_identical_json() {
+        let s = scorer(&[
+            ("bant.yaml", BANT),
+            (
+                "e.rhai",
+                "fn e(lead) { #{ points: 1, signals: [\"z\", \"a\"] } }",
+            ),
+        ]);
+        let l = lead(json!({"budget": 20000, "pain": "x", "email": "a@b.edu"}));
+        let first = s.score(&l, as_of()).to_json_line();
+        for _ in 0..10 {
+            assert_eq!(s.clone().score(&l, as_of()).to_json_line(), first);
+        }
+    }
+
+    #[test]
+    fn scorer_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Scorer>();
+    }
+}

@@ -1,0 +1,630 @@
+//! Rhai rules and `expr` conditions: one sandboxed [`rhai::Engine`] shared by every
+//! thread; each `*.rhai` file and each expression compiled to an AST once, at load.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{AST, CallFnOptions, Dynamic, Engine, ImmutableString, Map, NativeCallContext, Scope};
+
+use crate::date::Date;
+use crate::diagnostic::{Diagnostic, Span};
+use crate::lead::{Lead, Schema, Value};
+use crate::rules::raw::ExprDoc;
+
+/// Operations one script call may run before it is stopped: enough for any honest rule,
+/// small enough that a rule looping forever costs a few milliseconds.
+pub const DEFAULT_MAX_OPERATIONS: u64 = 100_000;
+
+/// Index of a compiled `expr` condition.
+pub(crate) type ExprId = usize;
+
+/// A Rhai function that is a rule: one parameter, a name not starting with `_`.
+#[derive(Debug, Clone)]
+pub(crate) struct ScriptRule {
+    pub file: usize,
+    pub name: String,
+    pub span: Span,
+}
+
+/// What a matched Rhai rule gave.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ScriptOutcome {
+    pub points: i64,
+    pub signals: Vec<Arc<str>>,
+    pub reason: Option<String>,
+    pub disqualify: Option<String>,
+}
+
+struct ScriptFile {
+    path: PathBuf,
+    ast: AST,
+}
+
+/// The engine and every compiled script.
+pub(crate) struct ScriptHost {
+    engine: Engine,
+    files: Vec<ScriptFile>,
+    exprs: Vec<AST>,
+}
+
+impl std::fmt::Debug for ScriptHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptHost")
+            .field(
+                "files",
+                &self.files.iter().map(|s| &s.path).collect::<Vec<_>>(),
+            )
+            .field("exprs", &self.exprs.len())
+            .finish()
+    }
+}
+
+const EXPR_FN: &str = "__leadscore_expr";
+
+impl ScriptHost {
+    /// A sandboxed engine: no `eval`, no imports, no printing to our output, and a cap on
+    /// operations, call depth and data sizes.
+    pub fn new(max_operations: u64) -> ScriptHost {
+        let mut engine = Engine::new();
+        engine.set_max_operations(max_operations);
+        engine.set_max_call_levels(32);
+        engine.set_max_expr_depths(64, 32);
+        engine.set_max_string_size(1 << 20);
+        engine.set_max_array_size(10_000);
+        engine.set_max_map_size(10_000);
+        engine.disable_symbol("eval");
+        engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        // Standard output carries verdicts; a stray `print` must not corrupt it.
+        engine.on_print(|_| {});
+        engine.on_debug(|_, _, _| {});
+        register_helpers(&mut engine);
+        ScriptHost {
+            engine,
+            files: Vec::new(),
+            exprs: Vec::new(),
+        }
+    }
+
+    /// Compiles a `*.rhai` file; returns its rule functions in source order.
+    pub fn compile_file(
+        &mut self,
+        path: &Path,
+        source: &str,
+    ) -> Result<Vec<ScriptRule>, Diagnostic> {
+        let ast = self
+            .engine
+            .compile(source)
+            .map_err(|e| parse_error(path, &e, |line, col| (line, col)))?;
+        let file = self.files.len();
+        let mut rules: Vec<ScriptRule> = ast
+            .iter_functions()
+            .filter(|f| f.params.len() == 1 && !f.name.starts_with('_'))
+            .map(|f| ScriptRule {
+                file,
+                name: f.name.to_string(),
+                span: find_fn(source, f.name).unwrap_or(Span::new(1, 1, 1)),
+            })
+            .collect();
+        rules.sort_by_key(|r| r.span);
+        self.files.push(ScriptFile {
+            path: path.to_path_buf(),
+            ast,
+        });
+        Ok(rules)
+    }
+
+    /// Compiles an `expr:` condition. Only an expression is accepted (no statements, no
+    /// loops); it runs as a function of `lead` so it shares the rules' sandbox.
+    pub fn compile_expr(&mut self, path: &Path, expr: &ExprDoc) -> Result<ExprId, Diagnostic> {
+        let at = |line: u32, col: u32| {
+            if line <= 1 {
+                (
+                    expr.span.line,
+                    expr.span.col + expr.col_offset + col.saturating_sub(1),
+                )
+            } else {
+                (expr.span.line + line - 1, col)
+            }
+        };
+        self.engine
+            .compile_expression(&expr.source)
+            .map_err(|e| parse_error(path, &e, at))?;
+        let wrapped = format!("fn {EXPR_FN}(lead) {{ {} }}", expr.source);
+        let ast = self
+            .engine
+            .compile(wrapped)
+            .map_err(|e| parse_error(path, &e, at))?;
+        self.exprs.push(ast);
+        Ok(self.exprs.len() - 1)
+    }
+
+    /// The file a script rule lives in.
+    pub fn rule_path(&self, rule: &ScriptRule) -> &Path {
+        &self.files[rule.file].path
+    }
+
+    /// Evaluates an `expr:` condition.
+    ///
+    /// # Errors
+    /// A script error, or a result that is not a boolean.
+    pub fn eval_expr(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<bool, String> {
+        let result = self.call(&self.exprs[id], EXPR_FN, lead, as_of)?;
+        result
+            .as_bool()
+            .map_err(|ty| format!("the expression gave {ty}, not true or false"))
+    }
+
+    /// Runs a Rhai rule: `None` when it does not apply.
+    ///
+    /// # Errors
+    /// A script error, or a result of a shape rules may not return.
+    pub fn call_rule(
+        &self,
+        rule: &ScriptRule,
+        lead: &Dynamic,
+        as_of: Date,
+    ) -> Result<Option<ScriptOutcome>, String> {
+        let result = self.call(&self.files[rule.file].ast, &rule.name, lead, as_of)?;
+        outcome(result)
+    }
+
+    fn call(&self, ast: &AST, name: &str, lead: &Dynamic, as_of: Date) -> Result<Dynamic, String> {
+        let options = CallFnOptions::new()
+            .eval_ast(false)
+            .rewind_scope(true)
+            .with_tag(ImmutableString::from(as_of.to_string()));
+        self.engine
+            .call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, name, (lead.clone(),))
+            .map_err(|e| runtime_message(&e))
+    }
+}
+
+fn register_helpers(engine: &mut Engine) {
+    // The as-of date is the only clock scripts see, so verdicts are reproducible.
+    engine.register_fn("as_of", |ctx: NativeCallContext| -> Dynamic {
+        ctx.tag().cloned().unwrap_or(Dynamic::UNIT)
+    });
+    engine.register_fn(
+        "days_since",
+        |ctx: NativeCallContext, date: ImmutableString| -> Dynamic {
+            let as_of = ctx
+                .tag()
+                .and_then(|t| t.clone().into_immutable_string().ok());
+            match (as_of.as_deref().and_then(Date::parse), Date::parse(&date)) {
+                (Some(now), Some(then)) => Dynamic::from_int(now.days_since(then)),
+                _ => Dynamic::UNIT,
+            }
+        },
+    );
+    // A missing field reads as `()`; asking how long ago it was gives `()` too, not an error.
+    engine.register_fn("days_since", |_: ()| Dynamic::UNIT);
+    engine.register_fn("is_blank", |s: ImmutableString| s.trim().is_empty());
+    engine.register_fn("is_blank", |_: ()| true);
+}
+
+/// Reads what a rule returned: `()`/`false` (no), `true` or points (yes), or a map.
+fn outcome(result: Dynamic) -> Result<Option<ScriptOutcome>, String> {
+    if result.is_unit() {
+        return Ok(None);
+    }
+    if let Ok(b) = result.as_bool() {
+        return Ok(b.then(ScriptOutcome::default));
+    }
+    if let Ok(points) = result.as_int() {
+        return Ok(Some(ScriptOutcome {
+            points,
+            ..ScriptOutcome::default()
+        }));
+    }
+    if result.is_map() {
+        let map = result.cast::<Map>();
+        return map_outcome(map).map(Some);
+    }
+    Err(format!(
+        "a rule must return (), true/false, whole points or a map #{{ points, signals, reason, disqualify }}; it returned {}",
+        result.type_name()
+    ))
+}
+
+fn map_outcome(map: Map) -> Result<ScriptOutcome, String> {
+    let mut out = ScriptOutcome::default();
+    for (key, value) in map {
+        match key.as_str() {
+            "points" if value.is_unit() => {}
+            "points" => {
+                out.points = value
+                    .as_int()
+                    .map_err(|ty| format!("`points` must be a whole number, found {ty}"))?;
+            }
+            "signals" => out.signals = signal_list(value)?,
+            "reason" => out.reason = optional_text(value, "reason")?,
+            "disqualify" => out.disqualify = optional_text(value, "disqualify")?,
+            other => {
+                return Err(format!(
+                    "unknown key `{other}` in the returned map; use points, signals, reason or disqualify"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn signal_list(value: Dynamic) -> Result<Vec<Arc<str>>, String> {
+    if value.is_unit() {
+        return Ok(Vec::new());
+    }
+    if value.is_string() {
+        return Ok(vec![Arc::from(value.to_string().as_str())]);
+    }
+    let Some(items) = value.try_cast::<rhai::Array>() else {
+        return Err("`signals` must be a list of names".to_string());
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            item.into_immutable_string()
+                .map(|s| Arc::from(s.as_str()))
+                .map_err(|ty| format!("`signals` must hold names, found {ty}"))
+        })
+        .collect()
+}
+
+fn optional_text(value: Dynamic, key: &str) -> Result<Option<String>, String> {
+    if value.is_unit() {
+        return Ok(None);
+    }
+    if let Ok(b) = value.as_bool() {
+        // `disqualify: true` without words: say so plainly.
+        return Ok(b.then(|| key.to_string()));
+    }
+    value
+        .into_immutable_string()
+        .map(|s| Some(s.to_string()))
+        .map_err(|ty| format!("`{key}` must be text, found {ty}"))
+}
+
+/// The lead as a Rhai object map: declared fields under their canonical names with
+/// coerced values, undeclared fields as they came.
+pub(crate) fn lead_to_dynamic(
+    lead: &Lead,
+    schema: &Schema,
+    bound: &[Option<Cow<'_, Value>>],
+) -> Dynamic {
+    let mut map = Map::new();
+    for (key, value) in lead.fields() {
+        let (name, value) = match schema.lookup(key) {
+            Some(slot) => match bound.get(slot).and_then(|v| v.as_deref()) {
+                Some(v) => (schema.field(slot).name.as_ref(), v),
+                None => continue,
+            },
+            None => (key, value),
+        };
+        map.insert(name.into(), value_to_dynamic(value));
+    }
+    Dynamic::from_map(map)
+}
+
+/// A lead value as a Rhai value.
+pub(crate) fn value_to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Int(n) => Dynamic::from_int(*n),
+        Value::Float(x) => Dynamic::from_float(*x),
+        Value::Text(s) => Dynamic::from(s.clone()),
+        Value::List(items) => Dynamic::from_array(items.iter().map(value_to_dynamic).collect()),
+        Value::Map(entries) => Dynamic::from_map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), value_to_dynamic(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn parse_error(
+    path: &Path,
+    err: &rhai::ParseError,
+    at: impl Fn(u32, u32) -> (u32, u32),
+) -> Diagnostic {
+    let pos = err.position();
+    let line = pos.line().unwrap_or(1) as u32;
+    let col = pos.position().unwrap_or(1) as u32;
+    let (line, col) = at(line, col);
+    Diagnostic::error(
+        path,
+        Span::new(line, col, 1),
+        format!("rhai: {}", err.err_type()),
+    )
+}
+
+fn runtime_message(err: &rhai::EvalAltResult) -> String {
+    let pos = err.position();
+    let mut text = err.to_string();
+    // Rhai appends "(line L, position P)"; keep one plain form.
+    if let Some(cut) = text.find(" (line ") {
+        text.truncate(cut);
+    }
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("{text} (at line {l}, column {c})"),
+        _ => text,
+    }
+}
+
+/// Where `fn NAME(` is defined, skipping comments and strings.
+fn find_fn(source: &str, name: &str) -> Option<Span> {
+    let mut line = 1u32;
+    let mut col = 1u32;
+    let chars: Vec<char> = source.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match (c, next) {
+            ('/', Some('/')) => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            ('/', Some('*')) => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    if chars[i] == '\n' {
+                        line += 1;
+                        col = 0;
+                    }
+                    i += 1;
+                    col += 1;
+                }
+                i += 2;
+                col += 2;
+                continue;
+            }
+            ('"' | '`' | '\'', _) => {
+                let quote = c;
+                i += 1;
+                col += 1;
+                while i < chars.len() && chars[i] != quote {
+                    if chars[i] == '\\' {
+                        i += 1;
+                        col += 1;
+                    }
+                    if chars.get(i) == Some(&'\n') {
+                        line += 1;
+                        col = 0;
+                    }
+                    i += 1;
+                    col += 1;
+                }
+            }
+            ('\n', _) => {
+                line += 1;
+                col = 0;
+            }
+            ('f', Some('n')) if i == 0 || !is_ident(chars[i - 1]) => {
+                let mut j = i + 2;
+                if chars.get(j).is_some_and(|c| c.is_whitespace()) {
+                    while chars
+                        .get(j)
+                        .is_some_and(|c| c.is_whitespace() && *c != '\n')
+                    {
+                        j += 1;
+                    }
+                    let start = j;
+                    while chars.get(j).copied().is_some_and(is_ident) {
+                        j += 1;
+                    }
+                    let found: String = chars[start..j].iter().collect();
+                    if found == name {
+                        let name_col = col + (start - i) as u32;
+                        return Some(Span::new(line, name_col, name.chars().count() as u32));
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+        col += 1;
+    }
+    None
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Every string literal in a script: the signals a Rhai rule could give, for linting.
+pub(crate) fn string_literals(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            let mut s = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => s.push(c),
+                }
+            }
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_with(source: &str) -> (ScriptHost, Vec<ScriptRule>) {
+        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let rules = host.compile_file(Path::new("t.rhai"), source).unwrap();
+        (host, rules)
+    }
+
+    fn run(source: &str, lead: serde_json::Value) -> Result<Option<ScriptOutcome>, String> {
+        let (host, rules) = host_with(source);
+        let lead = Lead::from_json(lead).unwrap();
+        let map = lead_to_dynamic(&lead, &Schema::default(), &[]);
+        host.call_rule(&rules[0], &map, Date::parse("2024-06-30").unwrap())
+    }
+
+    #[test]
+    fn every_return_shape() {
+        let lead = serde_json::json!({"views": 12});
+        assert_eq!(run("fn r(lead) { }", lead.clone()), Ok(None));
+        assert_eq!(run("fn r(lead) { false }", lead.clone()), Ok(None));
+        assert_eq!(
+            run("fn r(lead) { true }", lead.clone()),
+            Ok(Some(ScriptOutcome::default()))
+        );
+        assert_eq!(
+            run("fn r(lead) { 7 }", lead.clone())
+                .unwrap()
+                .unwrap()
+                .points,
+            7
+        );
+        let full = run(
+            r#"fn r(lead) { #{ points: 10, signals: ["need"], reason: `${lead.views} views`, disqualify: () } }"#,
+            lead.clone(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            full,
+            ScriptOutcome {
+                points: 10,
+                signals: vec![Arc::from("need")],
+                reason: Some("12 views".to_string()),
+                disqualify: None
+            }
+        );
+        let dq = run(r#"fn r(lead) { #{ disqualify: "student" } }"#, lead.clone())
+            .unwrap()
+            .unwrap();
+        assert_eq!(dq.disqualify.as_deref(), Some("student"));
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let lead = serde_json::json!({});
+        assert!(
+            run("fn r(lead) { 1.5 }", lead.clone())
+                .unwrap_err()
+                .contains("returned f64")
+        );
+        assert!(
+            run("fn r(lead) { #{ pionts: 1 } }", lead.clone())
+                .unwrap_err()
+                .contains("unknown key `pionts`")
+        );
+        assert!(run(r#"fn r(lead) { #{ signals: [1] } }"#, lead).is_err());
+    }
+
+    #[test]
+    fn missing_fields_compare_false_instead_of_failing() {
+        let src = r#"fn r(lead) { if lead.page_views >= 10 { 5 } }"#;
+        assert_eq!(run(src, serde_json::json!({})), Ok(None));
+        assert_eq!(
+            run(src, serde_json::json!({"page_views": 10}))
+                .unwrap()
+                .unwrap()
+                .points,
+            5
+        );
+    }
+
+    #[test]
+    fn infinite_loops_are_stopped() {
+        let err = run("fn r(lead) { loop { } }", serde_json::json!({})).unwrap_err();
+        assert!(err.to_lowercase().contains("too many operations"), "{err}");
+    }
+
+    #[test]
+    fn scripts_see_the_as_of_date_only() {
+        let out = run(
+            r#"fn r(lead) { #{ reason: `${as_of()} ${days_since(lead.seen)} ${days_since(lead.nope)}` } }"#,
+            serde_json::json!({"seen": "2024-06-20"}),
+        );
+        assert_eq!(
+            out.unwrap().unwrap().reason.as_deref(),
+            Some("2024-06-30 10 ")
+        );
+        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        assert!(
+            host.compile_file(Path::new("t.rhai"), r#"fn r(lead) { eval("1") }"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn rules_are_one_parameter_functions_in_source_order() {
+        let (_, rules) = host_with(
+            "// fn commented(lead) {}\nfn zeta(lead) { 1 }\nfn _helper(lead) { 2 }\nfn alpha(lead) { 3 }\nfn two(a, b) { 4 }\n",
+        );
+        let names: Vec<_> = rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.span.line, r.span.col))
+            .collect();
+        assert_eq!(names, vec![("zeta", 2, 4), ("alpha", 4, 4)]);
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_file() {
+        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let err = host
+            .compile_file(Path::new("t.rhai"), "fn a(lead) {\n  let x = ;\n}\n")
+            .unwrap_err();
+        assert_eq!(err.span.line, 2);
+        assert!(err.message.starts_with("rhai: "), "{}", err.message);
+    }
+
+    #[test]
+    fn expressions_map_errors_to_the_yaml_scalar() {
+        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let expr = ExprDoc {
+            source: "lead.x >".to_string(),
+            span: Span::new(7, 20, 10),
+            col_offset: 1,
+        };
+        let err = host.compile_expr(Path::new("r.yaml"), &expr).unwrap_err();
+        assert_eq!(err.span.line, 7);
+        assert!(err.span.col > 20);
+        let ok = ExprDoc {
+            source: "lead.x > 1".to_string(),
+            ..expr
+        };
+        let id = host.compile_expr(Path::new("r.yaml"), &ok).unwrap();
+        let lead = Lead::from_json(serde_json::json!({"x": 2})).unwrap();
+        let map = lead_to_dynamic(&lead, &Schema::default(), &[]);
+        assert_eq!(
+            host.eval_expr(id, &map, Date::parse("2024-01-01").unwrap()),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn statements_are_not_expressions() {
+        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let expr = ExprDoc {
+            source: "loop { }".to_string(),
+            span: Span::new(1, 1, 1),
+            col_offset: 0,
+        };
+        assert!(host.compile_expr(Path::new("r.yaml"), &expr).is_err());
+    }
+
+    #[test]
+    fn finds_string_literals() {
+        assert_eq!(
+            string_literals(r#"#{ signals: ["need", "x\"y"] }"#),
+            vec!["need", "xy"]
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! The stage policy: stages top to bottom, the first that matches wins, the last is the
+//! default; and `next`, what a lead lacks to climb one stage.
+
+use std::sync::Arc;
+
+use crate::rules::predicate::{Env, Predicate};
+use crate::verdict::{Next, RuleFailure};
+
+/// One stage: a lead is in it when its score reaches `min_score`, it has every signal in
+/// `requires`, and `when` holds; a `disqualified` stage takes disqualified leads only.
+#[derive(Debug, Clone)]
+pub(crate) struct Stage {
+    pub id: Arc<str>,
+    pub description: Option<String>,
+    pub disqualified: bool,
+    pub min_score: Option<i64>,
+    pub requires: Vec<Arc<str>>,
+    pub when: Option<Predicate>,
+}
+
+impl Stage {
+    fn plain(id: &str, min_score: Option<i64>, requires: &[&str]) -> Stage {
+        Stage {
+            id: Arc::from(id),
+            description: None,
+            disqualified: false,
+            min_score,
+            requires: requires.iter().map(|s| Arc::from(*s)).collect(),
+            when: None,
+        }
+    }
+
+    /// True when the stage sets no condition at all.
+    pub fn is_unconditional(&self) -> bool {
+        !self.disqualified
+            && self.min_score.is_none()
+            && self.requires.is_empty()
+            && self.when.is_none()
+    }
+}
+
+/// What the stage decision looks at besides the lead's fields.
+pub(crate) struct Facts<'a> {
+    pub score: i64,
+    /// Sorted, unique.
+    pub signals: &'a [Arc<str>],
+    pub disqualified: bool,
+}
+
+impl Facts<'_> {
+    fn has(&self, signal: &str) -> bool {
+        self.signals
+            .binary_search_by(|s| s.as_ref().cmp(signal))
+            .is_ok()
+    }
+}
+
+/// The outcome of checking one stage against a lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StageCheck {
+    pub holds: bool,
+    /// Each unmet requirement, in words (`score 35 below 40`, `missing signal need`).
+    pub unmet: Vec<String>,
+}
+
+/// The ordered stages.
+#[derive(Debug, Clone)]
+pub(crate) struct StagePolicy {
+    pub stages: Vec<Stage>,
+}
+
+impl StagePolicy {
+    /// lead -> prospect -> ready_to_convert, or disqualified: the policy when no file
+    /// declares stages.
+    pub fn default_policy() -> StagePolicy {
+        let mut disqualified = Stage::plain("disqualified", None, &[]);
+        disqualified.disqualified = true;
+        StagePolicy {
+            stages: vec![
+                disqualified,
+                Stage::plain(
+                    "ready_to_convert",
+                    Some(70),
+                    &["need", "budget", "pricing_discussed"],
+                ),
+                Stage::plain("prospect", Some(40), &["need", "budget"]),
+                Stage::plain("lead", None, &[]),
+            ],
+        }
+    }
+
+    /// Checks one stage; the last stage always holds (it is the default).
+    pub fn check(
+        &self,
+        index: usize,
+        facts: &Facts<'_>,
+        env: &Env<'_>,
+    ) -> (StageCheck, Option<RuleFailure>) {
+        let stage = &self.stages[index];
+        if index + 1 == self.stages.len() {
+            return (
+                StageCheck {
+                    holds: true,
+                    unmet: Vec::new(),
+                },
+                None,
+            );
+        }
+        let mut unmet = Vec::new();
+        if stage.disqualified && !facts.disqualified {
+            unmet.push("no rule disqualifies the lead".to_string());
+        }
+        if let Some(min) = stage.min_score
+            && facts.score < min
+        {
+            unmet.push(format!("score {} is below {min}", facts.score));
+        }
+        for signal in &stage.requires {
+            if !facts.has(signal) {
+                unmet.push(format!("missing signal `{signal}`"));
+            }
+        }
+        let mut failure = None;
+        if let Some(when) = &stage.when {
+            match when.test(env) {
+                Ok(true) => {}
+                Ok(false) => unmet.push("its `when` condition does not hold".to_string()),
+                Err(message) => {
+                    unmet.push(format!("its `when` condition failed: {message}"));
+                    failure = Some(RuleFailure {
+                        rule: format!("stage:{}", stage.id),
+                        message,
+                    });
+                }
+            }
+        }
+        (
+            StageCheck {
+                holds: unmet.is_empty(),
+                unmet,
+            },
+            failure,
+        )
+    }
+
+    /// The first stage that holds, and any failure met on the way.
+    pub fn choose(&self, facts: &Facts<'_>, env: &Env<'_>) -> (usize, Vec<RuleFailure>) {
+        let mut failures = Vec::new();
+        for index in 0..self.stages.len() {
+            let (check, failure) = self.check(index, facts, env);
+            failures.extend(failure);
+            if check.holds {
+                return (index, failures);
+            }
+        }
+        // `check` holds for the last stage, and a policy is never empty.
+        (self.stages.len().saturating_sub(1), failures)
+    }
+
+    /// The stage just above `chosen` (disqualified stages are not a step up) and what the
+    /// lead lacks for it; `None` at the top and for disqualified leads.
+    pub fn next(&self, chosen: usize, facts: &Facts<'_>) -> Option<Next> {
+        if facts.disqualified || self.stages[chosen].disqualified {
+            return None;
+        }
+        let above = self.stages[..chosen]
+            .iter()
+            .rev()
+            .find(|s| !s.disqualified)?;
+        Some(Next {
+            stage: above.id.clone(),
+            missing: above
+                .requires
+                .iter()
+                .filter(|s| !facts.has(s))
+                .cloned()
+                .collect(),
+            points_needed: above.min_score.map_or(0, |min| (min - facts.score).max(0)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::date::Date;
+    use crate::lead::{Lead, Schema};
+    use crate::script::{DEFAULT_MAX_OPERATIONS, ScriptHost};
+
+    fn decide(score: i64, signals: &[&str], disqualified: bool) -> (String, Option<Next>) {
+        let policy = StagePolicy::default_policy();
+        let mut signals: Vec<Arc<str>> = signals.iter().map(|s| Arc::from(*s)).collect();
+        signals.sort();
+        let facts = Facts {
+            score,
+            signals: &signals,
+            disqualified,
+        };
+        let scripts = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let lead = Lead::new();
+        let schema = Schema::default();
+        let env = Env::new(
+            &[],
+            Date::parse("2024-01-01").unwrap(),
+            &scripts,
+            &lead,
+            &schema,
+        );
+        let (chosen, failures) = policy.choose(&facts, &env);
+        assert!(failures.is_empty());
+        (
+            policy.stages[chosen].id.to_string(),
+            policy.next(chosen, &facts),
+        )
+    }
+
+    fn next(stage: &str, missing: &[&str], points_needed: i64) -> Option<Next> {
+        Some(Next {
+            stage: Arc::from(stage),
+            missing: missing.iter().map(|s| Arc::from(*s)).collect(),
+            points_needed,
+        })
+    }
+
+    #[test]
+    fn a_new_lead_needs_need_budget_and_points() {
+        assert_eq!(
+            decide(10, &[], false),
+            ("lead".into(), next("prospect", &["need", "budget"], 30))
+        );
+        assert_eq!(
+            decide(50, &["budget"], false),
+            ("lead".into(), next("prospect", &["need"], 0))
+        );
+    }
+
+    #[test]
+    fn a_prospect_looks_to_ready_to_convert() {
+        assert_eq!(
+            decide(45, &["budget", "need"], false),
+            (
+                "prospect".into(),
+                next("ready_to_convert", &["pricing_discussed"], 25)
+            )
+        );
+    }
+
+    #[test]
+    fn ready_to_convert_is_the_top() {
+        assert_eq!(
+            decide(90, &["budget", "need", "pricing_discussed"], false),
+            ("ready_to_convert".into(), None)
+        );
+    }
+
+    #[test]
+    fn pricing_without_qualification_is_not_ready() {
+        assert_eq!(decide(90, &["pricing_discussed", "need"], false).0, "lead");
+    }
+
+    #[test]
+    fn disqualified_wins_and_has_no_next() {
+        assert_eq!(
+            decide(90, &["budget", "need", "pricing_discussed"], true),
+            ("disqualified".into(), None)
+        );
+    }
+}
