@@ -568,14 +568,6 @@ impl Schema {
         self.fields.iter().any(|f| f.declared)
     }
 
-    /// The canonical name for a lead's key: the declared name for an alias.
-    pub fn canonical<'n>(&'n self, key: &'n str) -> &'n str {
-        match self.lookup(key) {
-            Some(slot) => &self.fields[slot].name,
-            None => key,
-        }
-    }
-
     /// Arranges a lead's values by slot and coerces them to their declared types.
     /// When a name and its alias are both present, the later one wins.
     pub fn bind<'a>(&self, lead: &'a Lead) -> Bound<'a> {
@@ -700,7 +692,6 @@ mod tests {
         assert_eq!(bound.values[budget].as_deref(), Some(&Value::Int(12000)));
         assert_eq!(bound.values[title].as_deref(), Some(&text("VP Sales")));
         assert!(bound.misfits.is_empty());
-        assert_eq!(schema.canonical("Budget__c"), "budget");
     }
 
     #[test]

@@ -28,6 +28,7 @@
 mod date;
 mod diagnostic;
 mod error;
+mod explain;
 pub mod io;
 mod lead;
 mod rules;
@@ -39,8 +40,9 @@ mod verdict;
 pub use date::Date;
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;
+pub use explain::{Explanation, RuleTrace, StageTrace};
 pub use lead::{FieldType, Lead, LeadError, Value};
-pub use rules::Rules;
+pub use rules::{ConditionTrace, Rules};
 pub use scorer::Scorer;
 pub use script::DEFAULT_MAX_OPERATIONS;
 pub use verdict::{Match, Next, RuleFailure, Verdict};

@@ -45,7 +45,7 @@ struct ScriptFile {
 pub(crate) struct ScriptHost {
     engine: Engine,
     files: Vec<ScriptFile>,
-    exprs: Vec<AST>,
+    exprs: Vec<(String, AST)>,
 }
 
 impl std::fmt::Debug for ScriptHost {
@@ -135,13 +135,13 @@ impl ScriptHost {
             .engine
             .compile(wrapped)
             .map_err(|e| parse_error(path, &e, at))?;
-        self.exprs.push(ast);
+        self.exprs.push((expr.source.clone(), ast));
         Ok(self.exprs.len() - 1)
     }
 
-    /// The file a script rule lives in.
-    pub fn rule_path(&self, rule: &ScriptRule) -> &Path {
-        &self.files[rule.file].path
+    /// The text of an `expr:` condition, as written.
+    pub fn expr_source(&self, id: ExprId) -> &str {
+        &self.exprs[id].0
     }
 
     /// Evaluates an `expr:` condition.
@@ -149,7 +149,7 @@ impl ScriptHost {
     /// # Errors
     /// A script error, or a result that is not a boolean.
     pub fn eval_expr(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<bool, String> {
-        let result = self.call(&self.exprs[id], EXPR_FN, lead, as_of)?;
+        let result = self.call(&self.exprs[id].1, EXPR_FN, lead, as_of)?;
         result
             .as_bool()
             .map_err(|ty| format!("the expression gave {ty}, not true or false"))

@@ -1,1 +1,360 @@
-//! Input and output formats (placeholder until the io module lands).
+//! Reading leads and writing verdicts: streaming JSON, JSON Lines and CSV readers that
+//! turn input into [`Record`]s one at a time, and writers for verdicts and rejects.
+//!
+//! A record that cannot become a [`Lead`] is not an error that stops the run: it comes
+//! out as a [`Record`] whose `lead` is `Err(reason)`, with its [`Position`] and original
+//! text, so the caller can count it, report it and write it to a rejects file.
+
+mod csv;
+mod json;
+mod jsonl;
+mod output;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::lead::Lead;
+
+pub use output::{OutputFormat, RejectWriter, VerdictWriter};
+
+/// The byte order mark some tools put at the start of UTF-8 files.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Buffer size for input files: large reads keep system calls rare on big exports.
+const INPUT_BUFFER: usize = 64 * 1024;
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// One JSON object, an array of objects, or objects one after another.
+    Json,
+    /// One JSON object per line (JSON Lines, NDJSON).
+    Jsonl,
+    /// Comma-separated values with a header row (or `;`, tab, `|`).
+    Csv,
+}
+
+impl InputFormat {
+    /// The format for a name: `json`, `jsonl` (or `ndjson`), `csv`.
+    pub fn from_name(name: &str) -> Option<InputFormat> {
+        match name {
+            "json" => Some(InputFormat::Json),
+            "jsonl" | "ndjson" => Some(InputFormat::Jsonl),
+            "csv" => Some(InputFormat::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// Where a record came from: used to name it in errors and as its id when it has none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Position {
+    /// The input's name: its path as given, or `stdin`.
+    pub source: Arc<str>,
+    /// The 1-based line where the record starts.
+    pub line: u64,
+    /// The 1-based number of the record in its source (rejected records count too).
+    pub record: u64,
+}
+
+impl fmt::Display for Position {
+    /// Renders `source:line`, e.g. `leads.csv:4`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.source, self.line)
+    }
+}
+
+/// One record read from the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Where the record starts.
+    pub position: Position,
+    /// The lead, or why the record is not one (a lowercase sentence).
+    pub lead: Result<Lead, String>,
+    /// The record's original text without its line ending, so a rejected record can be
+    /// written out whole. Invalid UTF-8 is replaced with U+FFFD; a record over
+    /// [`ReadOptions::max_record_bytes`] keeps only its first kilobyte.
+    pub raw: String,
+}
+
+/// How to read the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The CSV field delimiter; `None` picks the most frequent of `,` `;` tab `|` in the
+    /// header line (outside quotes), `,` when there is none.
+    pub csv_delimiter: Option<u8>,
+    /// Records longer than this many bytes are rejected without being held in memory.
+    pub max_record_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    /// Sniffed delimiter, 16 MiB per record.
+    fn default() -> ReadOptions {
+        ReadOptions {
+            csv_delimiter: None,
+            max_record_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Reads records one at a time from JSON, JSON Lines or CSV input.
+///
+/// Never holds more than one record in memory. A read error ends the iteration after
+/// one last rejected record that names it.
+pub struct RecordReader {
+    inner: Inner,
+}
+
+enum Inner {
+    Json(json::JsonRecords),
+    Jsonl(jsonl::JsonlRecords),
+    Csv(csv::CsvRecords),
+}
+
+impl RecordReader {
+    /// Reads `reader` as `format`, naming records after `source` (a path or `stdin`).
+    pub fn new(
+        reader: Box<dyn BufRead + Send>,
+        format: InputFormat,
+        source: &str,
+        options: &ReadOptions,
+    ) -> RecordReader {
+        let source: Arc<str> = Arc::from(source);
+        let inner = match format {
+            InputFormat::Json => Inner::Json(json::JsonRecords::new(reader, source, options)),
+            InputFormat::Jsonl => Inner::Jsonl(jsonl::JsonlRecords::new(reader, source, options)),
+            InputFormat::Csv => Inner::Csv(csv::CsvRecords::new(reader, source, options)),
+        };
+        RecordReader { inner }
+    }
+}
+
+impl fmt::Debug for RecordReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = match self.inner {
+            Inner::Json(_) => InputFormat::Json,
+            Inner::Jsonl(_) => InputFormat::Jsonl,
+            Inner::Csv(_) => InputFormat::Csv,
+        };
+        f.debug_struct("RecordReader")
+            .field("format", &format)
+            .finish()
+    }
+}
+
+impl Iterator for RecordReader {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        match &mut self.inner {
+            Inner::Json(records) => records.next(),
+            Inner::Jsonl(records) => records.next(),
+            Inner::Csv(records) => records.next(),
+        }
+    }
+}
+
+/// Picks the input format: by extension first (`.json`; `.jsonl`, `.ndjson`; `.csv`,
+/// `.tsv`, `.txt`), else by the first bytes of the input, `head`.
+///
+/// By content, after a byte order mark and blanks: `[` is JSON; `{` is JSON Lines when
+/// the first line alone is a JSON value, else JSON (one pretty-printed object);
+/// anything else is CSV.
+pub fn detect_format(path: Option<&Path>, head: &[u8]) -> InputFormat {
+    path.and_then(format_from_extension)
+        .unwrap_or_else(|| format_from_content(head))
+}
+
+fn format_from_extension(path: &Path) -> Option<InputFormat> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "json" => Some(InputFormat::Json),
+        "jsonl" | "ndjson" => Some(InputFormat::Jsonl),
+        "csv" | "tsv" | "txt" => Some(InputFormat::Csv),
+        _ => None,
+    }
+}
+
+fn format_from_content(head: &[u8]) -> InputFormat {
+    let head = head.strip_prefix(BOM).unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    let rest = match start {
+        Some(i) => &head[i..],
+        None => return InputFormat::Csv,
+    };
+    match rest[0] {
+        b'[' => InputFormat::Json,
+        b'{' => {
+            let first_line = rest.split(|&b| b == b'\n').next().unwrap_or(rest);
+            if serde_json::from_slice::<serde::de::IgnoredAny>(first_line).is_ok() {
+                InputFormat::Jsonl
+            } else {
+                InputFormat::Json
+            }
+        }
+        _ => InputFormat::Csv,
+    }
+}
+
+/// Opens `path` (`-` is standard input) for reading records, detecting the format from
+/// the extension and first bytes when `format` is `None`. The source is named by the
+/// path as given, or `stdin`.
+///
+/// # Errors
+/// When the file cannot be opened or its first bytes cannot be read.
+pub fn open_input(
+    path: &str,
+    format: Option<InputFormat>,
+    options: &ReadOptions,
+) -> io::Result<RecordReader> {
+    let (mut reader, source, file_path): (Box<dyn BufRead + Send>, &str, Option<&Path>) =
+        if path == "-" {
+            let stdin = BufReader::with_capacity(INPUT_BUFFER, io::stdin());
+            (Box::new(stdin), "stdin", None)
+        } else {
+            let file = BufReader::with_capacity(INPUT_BUFFER, File::open(path)?);
+            (Box::new(file), path, Some(Path::new(path)))
+        };
+    let format = match format {
+        Some(format) => format,
+        None => detect_format(file_path, reader.fill_buf()?),
+    };
+    Ok(RecordReader::new(reader, format, source, options))
+}
+
+/// Builds a record from its parts.
+fn record(
+    source: &Arc<str>,
+    line: u64,
+    record: u64,
+    lead: Result<Lead, String>,
+    raw: String,
+) -> Record {
+    Record {
+        position: Position {
+            source: Arc::clone(source),
+            line,
+            record,
+        },
+        lead,
+        raw,
+    }
+}
+
+/// The text of a record's bytes for `Record::raw`, lossy when not UTF-8.
+fn raw_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What an oversized record keeps as its raw text: enough to find it in the input.
+fn raw_prefix(bytes: &[u8]) -> String {
+    const KEEP: usize = 1024;
+    raw_text(&bytes[..bytes.len().min(KEEP)])
+}
+
+/// The reason for a record over the size limit.
+fn too_large(limit: usize) -> String {
+    format!("the record is larger than the limit of {limit} bytes")
+}
+
+/// The reason for a failed read, which also ends the input.
+fn read_failed(error: &io::Error) -> String {
+    format!("cannot read the input: {error}")
+}
+
+/// serde_json's message without its " at line L column C" suffix, which callers
+/// replace with a position in the whole input.
+fn json_message(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    match full.strip_suffix(&suffix) {
+        Some(message) => message.to_string(),
+        None => full,
+    }
+}
+
+/// Turns parsed JSON into a lead, or the reason it is not one.
+fn lead_from_value(value: serde_json::Value) -> Result<Lead, String> {
+    Lead::from_json(value).map_err(|e| e.reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect(name: Option<&str>, head: &str) -> InputFormat {
+        detect_format(name.map(Path::new), head.as_bytes())
+    }
+
+    #[test]
+    fn detects_formats_by_extension_first() {
+        assert_eq!(detect(Some("a.json"), "id,name"), InputFormat::Json);
+        assert_eq!(detect(Some("a.JSONL"), "["), InputFormat::Jsonl);
+        assert_eq!(detect(Some("a.ndjson"), ""), InputFormat::Jsonl);
+        assert_eq!(detect(Some("dir/a.csv"), "{}"), InputFormat::Csv);
+        assert_eq!(detect(Some("a.tsv"), "["), InputFormat::Csv);
+        assert_eq!(detect(Some("a.txt"), "["), InputFormat::Csv);
+    }
+
+    #[test]
+    fn detects_formats_by_content_otherwise() {
+        assert_eq!(detect(None, "  \n[{\"id\": 1}]"), InputFormat::Json);
+        assert_eq!(
+            detect(Some("leads"), "{\"id\": 1}\n{\"id\": 2}"),
+            InputFormat::Jsonl
+        );
+        assert_eq!(detect(None, "\u{feff}{\"id\": 1}\r\n"), InputFormat::Jsonl);
+        assert_eq!(detect(None, "{\n  \"id\": 1\n}\n"), InputFormat::Json);
+        assert_eq!(detect(Some("x.dat"), "id,name\n1,a\n"), InputFormat::Csv);
+        assert_eq!(detect(None, ""), InputFormat::Csv);
+        assert_eq!(detect(None, " \n "), InputFormat::Csv);
+    }
+
+    #[test]
+    fn names_formats() {
+        assert_eq!(InputFormat::from_name("json"), Some(InputFormat::Json));
+        assert_eq!(InputFormat::from_name("jsonl"), Some(InputFormat::Jsonl));
+        assert_eq!(InputFormat::from_name("csv"), Some(InputFormat::Csv));
+        assert_eq!(InputFormat::from_name("CSV"), None);
+    }
+
+    #[test]
+    fn readers_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<RecordReader>();
+        assert_send::<Record>();
+    }
+
+    #[test]
+    fn positions_display_as_source_and_line() {
+        let position = Position {
+            source: Arc::from("leads.csv"),
+            line: 4,
+            record: 3,
+        };
+        assert_eq!(position.to_string(), "leads.csv:4");
+    }
+
+    #[test]
+    fn json_messages_lose_their_position_suffix() {
+        let error = serde_json::from_str::<serde_json::Value>("{\"a\": }").unwrap_err();
+        assert_eq!(json_message(&error), "expected value");
+    }
+
+    #[test]
+    fn open_input_detects_and_names_a_file() {
+        let path = std::env::temp_dir().join(format!("leadscore-io-{}.data", std::process::id()));
+        std::fs::write(&path, "{\"id\": \"L1\"}\n{\"id\": \"L2\"}\n").unwrap();
+        let name = path.to_string_lossy().into_owned();
+        let records: Vec<Record> = open_input(&name, None, &ReadOptions::default())
+            .unwrap()
+            .collect();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].position.to_string(), format!("{name}:2"));
+        assert!(open_input("/nonexistent/leads.csv", None, &ReadOptions::default()).is_err());
+    }
+}

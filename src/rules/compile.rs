@@ -42,8 +42,9 @@ impl Compiler<'_> {
         match doc {
             ConditionDoc::Compare { field, op, operand } => {
                 let slot = self.field(field);
-                let test = self.test(op, operand);
-                Some(Predicate::Field { slot, test: test? })
+                let test = self.test(op, operand)?;
+                let label = format!("{} {} {}", field.value, op.value.name(), node_text(operand));
+                Some(Predicate::Field { slot, test, label })
             }
             ConditionDoc::All(parts) => self.all_of(parts).map(Predicate::All),
             ConditionDoc::Any(parts) => self.all_of(parts).map(Predicate::Any),
@@ -317,6 +318,22 @@ impl Compiler<'_> {
         pieces.push(Piece::Text(literal));
         pieces.retain(|p| !matches!(p, Piece::Text(t) if t.is_empty()));
         Some(Template { pieces })
+    }
+}
+
+/// A condition's operand as written, for explanations.
+fn node_text(node: &Node) -> String {
+    match &node.kind {
+        NodeKind::Null => "null".to_string(),
+        NodeKind::Bool(b) => b.to_string(),
+        NodeKind::Int(n) => n.to_string(),
+        NodeKind::Float(x) => x.to_string(),
+        NodeKind::Str(s) => format!("{s:?}"),
+        NodeKind::Seq(items) => format!(
+            "[{}]",
+            items.iter().map(node_text).collect::<Vec<_>>().join(", ")
+        ),
+        NodeKind::Map(_) => "{...}".to_string(),
     }
 }
 

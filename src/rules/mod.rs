@@ -3,6 +3,7 @@
 
 pub(crate) mod compile;
 pub(crate) mod predicate;
+pub use predicate::ConditionTrace;
 pub(crate) mod raw;
 pub(crate) mod yaml;
 
@@ -639,8 +640,7 @@ impl Loader {
                 d.path = source.path.clone();
             }
         }
-        self.problems
-            .sort_by(|a, b| (a.0, a.1.span).cmp(&(b.0, b.1.span)));
+        self.problems.sort_by_key(|(file, d)| (*file, d.span));
         let mut diagnostics = Vec::new();
         for (file, mut d) in self.problems {
             if let Some(source) = sources.get(file) {

@@ -193,7 +193,12 @@ pub(crate) enum Test {
 /// A compiled condition.
 #[derive(Debug, Clone)]
 pub(crate) enum Predicate {
-    Field { slot: Slot, test: Test },
+    Field {
+        slot: Slot,
+        test: Test,
+        /// The condition as written (`budget gte 10000`), for explanations.
+        label: String,
+    },
     All(Vec<Predicate>),
     Any(Vec<Predicate>),
     Not(Box<Predicate>),
@@ -207,7 +212,7 @@ impl Predicate {
     /// Only a Rhai `expr` can fail (a script error or a non-boolean result).
     pub fn test(&self, env: &Env<'_>) -> Result<bool, String> {
         match self {
-            Predicate::Field { slot, test } => Ok(test.holds(env.value(*slot), env.as_of)),
+            Predicate::Field { slot, test, .. } => Ok(test.holds(env.value(*slot), env.as_of)),
             Predicate::All(parts) => {
                 for p in parts {
                     if !p.test(env)? {
@@ -266,14 +271,70 @@ impl Test {
             Test::WithinDays(days) => value
                 .as_date()
                 .is_some_and(|d| (0..=*days).contains(&as_of.days_since(d))),
-            Test::Exists(_) | Test::Empty(_) => unreachable_presence(),
+            // `holds` answers presence tests before calling `compares`.
+            Test::Exists(_) | Test::Empty(_) => false,
         }
     }
 }
 
-// `holds` answers presence tests before calling `compares`.
-fn unreachable_presence() -> bool {
-    false
+/// How a condition came out on one lead, part by part: what `explain` shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConditionTrace {
+    /// The condition as written (`budget gte 10000`, `all`, `not`, `expr lead.x > 1`).
+    pub condition: String,
+    /// Whether it held (false when it failed).
+    pub holds: bool,
+    /// The field's value the condition saw (`null` when missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saw: Option<Value>,
+    /// Why it could not be evaluated, for a failing `expr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The parts of `all`, `any` and `not`, each evaluated (no short-circuit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<ConditionTrace>,
+}
+
+impl Predicate {
+    /// Evaluates every part of the condition and records what each saw.
+    pub fn trace(&self, env: &Env<'_>) -> ConditionTrace {
+        let node = |condition: &str, holds: bool, parts: Vec<ConditionTrace>| ConditionTrace {
+            condition: condition.to_string(),
+            holds,
+            saw: None,
+            error: None,
+            parts,
+        };
+        match self {
+            Predicate::Field { slot, test, label } => ConditionTrace {
+                saw: Some(env.value(*slot).cloned().unwrap_or_default()),
+                ..node(label, test.holds(env.value(*slot), env.as_of), Vec::new())
+            },
+            Predicate::All(ps) => {
+                let parts: Vec<_> = ps.iter().map(|p| p.trace(env)).collect();
+                node("all", parts.iter().all(|p| p.holds), parts)
+            }
+            Predicate::Any(ps) => {
+                let parts: Vec<_> = ps.iter().map(|p| p.trace(env)).collect();
+                node("any", parts.iter().any(|p| p.holds), parts)
+            }
+            Predicate::Not(inner) => {
+                let part = inner.trace(env);
+                let holds = part.error.is_none() && !part.holds;
+                node("not", holds, vec![part])
+            }
+            Predicate::Expr(id) => {
+                let label = format!("expr {}", env.scripts.expr_source(*id));
+                match self.test(env) {
+                    Ok(holds) => node(&label, holds, Vec::new()),
+                    Err(e) => ConditionTrace {
+                        error: Some(e),
+                        ..node(&label, false, Vec::new())
+                    },
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -94,8 +94,6 @@ pub(crate) struct StageDoc {
     pub min_score: Option<Spanned<i64>>,
     pub requires: Vec<Spanned<String>>,
     pub when: Option<ConditionDoc>,
-    /// Where the stage's mapping starts.
-    pub span: Span,
 }
 
 /// Comparison operators of `{field: NAME, OP: VALUE}`.
@@ -500,7 +498,6 @@ impl<'p> Decoder<'p> {
             min_score: None,
             requires: Vec::new(),
             when: None,
-            span: node.span,
         };
         for (key, value) in self.known_keys(entries, &STAGE_KEYS, "in a stage") {
             match key {

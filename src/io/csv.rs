@@ -1,0 +1,478 @@
+//! CSV input: a header row names the fields, each later row is one lead of text values;
+//! the delimiter is sniffed from the header when not given, and a bad row rejects only
+//! itself.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Cursor, Read};
+use std::sync::Arc;
+
+use super::{BOM, ReadOptions, Record};
+use crate::lead::{Lead, Value};
+
+/// The delimiters sniffing chooses among, preferred in this order on a tie.
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+type Input = Newlines<io::Chain<Cursor<Vec<u8>>, Box<dyn BufRead + Send>>>;
+
+/// Notes where the newlines are in what the CSV parser reads.
+///
+/// The csv crate dates a record from the end of the one before, so blank lines and
+/// `\r\n` endings put it on the wrong line. The line where it ends is right, though;
+/// the start line follows from it once we know whether its last byte is a newline.
+struct Newlines<R> {
+    inner: R,
+    /// Bytes read so far.
+    read: u64,
+    /// Offsets of the newlines read but not yet passed by the parser, ascending.
+    offsets: VecDeque<u64>,
+}
+
+impl<R: Read> Read for Newlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            self.offsets.push_back(self.read + i as u64);
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> Newlines<R> {
+    fn new(inner: R) -> Self {
+        Newlines {
+            inner,
+            read: 0,
+            offsets: VecDeque::new(),
+        }
+    }
+
+    /// Whether the byte at `offset` is a newline; forgets newlines before it.
+    fn is_newline(&mut self, offset: u64) -> bool {
+        while self.offsets.front().is_some_and(|&o| o < offset) {
+            self.offsets.pop_front();
+        }
+        self.offsets.front() == Some(&offset)
+    }
+}
+
+/// Records from CSV input, one per row after the header.
+pub(super) struct CsvRecords {
+    reader: ::csv::Reader<Input>,
+    source: Arc<str>,
+    delimiter: u8,
+    /// Header names, trimmed; `None` until the header is read.
+    header: Option<Vec<String>>,
+    row: ::csv::ByteRecord,
+    /// Records produced so far.
+    record: u64,
+    done: bool,
+}
+
+impl CsvRecords {
+    pub(super) fn new(
+        mut input: Box<dyn BufRead + Send>,
+        source: Arc<str>,
+        options: &ReadOptions,
+    ) -> Self {
+        // The first line is read ahead to sniff the delimiter, then put back in front.
+        let mut head = Vec::new();
+        let limit = u64::try_from(options.max_record_bytes).unwrap_or(u64::MAX);
+        // A read error here shows again, and is reported, when the reader reads on.
+        let _ = (&mut input).take(limit).read_until(b'\n', &mut head);
+        if head.starts_with(BOM) {
+            head.drain(..BOM.len());
+        }
+        let delimiter = options
+            .csv_delimiter
+            .unwrap_or_else(|| sniff_delimiter(&head));
+        let reader = ::csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .delimiter(delimiter)
+            .from_reader(Newlines::new(Cursor::new(head).chain(input)));
+        CsvRecords {
+            reader,
+            source,
+            delimiter,
+            header: None,
+            row: ::csv::ByteRecord::new(),
+            record: 0,
+            done: false,
+        }
+    }
+
+    fn make(&mut self, line: u64, lead: Result<Lead, String>, raw: String) -> Record {
+        self.record += 1;
+        super::record(&self.source, line, self.record, lead, raw)
+    }
+
+    /// Reads the next row into `self.row`; false at the end of the input.
+    fn read_row(&mut self) -> Result<bool, ::csv::Error> {
+        self.reader.read_byte_record(&mut self.row)
+    }
+
+    /// Reads the header row; false when the input is empty.
+    fn read_header(&mut self) -> Result<bool, ::csv::Error> {
+        if !self.read_row()? {
+            return Ok(false);
+        }
+        let names = self
+            .row
+            .iter()
+            .map(|name| String::from_utf8_lossy(name).trim().to_string())
+            .collect();
+        self.header = Some(names);
+        Ok(true)
+    }
+
+    /// The line where the row just read starts: where it ends, less the newlines in
+    /// its fields and its line ending.
+    fn start_line(&mut self) -> u64 {
+        let end = self.reader.position();
+        let (end_line, end_byte) = (end.line(), end.byte());
+        let inside: usize = self
+            .row
+            .iter()
+            .map(|f| f.iter().filter(|&&b| b == b'\n').count())
+            .sum();
+        let ending = match end_byte {
+            0 => false,
+            _ => self.reader.get_mut().is_newline(end_byte - 1),
+        };
+        end_line
+            .saturating_sub(inside as u64 + u64::from(ending))
+            .max(1)
+    }
+
+    fn read_next(&mut self) -> Result<Option<Record>, ::csv::Error> {
+        if self.header.is_none() && !self.read_header()? {
+            return Ok(None);
+        }
+        if !self.read_row()? {
+            return Ok(None);
+        }
+        let line = self.start_line();
+        let raw = raw_row(&self.row, self.delimiter);
+        let lead = match &self.header {
+            Some(header) => lead_from_row(header, &self.row),
+            None => Err("the header row is missing".to_string()),
+        };
+        Ok(Some(self.make(line, lead, raw)))
+    }
+}
+
+impl Iterator for CsvRecords {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.done {
+            return None;
+        }
+        match self.read_next() {
+            Ok(Some(record)) => Some(record),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                let line = e.position().map_or(0, ::csv::Position::line);
+                let reason = format!("cannot read the input: {e}");
+                Some(self.make(line, Err(reason), String::new()))
+            }
+        }
+    }
+}
+
+/// The most frequent delimiter outside quotes in the header line; `,` when none occurs.
+fn sniff_delimiter(header: &[u8]) -> u8 {
+    let mut counts = [0usize; DELIMITERS.len()];
+    let mut quoted = false;
+    for &b in header {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if let Some(i) = DELIMITERS.iter().position(|&d| d == b && !quoted) {
+            counts[i] += 1;
+        }
+    }
+    let mut best = 0;
+    for (i, &count) in counts.iter().enumerate() {
+        if count > counts[best] {
+            best = i;
+        }
+    }
+    DELIMITERS[best]
+}
+
+/// A lead from a row: text values under the header names; empty cells are left out.
+fn lead_from_row(header: &[String], row: &::csv::ByteRecord) -> Result<Lead, String> {
+    if row.len() != header.len() {
+        return Err(format!(
+            "row has {} but the header has {}",
+            fields(row.len()),
+            header.len()
+        ));
+    }
+    let mut lead = Lead::new();
+    for (name, cell) in header.iter().zip(row) {
+        // A blank header names no field: typically a trailing delimiter in the export.
+        if cell.is_empty() || name.is_empty() {
+            continue;
+        }
+        let text =
+            std::str::from_utf8(cell).map_err(|_| format!("invalid UTF-8 in column `{name}`"))?;
+        lead.insert(name.as_str(), Value::Text(text.to_string()));
+    }
+    Ok(lead)
+}
+
+fn fields(n: usize) -> String {
+    match n {
+        1 => "1 field".to_string(),
+        _ => format!("{n} fields"),
+    }
+}
+
+/// The row as CSV text again, quoted where needed, without a line ending.
+fn raw_row(row: &::csv::ByteRecord, delimiter: u8) -> String {
+    let mut out = Vec::new();
+    for (i, field) in row.iter().enumerate() {
+        if i > 0 {
+            out.push(delimiter);
+        }
+        let needs_quotes = field
+            .iter()
+            .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
+        // A lone empty field must be quoted, or the row would read back as blank.
+        if needs_quotes || (row.len() == 1 && field.is_empty()) {
+            out.push(b'"');
+            for &b in field {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(field);
+        }
+    }
+    super::raw_text(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{InputFormat, RecordReader};
+
+    fn read_with(input: &[u8], options: &ReadOptions) -> Vec<Record> {
+        let reader = Box::new(io::Cursor::new(input.to_vec()));
+        RecordReader::new(reader, InputFormat::Csv, "leads.csv", options).collect()
+    }
+
+    fn read(input: &str) -> Vec<Record> {
+        read_with(input.as_bytes(), &ReadOptions::default())
+    }
+
+    /// Each record as (line, record number, Ok(fields as `k=v` joined by `|`) or Err).
+    fn summary(records: &[Record]) -> Vec<(u64, u64, Result<String, String>)> {
+        records
+            .iter()
+            .map(|r| {
+                let fields = r.lead.as_ref().map(|lead| {
+                    let pairs: Vec<String> =
+                        lead.fields().map(|(k, v)| format!("{k}={v}")).collect();
+                    pairs.join("|")
+                });
+                (
+                    r.position.line,
+                    r.position.record,
+                    fields.map_err(Clone::clone),
+                )
+            })
+            .collect()
+    }
+
+    fn ok(fields: &str) -> Result<String, String> {
+        Ok(fields.to_string())
+    }
+
+    fn err(reason: &str) -> Result<String, String> {
+        Err(reason.to_string())
+    }
+
+    #[test]
+    fn reads_rows_as_text_fields_named_by_the_header() {
+        let records = read("id, budget ,name\nL1,12000,Ann\nL2,500,Bob\n");
+        assert_eq!(
+            summary(&records),
+            vec![
+                (2, 1, ok("id=L1|budget=12000|name=Ann")),
+                (3, 2, ok("id=L2|budget=500|name=Bob")),
+            ]
+        );
+        let lead = records[0].lead.as_ref().unwrap();
+        assert_eq!(lead.get("budget"), Some(&Value::Text("12000".to_string())));
+        assert_eq!(records[1].raw, "L2,500,Bob");
+        assert_eq!(records[1].position.to_string(), "leads.csv:3");
+    }
+
+    #[test]
+    fn quoted_fields_may_hold_newlines_and_quotes() {
+        let input = "id,note\nL1,\"two\nlines\"\nL2,\"say \"\"hi\"\"\"\nL3,x\n";
+        let records = read(input);
+        assert_eq!(
+            summary(&records),
+            vec![
+                (2, 1, ok("id=L1|note=two\nlines")),
+                (4, 2, ok("id=L2|note=say \"hi\"")),
+                (5, 3, ok("id=L3|note=x")),
+            ]
+        );
+        assert_eq!(records[0].raw, "L1,\"two\nlines\"");
+        assert_eq!(records[1].raw, "L2,\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn ragged_rows_are_rejected() {
+        let records = read("a,b,c,d\n1,2,3,4\n1,2,3,4,5\n1\n1,2,3,4\n");
+        assert_eq!(
+            summary(&records),
+            vec![
+                (2, 1, ok("a=1|b=2|c=3|d=4")),
+                (3, 2, err("row has 5 fields but the header has 4")),
+                (4, 3, err("row has 1 field but the header has 4")),
+                (5, 4, ok("a=1|b=2|c=3|d=4")),
+            ]
+        );
+        assert_eq!(records[1].raw, "1,2,3,4,5");
+    }
+
+    #[test]
+    fn empty_cells_are_missing_values() {
+        let records = read("id,email,budget\nL1,,\nL2, ,10\n");
+        assert_eq!(
+            summary(&records),
+            vec![(2, 1, ok("id=L1")), (3, 2, ok("id=L2|email= |budget=10"))]
+        );
+        assert_eq!(records[0].raw, "L1,,");
+    }
+
+    #[test]
+    fn sniffs_the_delimiter_from_the_header() {
+        let records = read("age;\"job\";y\n30;\"admin., x\";no\n");
+        assert_eq!(
+            summary(&records),
+            vec![(2, 1, ok("age=30|job=admin., x|y=no"))]
+        );
+        assert_eq!(records[0].raw, "30;admin., x;no");
+        let records = read("a\tb\n1\t2\n");
+        assert_eq!(summary(&records), vec![(2, 1, ok("a=1|b=2"))]);
+        let records = read("a|b\n1|2\n");
+        assert_eq!(summary(&records), vec![(2, 1, ok("a=1|b=2"))]);
+        let records = read("\"a;b\",c\n1,2\n");
+        assert_eq!(summary(&records), vec![(2, 1, ok("a;b=1|c=2"))]);
+    }
+
+    #[test]
+    fn a_given_delimiter_is_used_as_is() {
+        let options = ReadOptions {
+            csv_delimiter: Some(b';'),
+            ..ReadOptions::default()
+        };
+        let records = read_with(b"a,b;c\n1,2;3\n", &options);
+        assert_eq!(summary(&records), vec![(2, 1, ok("a,b=1,2|c=3"))]);
+    }
+
+    #[test]
+    fn sniffs_delimiters_by_frequency() {
+        assert_eq!(sniff_delimiter(b"a,b;c;d\n"), b';');
+        assert_eq!(sniff_delimiter(b"a,b;c\n"), b',');
+        assert_eq!(sniff_delimiter(b"\"x;y;z\",a\n"), b',');
+        assert_eq!(sniff_delimiter(b"name\n"), b',');
+        assert_eq!(sniff_delimiter(b""), b',');
+    }
+
+    #[test]
+    fn regression_bom_in_csv_header() {
+        let records = read("\u{feff}id,name\r\nL1,Ann\r\n");
+        assert_eq!(summary(&records), vec![(2, 1, ok("id=L1|name=Ann"))]);
+    }
+
+    #[test]
+    fn invalid_utf8_rejects_only_its_row() {
+        let records = read_with(b"id,name\nL1,\xff\xfe\nL2,Bob\n", &ReadOptions::default());
+        assert_eq!(
+            summary(&records),
+            vec![
+                (2, 1, err("invalid UTF-8 in column `name`")),
+                (3, 2, ok("id=L2|name=Bob"))
+            ]
+        );
+        assert_eq!(records[0].raw, "L1,\u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn duplicate_header_names_keep_the_later_column() {
+        let records = read("id,email,email\nL1,a@x.co,b@x.co\nL2,c@x.co,\n");
+        assert_eq!(
+            summary(&records),
+            vec![
+                (2, 1, ok("id=L1|email=b@x.co")),
+                (3, 2, ok("id=L2|email=c@x.co"))
+            ]
+        );
+    }
+
+    #[test]
+    fn blank_lines_are_not_rows() {
+        let records = read("\nid\n\nL1\n\n\nL2\n");
+        assert_eq!(
+            summary(&records),
+            vec![(4, 1, ok("id=L1")), (7, 2, ok("id=L2"))]
+        );
+    }
+
+    #[test]
+    fn line_numbers_hold_with_crlf_blank_lines_and_quoted_newlines() {
+        let input = "id,note\r\n\r\nL1,\"a\r\nb\nc\"\r\n\r\nL2,x\r\nL3,\"\n\"\nL4,y";
+        let records = read(input);
+        assert_eq!(
+            summary(&records),
+            vec![
+                (3, 1, ok("id=L1|note=a\r\nb\nc")),
+                (7, 2, ok("id=L2|note=x")),
+                (8, 3, ok("id=L3|note=\n")),
+                (10, 4, ok("id=L4|note=y")),
+            ]
+        );
+    }
+
+    #[test]
+    fn line_numbers_hold_across_buffer_refills() {
+        let mut input = String::from("id,note\n");
+        for i in 0..3000 {
+            input.push_str(&format!("L{i},\"two\nlines\"\n\n"));
+        }
+        let records = read(&input);
+        assert_eq!(records.len(), 3000);
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record.position.line, 2 + 3 * i as u64, "{}", record.raw);
+        }
+    }
+
+    #[test]
+    fn empty_input_gives_no_records() {
+        assert!(read("").is_empty());
+        assert!(read("id,name\n").is_empty());
+        assert!(read("\u{feff}").is_empty());
+    }
+
+    #[test]
+    fn a_lone_empty_field_is_quoted_in_raw() {
+        let mut row = ::csv::ByteRecord::new();
+        row.push_field(b"");
+        assert_eq!(raw_row(&row, b','), "\"\"");
+    }
+}

@@ -1,0 +1,506 @@
+//! Output: verdicts as JSON Lines, a JSON array, CSV or a terminal table, written as
+//! they come; and rejected records as JSON Lines, with their position and text.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::Position;
+use crate::verdict::Verdict;
+
+/// Output formats for verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// One JSON array, one verdict per line.
+    Json,
+    /// CSV with a header row; lists joined with `;`.
+    Csv,
+    /// A fixed-width table for people at a terminal.
+    Table,
+}
+
+impl OutputFormat {
+    /// The format for a name: `jsonl` (or `ndjson`), `json`, `csv`, `table`.
+    pub fn from_name(name: &str) -> Option<OutputFormat> {
+        match name {
+            "jsonl" | "ndjson" => Some(OutputFormat::Jsonl),
+            "json" => Some(OutputFormat::Json),
+            "csv" => Some(OutputFormat::Csv),
+            "table" => Some(OutputFormat::Table),
+            _ => None,
+        }
+    }
+}
+
+/// The CSV header row.
+const CSV_HEADER: [&str; 10] = [
+    "id",
+    "score",
+    "stage",
+    "signals",
+    "matched",
+    "disqualified",
+    "next_stage",
+    "missing",
+    "points_needed",
+    "errors",
+];
+
+/// Table columns: title and width in characters. NEXT, the last, is not padded.
+const TABLE_ID: usize = 20;
+const TABLE_SCORE: usize = 5;
+const TABLE_STAGE: usize = 18;
+const TABLE_SIGNALS: usize = 32;
+const TABLE_NEXT: usize = 60;
+
+/// Writes verdicts one at a time in an [`OutputFormat`]; nothing is collected.
+pub struct VerdictWriter<W: Write> {
+    sink: Sink<W>,
+}
+
+enum Sink<W: Write> {
+    Jsonl(W),
+    Json {
+        out: W,
+        written: bool,
+    },
+    Csv {
+        out: Box<::csv::Writer<W>>,
+        started: bool,
+    },
+    Table {
+        out: W,
+        started: bool,
+    },
+}
+
+impl<W: Write> VerdictWriter<W> {
+    /// A writer of `format` to `out`. Wrap `out` in a `BufWriter` for files and pipes.
+    pub fn new(out: W, format: OutputFormat) -> Self {
+        let sink = match format {
+            OutputFormat::Jsonl => Sink::Jsonl(out),
+            OutputFormat::Json => Sink::Json {
+                out,
+                written: false,
+            },
+            OutputFormat::Csv => Sink::Csv {
+                out: Box::new(::csv::Writer::from_writer(out)),
+                started: false,
+            },
+            OutputFormat::Table => Sink::Table {
+                out,
+                started: false,
+            },
+        };
+        VerdictWriter { sink }
+    }
+
+    /// Writes one verdict.
+    ///
+    /// # Errors
+    /// When `out` fails (a closed pipe shows as `ErrorKind::BrokenPipe`).
+    pub fn write(&mut self, verdict: &Verdict) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, verdict)?;
+                out.write_all(b"\n")
+            }
+            Sink::Json { out, written } => {
+                out.write_all(if *written { b",\n" } else { b"[\n" })?;
+                *written = true;
+                serde_json::to_writer(&mut *out, verdict)?;
+                Ok(())
+            }
+            Sink::Csv { out, started } => {
+                if !*started {
+                    out.write_record(CSV_HEADER)?;
+                    *started = true;
+                }
+                out.write_record(csv_row(verdict))?;
+                Ok(())
+            }
+            Sink::Table { out, started } => {
+                if !*started {
+                    writeln!(out, "{}", table_header())?;
+                    *started = true;
+                }
+                writeln!(out, "{}", table_row(verdict))
+            }
+        }
+    }
+
+    /// Ends the output (closes the JSON array, writes a header when there were no
+    /// verdicts), flushes it and gives `out` back.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn finish(self) -> io::Result<W> {
+        match self.sink {
+            Sink::Jsonl(mut out) => {
+                out.flush()?;
+                Ok(out)
+            }
+            Sink::Json { mut out, written } => {
+                out.write_all(if written { b"\n]\n" } else { b"[]\n" })?;
+                out.flush()?;
+                Ok(out)
+            }
+            Sink::Csv { mut out, started } => {
+                if !started {
+                    out.write_record(CSV_HEADER)?;
+                }
+                out.flush()?;
+                out.into_inner().map_err(|e| e.into_error())
+            }
+            Sink::Table { mut out, started } => {
+                if !started {
+                    writeln!(out, "{}", table_header())?;
+                }
+                out.flush()?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// The verdict's CSV cells, in `CSV_HEADER` order.
+fn csv_row(verdict: &Verdict) -> [String; 10] {
+    let next = verdict.next.as_ref();
+    let errors: Vec<String> = verdict
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.rule, e.message))
+        .collect();
+    [
+        verdict.id.to_string(),
+        verdict.score.to_string(),
+        verdict.stage.to_string(),
+        verdict.signals.join(";"),
+        join_rules(verdict, ";"),
+        verdict.disqualified.clone().unwrap_or_default(),
+        next.map_or(String::new(), |n| n.stage.to_string()),
+        next.map_or(String::new(), |n| n.missing.join(";")),
+        next.map_or(String::new(), |n| n.points_needed.to_string()),
+        errors.join("; "),
+    ]
+}
+
+fn join_rules(verdict: &Verdict, separator: &str) -> String {
+    let rules: Vec<&str> = verdict.matched.iter().map(|m| &*m.rule).collect();
+    rules.join(separator)
+}
+
+fn table_header() -> String {
+    table_line("ID", "SCORE", "STAGE", "SIGNALS", "NEXT")
+}
+
+fn table_row(verdict: &Verdict) -> String {
+    let signals = match verdict.signals.is_empty() {
+        true => "-".to_string(),
+        false => verdict.signals.join(", "),
+    };
+    table_line(
+        &verdict.id.to_string(),
+        &verdict.score.to_string(),
+        &verdict.stage,
+        &signals,
+        &next_cell(verdict),
+    )
+}
+
+/// The NEXT cell: `prospect: need, budget (+10)`, or `-` at the top or when disqualified.
+fn next_cell(verdict: &Verdict) -> String {
+    let Some(next) = &verdict.next else {
+        return "-".to_string();
+    };
+    let mut cell = next.stage.to_string();
+    if !next.missing.is_empty() {
+        let _ = write!(cell, ": {}", next.missing.join(", "));
+    }
+    if next.points_needed > 0 {
+        let _ = write!(cell, " (+{})", next.points_needed);
+    }
+    cell
+}
+
+fn table_line(id: &str, score: &str, stage: &str, signals: &str, next: &str) -> String {
+    format!(
+        "{:<TABLE_ID$}  {:>TABLE_SCORE$}  {:<TABLE_STAGE$}  {:<TABLE_SIGNALS$}  {}",
+        fit(id, TABLE_ID),
+        fit(score, TABLE_SCORE),
+        fit(stage, TABLE_STAGE),
+        fit(signals, TABLE_SIGNALS),
+        fit(next, TABLE_NEXT),
+    )
+}
+
+/// `text` on one line in at most `width` characters, cut with `…` when longer.
+fn fit(text: &str, width: usize) -> String {
+    let one_line = text.chars().map(|c| if c.is_control() { ' ' } else { c });
+    if text.chars().count() <= width {
+        return one_line.collect();
+    }
+    let mut cut: String = one_line.take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Writes rejected records as JSON Lines:
+/// `{"source":"leads.jsonl","line":3,"record":3,"reason":"...","raw":"..."}`.
+pub struct RejectWriter<W: Write> {
+    out: W,
+}
+
+#[derive(Serialize)]
+struct RejectLine<'a> {
+    source: &'a str,
+    line: u64,
+    record: u64,
+    reason: &'a str,
+    raw: &'a str,
+}
+
+impl<W: Write> RejectWriter<W> {
+    /// A writer of rejects to `out`.
+    pub fn new(out: W) -> Self {
+        RejectWriter { out }
+    }
+
+    /// Writes one rejected record: where it was, why, and its original text.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn write(&mut self, position: &Position, reason: &str, raw: &str) -> io::Result<()> {
+        let line = RejectLine {
+            source: &position.source,
+            line: position.line,
+            record: position.record,
+            reason,
+            raw,
+        };
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Flushes the output and gives it back.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::Value;
+    use crate::verdict::{Match, Next, RuleFailure};
+    use std::sync::Arc;
+
+    fn verdict() -> Verdict {
+        Verdict {
+            id: Value::Text("L1".to_string()),
+            score: 35,
+            stage: Arc::from("lead"),
+            signals: vec![Arc::from("authority"), Arc::from("fit")],
+            matched: vec![
+                Match {
+                    rule: Arc::from("is_cto"),
+                    points: 25,
+                    signals: vec![Arc::from("authority")],
+                    reason: Some("title is CTO".to_string()),
+                    disqualify: None,
+                },
+                Match {
+                    rule: Arc::from("saas"),
+                    points: 10,
+                    signals: vec![],
+                    reason: None,
+                    disqualify: None,
+                },
+            ],
+            disqualified: None,
+            next: Some(Next {
+                stage: Arc::from("prospect"),
+                missing: vec![Arc::from("need"), Arc::from("budget")],
+                points_needed: 10,
+            }),
+            errors: vec![RuleFailure {
+                rule: "field:budget".to_string(),
+                message: "expected a number, found the text \"lots\"".to_string(),
+            }],
+        }
+    }
+
+    /// A verdict at the top stage with nothing matched.
+    fn plain(id: Value) -> Verdict {
+        Verdict {
+            id,
+            score: 0,
+            stage: Arc::from("cold"),
+            signals: vec![],
+            matched: vec![],
+            disqualified: None,
+            next: None,
+            errors: vec![],
+        }
+    }
+
+    fn render(format: OutputFormat, verdicts: &[Verdict]) -> String {
+        let mut writer = VerdictWriter::new(Vec::new(), format);
+        for verdict in verdicts {
+            writer.write(verdict).unwrap();
+        }
+        String::from_utf8(writer.finish().unwrap()).unwrap()
+    }
+
+    const JSON_LINE: &str = concat!(
+        r#"{"id":"L1","score":35,"stage":"lead","signals":["authority","fit"],"#,
+        r#""matched":[{"rule":"is_cto","points":25,"signals":["authority"],"reason":"title is CTO"},"#,
+        r#"{"rule":"saas","points":10}],"disqualified":null,"#,
+        r#""next":{"stage":"prospect","missing":["need","budget"],"points_needed":10},"#,
+        r#""errors":[{"rule":"field:budget","message":"expected a number, found the text \"lots\""}]}"#,
+    );
+
+    #[test]
+    fn names_formats() {
+        assert_eq!(OutputFormat::from_name("jsonl"), Some(OutputFormat::Jsonl));
+        assert_eq!(OutputFormat::from_name("ndjson"), Some(OutputFormat::Jsonl));
+        assert_eq!(OutputFormat::from_name("json"), Some(OutputFormat::Json));
+        assert_eq!(OutputFormat::from_name("csv"), Some(OutputFormat::Csv));
+        assert_eq!(OutputFormat::from_name("table"), Some(OutputFormat::Table));
+        assert_eq!(OutputFormat::from_name("yaml"), None);
+    }
+
+    #[test]
+    fn writes_json_lines() {
+        let out = render(OutputFormat::Jsonl, &[verdict(), plain(Value::Int(7))]);
+        let plain_line = r#"{"id":7,"score":0,"stage":"cold","signals":[],"matched":[],"disqualified":null,"next":null,"errors":[]}"#;
+        assert_eq!(out, format!("{JSON_LINE}\n{plain_line}\n"));
+        assert_eq!(verdict().to_json_line(), JSON_LINE);
+    }
+
+    #[test]
+    fn writes_a_json_array_one_verdict_per_line() {
+        let out = render(OutputFormat::Json, &[verdict(), verdict()]);
+        assert_eq!(out, format!("[\n{JSON_LINE},\n{JSON_LINE}\n]\n"));
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed.as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn an_empty_json_array_is_one_line() {
+        assert_eq!(render(OutputFormat::Json, &[]), "[]\n");
+        assert_eq!(render(OutputFormat::Jsonl, &[]), "");
+    }
+
+    #[test]
+    fn writes_csv_with_lists_joined() {
+        let out = render(OutputFormat::Csv, &[verdict(), plain(Value::Int(7))]);
+        let want = concat!(
+            "id,score,stage,signals,matched,disqualified,next_stage,missing,points_needed,errors\n",
+            "L1,35,lead,authority;fit,is_cto;saas,,prospect,need;budget,10,",
+            "\"field:budget: expected a number, found the text \"\"lots\"\"\"\n",
+            "7,0,cold,,,,,,,\n",
+        );
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        let mut v = plain(Value::Text("a,b \"c\"\nd".to_string()));
+        v.disqualified = Some("student; no budget".to_string());
+        v.errors = vec![
+            RuleFailure {
+                rule: "r1".to_string(),
+                message: "x".to_string(),
+            },
+            RuleFailure {
+                rule: "r2".to_string(),
+                message: "y".to_string(),
+            },
+        ];
+        let out = render(OutputFormat::Csv, &[v]);
+        let rows: Vec<&str> = out.splitn(2, '\n').collect();
+        assert_eq!(
+            rows[1],
+            "\"a,b \"\"c\"\"\nd\",0,cold,,,student; no budget,,,,r1: x; r2: y\n"
+        );
+        assert_eq!(
+            render(OutputFormat::Csv, &[]),
+            "id,score,stage,signals,matched,disqualified,next_stage,missing,points_needed,errors\n"
+        );
+    }
+
+    #[test]
+    fn writes_a_fixed_width_table() {
+        let mut long = plain(Value::Text("a-very-long-lead-identifier-0001".to_string()));
+        long.score = -5;
+        long.signals = (0..10)
+            .map(|i| Arc::from(format!("signal{i}").as_str()))
+            .collect();
+        let out = render(OutputFormat::Table, &[verdict(), long]);
+        let want = concat!(
+            "ID                    SCORE  STAGE               SIGNALS                           NEXT\n",
+            "L1                       35  lead                authority, fit                    prospect: need, budget (+10)\n",
+            "a-very-long-lead-id…     -5  cold                signal0, signal1, signal2, sign…  -\n",
+        );
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn table_cells_stay_on_one_line() {
+        assert_eq!(fit("a\nb", 10), "a b");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abcd", 4), "abcd");
+        assert_eq!(render(OutputFormat::Table, &[]).lines().count(), 1);
+    }
+
+    #[test]
+    fn next_cells_leave_out_what_is_not_needed() {
+        let mut v = verdict();
+        v.next = Some(Next {
+            stage: Arc::from("sql"),
+            missing: vec![],
+            points_needed: 0,
+        });
+        assert_eq!(next_cell(&v), "sql");
+        v.next = Some(Next {
+            stage: Arc::from("sql"),
+            missing: vec![],
+            points_needed: 3,
+        });
+        assert_eq!(next_cell(&v), "sql (+3)");
+    }
+
+    #[test]
+    fn writes_rejects_as_json_lines() {
+        let position = Position {
+            source: Arc::from("leads.jsonl"),
+            line: 3,
+            record: 2,
+        };
+        let mut writer = RejectWriter::new(Vec::new());
+        writer
+            .write(
+                &position,
+                "malformed JSON: expected value at column 7",
+                "{\"a\": }",
+            )
+            .unwrap();
+        let out = String::from_utf8(writer.finish().unwrap()).unwrap();
+        assert_eq!(
+            out,
+            concat!(
+                r#"{"source":"leads.jsonl","line":3,"record":2,"#,
+                r#""reason":"malformed JSON: expected value at column 7","raw":"{\"a\": }"}"#,
+                "\n"
+            )
+        );
+    }
+}
