@@ -13,6 +13,9 @@ pub struct Date {
 }
 
 impl Date {
+    /// 1970-01-01.
+    pub const UNIX_EPOCH: Date = Date { days: 0 };
+
     /// Builds a date from year, month (1-12) and day (1-31); `None` if it does not exist.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
         if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
@@ -24,6 +27,13 @@ impl Date {
         Some(Date {
             days: days_from_civil(year, month, day),
         })
+    }
+
+    /// The date `days` days after 1970-01-01 (what a clock reading divides down to).
+    pub fn from_unix_days(days: i64) -> Option<Date> {
+        let days = i32::try_from(days).ok()?;
+        let (year, _, _) = civil_from_days(days);
+        (-9999..=9999).contains(&year).then_some(Date { days })
     }
 
     /// Parses the date at the start of `text`: `YYYY-MM-DD`, optionally followed by a

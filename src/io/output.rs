@@ -194,7 +194,7 @@ fn join_rules(verdict: &Verdict, separator: &str) -> String {
 }
 
 fn table_header() -> String {
-    table_line("ID", "SCORE", "STAGE", "SIGNALS", "NEXT")
+    table_line("ID", "SCORE", "STAGE", "SIGNALS", "NEXT / WHY")
 }
 
 fn table_row(verdict: &Verdict) -> String {
@@ -211,8 +211,12 @@ fn table_row(verdict: &Verdict) -> String {
     )
 }
 
-/// The NEXT cell: `prospect: need, budget (+10)`, or `-` at the top or when disqualified.
+/// The NEXT cell: `prospect: need, budget (+10)`, the reason when disqualified, or `-`
+/// at the top.
 fn next_cell(verdict: &Verdict) -> String {
+    if let Some(reason) = &verdict.disqualified {
+        return format!("disqualified: {reason}");
+    }
     let Some(next) = &verdict.next else {
         return "-".to_string();
     };
@@ -446,7 +450,7 @@ mod tests {
             .collect();
         let out = render(OutputFormat::Table, &[verdict(), long]);
         let want = concat!(
-            "ID                    SCORE  STAGE               SIGNALS                           NEXT\n",
+            "ID                    SCORE  STAGE               SIGNALS                           NEXT / WHY\n",
             "L1                       35  lead                authority, fit                    prospect: need, budget (+10)\n",
             "a-very-long-lead-id…     -5  cold                signal0, signal1, signal2, sign…  -\n",
         );

@@ -1,0 +1,242 @@
+//! `leadscore score`: read leads from files or standard input, score them, stream the
+//! verdicts out in input order; report and keep every rejected record; count everything.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use leadscore::io::{InputFormat, OutputFormat, Position, ReadOptions, Record, RejectWriter, VerdictWriter, open_input};
+use leadscore::{Date, Scorer, Value, Verdict};
+
+use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
+
+/// Rejections printed on standard error before the rest are only counted (all of them
+/// still go to `--rejects`).
+const MAX_REPORTED_REJECTS: u64 = 20;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  leadscore score fixtures/leads.jsonl
+  leadscore score --format table fixtures/leads.csv
+  cat leads.jsonl | leadscore score --stage ready_to_convert --rejects rejects.jsonl > ready.jsonl")]
+pub struct ScoreArgs {
+    /// Input files; none or `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    #[command(flatten)]
+    rules: RulesArgs,
+    #[command(flatten)]
+    as_of: AsOfArgs,
+    /// Input format; by default from the file extension, else from the content.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json", "jsonl", "ndjson", "csv"])]
+    input: Option<String>,
+    /// CSV delimiter (one character); by default sniffed from the header.
+    #[arg(long, value_name = "CHAR")]
+    delimiter: Option<char>,
+    /// Output format; default `table` on a terminal, `jsonl` otherwise.
+    #[arg(long, short = 'f', value_name = "FORMAT", value_parser = ["jsonl", "json", "csv", "table"])]
+    format: Option<String>,
+    /// Write verdicts to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Keep only leads in this stage.
+    #[arg(long, value_name = "STAGE")]
+    stage: Option<String>,
+    /// Write each rejected record, whole, with its reason, to FILE (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// No progress bar and no summary.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// What happened to the records: read = scored + rejected, always.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub read: u64,
+    pub scored: u64,
+    pub rejected: u64,
+    pub written: u64,
+}
+
+pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
+    let scorer = args.rules.load()?;
+    check_stage(&scorer, args.stage.as_deref())?;
+    let input = args.input.as_deref().and_then(InputFormat::from_name);
+    let options = read_options(args.delimiter)?;
+    let format = output_format(args);
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut sink = Sink {
+        verdicts: VerdictWriter::new(BufWriter::with_capacity(1 << 16, out), format),
+        rejects: match &args.rejects {
+            Some(path) => Some(RejectWriter::new(BufWriter::new(
+                File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?,
+            ))),
+            None => None,
+        },
+        stage: args.stage.clone(),
+        counts: Counts::default(),
+        progress: progress_bar(args.quiet),
+        quiet: args.quiet,
+    };
+    let as_of = args.as_of.date();
+    let files = if args.files.is_empty() { vec!["-".to_string()] } else { args.files.clone() };
+    let outcome = score_files(&scorer, as_of, &files, input, &options, &mut sink);
+    sink.progress.finish_and_clear();
+    let counts = sink.counts;
+    let finished = sink.finish();
+    match (outcome, finished) {
+        (Err(e), _) | (Ok(()), Err(e)) if is_broken_pipe(&e) => return Ok(Exit::Ok),
+        (Err(e), _) | (Ok(()), Err(e)) => return Err(Failure::usage(e.to_string())),
+        _ => {}
+    }
+    if !args.quiet {
+        eprintln!("{}", summary(&counts, args.stage.is_some()));
+    }
+    Ok(if counts.rejected > 0 { Exit::Partial } else { Exit::Ok })
+}
+
+fn score_files(
+    scorer: &Scorer,
+    as_of: Date,
+    files: &[String],
+    format: Option<InputFormat>,
+    options: &ReadOptions,
+    sink: &mut Sink,
+) -> io::Result<()> {
+    for file in files {
+        let reader = open_input(file, format, options).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot read {file}: {e}; check the path"))
+        })?;
+        for record in reader {
+            let outcome = score_record(scorer, as_of, &record);
+            sink.take(&record, outcome)?;
+        }
+    }
+    Ok(())
+}
+
+/// Scores one record: its verdict, or why it is rejected. A lead without an id is named
+/// by where it was read.
+pub fn score_record(scorer: &Scorer, as_of: Date, record: &Record) -> Result<Verdict, String> {
+    let lead = record.lead.as_ref().map_err(Clone::clone)?;
+    let mut verdict = scorer.try_score(lead, as_of).map_err(|e| e.reason)?;
+    if verdict.id == Value::Null {
+        verdict.id = Value::Text(record.position.to_string());
+    }
+    Ok(verdict)
+}
+
+/// Where verdicts and rejects go, and the counts.
+struct Sink {
+    verdicts: VerdictWriter<BufWriter<Box<dyn Write>>>,
+    rejects: Option<RejectWriter<BufWriter<File>>>,
+    stage: Option<String>,
+    counts: Counts,
+    progress: ProgressBar,
+    quiet: bool,
+}
+
+impl Sink {
+    fn take(&mut self, record: &Record, outcome: Result<Verdict, String>) -> io::Result<()> {
+        self.counts.read += 1;
+        if self.counts.read % 1024 == 0 {
+            self.progress.set_position(self.counts.read);
+        }
+        match outcome {
+            Ok(verdict) => {
+                self.counts.scored += 1;
+                if self.stage.as_deref().is_none_or(|s| s == &*verdict.stage) {
+                    self.counts.written += 1;
+                    self.verdicts.write(&verdict)?;
+                }
+            }
+            Err(reason) => self.reject(&record.position, &reason, &record.raw)?,
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, position: &Position, reason: &str, raw: &str) -> io::Result<()> {
+        self.counts.rejected += 1;
+        if !self.quiet && self.counts.rejected <= MAX_REPORTED_REJECTS {
+            self.progress.suspend(|| eprintln!("{position}: rejected: {reason}"));
+        } else if !self.quiet && self.counts.rejected == MAX_REPORTED_REJECTS + 1 {
+            self.progress
+                .suspend(|| eprintln!("(further rejections are counted, not shown; use --rejects FILE to keep them)"));
+        }
+        if let Some(rejects) = &mut self.rejects {
+            rejects.write(position, reason, raw)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> io::Result<()> {
+        let mut out = self.verdicts.finish()?;
+        out.flush()?;
+        if let Some(rejects) = self.rejects {
+            rejects.finish()?.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn summary(counts: &Counts, filtered: bool) -> String {
+    let mut text = format!(
+        "read {} records: {} scored, {} rejected",
+        counts.read, counts.scored, counts.rejected
+    );
+    if filtered {
+        text.push_str(&format!(", {} in the chosen stage written", counts.written));
+    }
+    text
+}
+
+fn check_stage(scorer: &Scorer, stage: Option<&str>) -> Result<(), Failure> {
+    let Some(stage) = stage else { return Ok(()) };
+    let stages: Vec<&str> = scorer.rules().stage_ids().collect();
+    if stages.contains(&stage) {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "no stage `{stage}` in the rules; the stages are: {}",
+            stages.join(", ")
+        )))
+    }
+}
+
+fn read_options(delimiter: Option<char>) -> Result<ReadOptions, Failure> {
+    let csv_delimiter = match delimiter {
+        None => None,
+        Some(c) if c.is_ascii() => Some(c as u8),
+        Some(c) => return Err(Failure::usage(format!("the delimiter `{c}` is not a single-byte character"))),
+    };
+    Ok(ReadOptions {
+        csv_delimiter,
+        ..ReadOptions::default()
+    })
+}
+
+fn output_format(args: &ScoreArgs) -> OutputFormat {
+    match args.format.as_deref().and_then(OutputFormat::from_name) {
+        Some(f) => f,
+        None if args.output.is_none() && io::stdout().is_terminal() => OutputFormat::Table,
+        None => OutputFormat::Jsonl,
+    }
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {human_pos} records read ({per_sec})") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
