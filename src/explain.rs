@@ -272,7 +272,7 @@ mod tests {
         let cond = e.rules[0].condition.as_ref().unwrap();
         assert_eq!(cond.parts[0].condition, "budget gte 10000");
         assert_eq!(cond.parts[0].saw, Some(crate::Value::Int(20000)));
-        assert_eq!(cond.parts[1].parts[0].condition, "email ends_with \".edu\"");
+        assert_eq!(cond.parts[1].parts[0].condition, "email ends_with '.edu'");
         assert_eq!(
             e.rules[1].condition.as_ref().unwrap().saw,
             Some(crate::Value::Null)

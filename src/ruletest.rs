@@ -89,7 +89,12 @@ impl TestReport {
                 let _ = writeln!(out, "  {m}");
             }
         }
-        let _ = writeln!(out, "{} passed, {} failed", self.passed, self.failures.len());
+        let _ = writeln!(
+            out,
+            "{} passed, {} failed",
+            self.passed,
+            self.failures.len()
+        );
         out
     }
 }
@@ -207,22 +212,45 @@ impl Expect {
             }
             (lo, hi) if lo.is_some_and(|lo| v.score < lo) || hi.is_some_and(|hi| v.score > hi) => {
                 let show = |b: Option<i64>| b.map_or("any".to_string(), |n| n.to_string());
-                out.push(format!("score: expected {} to {}, got {}", show(lo), show(hi), v.score));
+                out.push(format!(
+                    "score: expected {} to {}, got {}",
+                    show(lo),
+                    show(hi),
+                    v.score
+                ));
             }
             _ => {}
         }
         let has_signal = |s: &str| v.signals.iter().any(|x| &**x == s);
         let matched = |r: &str| v.matched.iter().any(|m| &*m.rule == r);
-        let signals_got = || v.signals.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join(", ");
-        let rules_got = || v.matched.iter().map(|m| m.rule.as_ref()).collect::<Vec<_>>().join(", ");
+        let signals_got = || {
+            v.signals
+                .iter()
+                .map(|s| s.as_ref())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let rules_got = || {
+            v.matched
+                .iter()
+                .map(|m| m.rule.as_ref())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         for s in self.signals.iter().filter(|s| !has_signal(s)) {
             out.push(format!("signals: expected `{s}`, got [{}]", signals_got()));
         }
         for s in self.not_signals.iter().filter(|s| has_signal(s)) {
-            out.push(format!("signals: expected no `{s}`, got [{}]", signals_got()));
+            out.push(format!(
+                "signals: expected no `{s}`, got [{}]",
+                signals_got()
+            ));
         }
         for r in self.matched.iter().filter(|r| !matched(r)) {
-            out.push(format!("matched: expected `{r}` to match, matched [{}]", rules_got()));
+            out.push(format!(
+                "matched: expected `{r}` to match, matched [{}]",
+                rules_got()
+            ));
         }
         for r in self.not_matched.iter().filter(|r| matched(r)) {
             out.push(format!("matched: expected `{r}` not to match, but it did"));
@@ -236,10 +264,18 @@ impl Expect {
             });
         }
         if let Some(want) = self.errors
-            && want != !v.errors.is_empty()
+            && want == v.errors.is_empty()
         {
-            let got: Vec<String> = v.errors.iter().map(|e| format!("{}: {}", e.rule, e.message)).collect();
-            out.push(format!("errors: expected {}, got [{}]", if want { "some" } else { "none" }, got.join("; ")));
+            let got: Vec<String> = v
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.rule, e.message))
+                .collect();
+            out.push(format!(
+                "errors: expected {}, got [{}]",
+                if want { "some" } else { "none" },
+                got.join("; ")
+            ));
         }
         out
     }
@@ -252,12 +288,21 @@ struct CaseReader<'p> {
 
 impl CaseReader<'_> {
     fn error(&mut self, span: Span, message: impl Into<String>) {
-        self.problems.push(Diagnostic::error(self.path, span, message));
+        self.problems
+            .push(Diagnostic::error(self.path, span, message));
     }
 
-    fn entries<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Vec<(&'n str, &'n Node)> {
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &[&str],
+    ) -> Vec<(&'n str, &'n Node)> {
         let NodeKind::Map(entries) = &node.kind else {
-            self.error(node.span, format!("expected {what}, found {}", node.kind_name()));
+            self.error(
+                node.span,
+                format!("expected {what}, found {}", node.kind_name()),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -265,7 +310,11 @@ impl CaseReader<'_> {
             match k.as_str() {
                 Some(name) if known.contains(&name) => out.push((name, v)),
                 Some(name) => {
-                    let mut d = Diagnostic::error(self.path, k.span, format!("unknown key `{name}` in {what}"));
+                    let mut d = Diagnostic::error(
+                        self.path,
+                        k.span,
+                        format!("unknown key `{name}` in {what}"),
+                    );
                     d.help = Some(format!("known keys: {}", known.join(", ")));
                     self.problems.push(d);
                 }
@@ -282,7 +331,9 @@ impl CaseReader<'_> {
             match key {
                 "as_of" => as_of = self.date(value),
                 _ => match &value.kind {
-                    NodeKind::Seq(items) => cases = items.iter().filter_map(|c| self.case(c)).collect(),
+                    NodeKind::Seq(items) => {
+                        cases = items.iter().filter_map(|c| self.case(c)).collect()
+                    }
                     _ => self.error(value.span, "expected a list of cases"),
                 },
             }
@@ -367,7 +418,10 @@ impl CaseReader<'_> {
                 span: node.span,
             }),
             _ => {
-                self.error(node.span, format!("expected text, found {}", node.kind_name()));
+                self.error(
+                    node.span,
+                    format!("expected text, found {}", node.kind_name()),
+                );
                 None
             }
         }
@@ -376,7 +430,11 @@ impl CaseReader<'_> {
     fn names(&mut self, node: &Node) -> Vec<String> {
         match &node.kind {
             NodeKind::Str(s) => vec![s.clone()],
-            NodeKind::Seq(items) => items.iter().filter_map(|i| self.text(i)).map(|s| s.value).collect(),
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| self.text(i))
+                .map(|s| s.value)
+                .collect(),
             _ => {
                 self.error(node.span, "expected a list of names");
                 Vec::new()
@@ -428,11 +486,14 @@ mod tests {
 
     fn scorer() -> Scorer {
         let rules = "rules:\n  - id: big\n    when: { field: budget, gte: 10000 }\n    points: 50\n    signals: [budget]\n";
-        Scorer::new(Rules::from_sources(vec![(PathBuf::from("r.yaml"), rules.to_string())]).unwrap())
+        Scorer::new(
+            Rules::from_sources(vec![(PathBuf::from("r.yaml"), rules.to_string())]).unwrap(),
+        )
     }
 
     fn run(cases: &str) -> TestReport {
-        let suite = TestSuite::from_sources(&[(PathBuf::from("t.yaml"), cases.to_string())]).unwrap();
+        let suite =
+            TestSuite::from_sources(&[(PathBuf::from("t.yaml"), cases.to_string())]).unwrap();
         suite.run(&scorer(), Date::parse("2024-01-01").unwrap())
     }
 

@@ -34,7 +34,11 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
-    let counted = format!("{} and {}", plural(errors, "error"), plural(warnings, "warning"));
+    let counted = format!(
+        "{} and {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
     match loaded {
         Some(rules) if errors == 0 => {
             let summary = format!(
@@ -56,4 +60,3 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
 fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
-

@@ -37,7 +37,10 @@ pub fn run(args: &ExplainArgs) -> Result<Exit, Failure> {
         let Ok(lead) = &record.lead else {
             if args.id.is_none() {
                 let reason = record.lead.err().unwrap_or_default();
-                return Err(Failure::usage(format!("{}: the first record is not a lead: {reason}", record.position)));
+                return Err(Failure::usage(format!(
+                    "{}: the first record is not a lead: {reason}",
+                    record.position
+                )));
             }
             continue;
         };
@@ -48,7 +51,8 @@ pub fn run(args: &ExplainArgs) -> Result<Exit, Failure> {
             continue;
         }
         let text = if args.format == "json" {
-            serde_json::to_string_pretty(&explanation).map_err(|e| Failure::usage(e.to_string()))? + "\n"
+            serde_json::to_string_pretty(&explanation).map_err(|e| Failure::usage(e.to_string()))?
+                + "\n"
         } else {
             explanation.render()
         };

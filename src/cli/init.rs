@@ -9,15 +9,29 @@ use super::{Exit, Failure};
 const STARTER: [(&str, &str); 7] = [
     ("fields.yaml", include_str!("../../rules/fields.yaml")),
     ("bant.yaml", include_str!("../../rules/bant.yaml")),
-    ("engagement.yaml", include_str!("../../rules/engagement.yaml")),
-    ("disqualifiers.yaml", include_str!("../../rules/disqualifiers.yaml")),
-    ("engagement.rhai", include_str!("../../rules/engagement.rhai")),
+    (
+        "engagement.yaml",
+        include_str!("../../rules/engagement.yaml"),
+    ),
+    (
+        "disqualifiers.yaml",
+        include_str!("../../rules/disqualifiers.yaml"),
+    ),
+    (
+        "engagement.rhai",
+        include_str!("../../rules/engagement.rhai"),
+    ),
     ("stages.yaml", include_str!("../../rules/stages.yaml")),
-    ("tests/starter.yaml", include_str!("../../rules/tests/starter.yaml")),
+    (
+        "tests/starter.yaml",
+        include_str!("../../rules/tests/starter.yaml"),
+    ),
 ];
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  leadscore init my-rules\n  leadscore check --rules my-rules && leadscore test --rules my-rules")]
+#[command(
+    after_help = "Example:\n  leadscore init my-rules\n  leadscore check --rules my-rules && leadscore test --rules my-rules"
+)]
 pub struct InitArgs {
     /// The folder to create.
     #[arg(value_name = "DIR", default_value = "rules")]
@@ -48,5 +62,6 @@ fn write(path: &Path, text: &str) -> Result<(), Failure> {
         std::fs::create_dir_all(parent)
             .map_err(|e| Failure::usage(format!("cannot create {}: {e}", parent.display())))?;
     }
-    std::fs::write(path, text).map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
 }

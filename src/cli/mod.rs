@@ -50,7 +50,10 @@ impl From<Error> for Failure {
         let style = Style::stderr();
         let message = match &err {
             Error::Rules(diagnostics) => {
-                let mut text: String = diagnostics.iter().map(|d| style.diagnostic(d) + "\n").collect();
+                let mut text: String = diagnostics
+                    .iter()
+                    .map(|d| style.diagnostic(d) + "\n")
+                    .collect();
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 text.push_str(&format!(
                     "could not load the rules: {errors} error{}; run `leadscore check` after fixing them",
@@ -59,7 +62,10 @@ impl From<Error> for Failure {
                 text
             }
             Error::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
-                format!("{} does not exist; check the path (for rules: --rules DIR or LEADSCORE_RULES)", path.display())
+                format!(
+                    "{} does not exist; check the path (for rules: --rules DIR or LEADSCORE_RULES)",
+                    path.display()
+                )
             }
             other => other.to_string(),
         };
@@ -74,7 +80,9 @@ impl From<Error> for Failure {
 /// stage policy kept in a rules folder.
 #[derive(Debug, Parser)]
 #[command(name = "leadscore", version, about, long_about = None)]
-#[command(after_help = "Examples:\n  leadscore score fixtures/leads.jsonl\n  leadscore explain fixtures/leads.jsonl --id L-1003\n  leadscore init my-rules && leadscore check --rules my-rules && leadscore test --rules my-rules")]
+#[command(
+    after_help = "Examples:\n  leadscore score fixtures/leads.jsonl\n  leadscore explain fixtures/leads.jsonl --id L-1003\n  leadscore init my-rules && leadscore check --rules my-rules && leadscore test --rules my-rules"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -93,7 +101,9 @@ enum Command {
     /// Write a commented starter rules folder that `check` and `test` pass.
     Init(init::InitArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Example:\n  leadscore completions bash > /etc/bash_completion.d/leadscore")]
+    #[command(
+        after_help = "Example:\n  leadscore completions bash > /etc/bash_completion.d/leadscore"
+    )]
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
@@ -104,7 +114,12 @@ enum Command {
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {
     /// The rules folder.
-    #[arg(long, value_name = "DIR", env = "LEADSCORE_RULES", default_value = "rules")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LEADSCORE_RULES",
+        default_value = "rules"
+    )]
     pub rules: PathBuf,
 }
 
@@ -153,7 +168,12 @@ pub fn main() -> ExitCode {
         Command::Test(a) => test::run(&a),
         Command::Init(a) => init::run(&a),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Args::command(), "leadscore", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Args::command(),
+                "leadscore",
+                &mut std::io::stdout(),
+            );
             Ok(Exit::Ok)
         }
     };

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use leadscore::io::{InputFormat, OutputFormat, Position, ReadOptions, Record, RejectWriter, VerdictWriter, open_input};
+use leadscore::io::{
+    InputFormat, OutputFormat, Position, ReadOptions, Record, RejectWriter, VerdictWriter,
+    open_input,
+};
 use leadscore::{Date, Scorer, Value, Verdict};
 
 use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
@@ -68,14 +71,19 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     let options = read_options(args.delimiter)?;
     let format = output_format(args);
     let out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?),
+        Some(path) => Box::new(
+            File::create(path)
+                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?,
+        ),
         None => Box::new(io::stdout().lock()),
     };
     let mut sink = Sink {
         verdicts: VerdictWriter::new(BufWriter::with_capacity(1 << 16, out), format),
         rejects: match &args.rejects {
             Some(path) => Some(RejectWriter::new(BufWriter::new(
-                File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?,
+                File::create(path).map_err(|e| {
+                    Failure::usage(format!("cannot create {}: {e}", path.display()))
+                })?,
             ))),
             None => None,
         },
@@ -85,7 +93,11 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         quiet: args.quiet,
     };
     let as_of = args.as_of.date();
-    let files = if args.files.is_empty() { vec!["-".to_string()] } else { args.files.clone() };
+    let files = if args.files.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        args.files.clone()
+    };
     let outcome = score_files(&scorer, as_of, &files, input, &options, &mut sink);
     sink.progress.finish_and_clear();
     let counts = sink.counts;
@@ -98,7 +110,11 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     if !args.quiet {
         eprintln!("{}", summary(&counts, args.stage.is_some()));
     }
-    Ok(if counts.rejected > 0 { Exit::Partial } else { Exit::Ok })
+    Ok(if counts.rejected > 0 {
+        Exit::Partial
+    } else {
+        Exit::Ok
+    })
 }
 
 fn score_files(
@@ -145,7 +161,7 @@ struct Sink {
 impl Sink {
     fn take(&mut self, record: &Record, outcome: Result<Verdict, String>) -> io::Result<()> {
         self.counts.read += 1;
-        if self.counts.read % 1024 == 0 {
+        if self.counts.read.is_multiple_of(1024) {
             self.progress.set_position(self.counts.read);
         }
         match outcome {
@@ -164,10 +180,14 @@ impl Sink {
     fn reject(&mut self, position: &Position, reason: &str, raw: &str) -> io::Result<()> {
         self.counts.rejected += 1;
         if !self.quiet && self.counts.rejected <= MAX_REPORTED_REJECTS {
-            self.progress.suspend(|| eprintln!("{position}: rejected: {reason}"));
-        } else if !self.quiet && self.counts.rejected == MAX_REPORTED_REJECTS + 1 {
             self.progress
-                .suspend(|| eprintln!("(further rejections are counted, not shown; use --rejects FILE to keep them)"));
+                .suspend(|| eprintln!("{position}: rejected: {reason}"));
+        } else if !self.quiet && self.counts.rejected == MAX_REPORTED_REJECTS + 1 {
+            self.progress.suspend(|| {
+                eprintln!(
+                    "(further rejections are counted, not shown; use --rejects FILE to keep them)"
+                )
+            });
         }
         if let Some(rejects) = &mut self.rejects {
             rejects.write(position, reason, raw)?;
@@ -213,7 +233,11 @@ fn read_options(delimiter: Option<char>) -> Result<ReadOptions, Failure> {
     let csv_delimiter = match delimiter {
         None => None,
         Some(c) if c.is_ascii() => Some(c as u8),
-        Some(c) => return Err(Failure::usage(format!("the delimiter `{c}` is not a single-byte character"))),
+        Some(c) => {
+            return Err(Failure::usage(format!(
+                "the delimiter `{c}` is not a single-byte character"
+            )));
+        }
     };
     Ok(ReadOptions {
         csv_delimiter,
@@ -234,7 +258,9 @@ fn progress_bar(quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {human_pos} records read ({per_sec})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {human_pos} records read ({per_sec})")
+    {
         bar.set_style(style);
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));

@@ -8,7 +8,9 @@ use super::style::Style;
 use super::{AsOfArgs, Exit, Failure, RulesArgs};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  leadscore test --rules rules\n\nA test file (rules/tests/*.yaml):\n  as_of: 2026-11-27\n  cases:\n    - name: a VP with budget and a need is a prospect\n      lead: { email: ana@acme.com, budget: 25000, pain_points: reporting }\n      expect: { stage: prospect, score: { min: 40 }, signals: [need, budget] }")]
+#[command(
+    after_help = "Example:\n  leadscore test --rules rules\n\nA test file (rules/tests/*.yaml):\n  as_of: 2026-11-27\n  cases:\n    - name: a VP with budget and a need is a prospect\n      lead: { email: ana@acme.com, budget: 25000, pain_points: reporting }\n      expect: { stage: prospect, score: { min: 40 }, signals: [need, budget] }"
+)]
 pub struct TestArgs {
     #[command(flatten)]
     rules: RulesArgs,
@@ -22,15 +24,31 @@ pub struct TestArgs {
 
 pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
     let scorer = args.rules.load()?;
-    let dir = args.tests.clone().unwrap_or_else(|| args.rules.rules.join("tests"));
+    let dir = args
+        .tests
+        .clone()
+        .unwrap_or_else(|| args.rules.rules.join("tests"));
     let suite = TestSuite::load_dir(&dir)?;
     if suite.cases().is_empty() {
-        eprintln!("no test cases in {}; add a *.yaml file there (see `leadscore test --help`)", dir.display());
+        eprintln!(
+            "no test cases in {}; add a *.yaml file there (see `leadscore test --help`)",
+            dir.display()
+        );
     }
     let report = suite.run(&scorer, args.as_of.date());
     let style = Style::stdout();
     let text = report.render();
-    let colored = if report.failures.is_empty() { style.ok(text.trim_end()) } else { text.replace("FAIL", &style.error("FAIL")).trim_end().to_string() };
+    let colored = if report.failures.is_empty() {
+        style.ok(text.trim_end())
+    } else {
+        text.replace("FAIL", &style.error("FAIL"))
+            .trim_end()
+            .to_string()
+    };
     println!("{colored}");
-    Ok(if report.failures.is_empty() { Exit::Ok } else { Exit::Partial })
+    Ok(if report.failures.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
 }

@@ -328,7 +328,7 @@ fn node_text(node: &Node) -> String {
         NodeKind::Bool(b) => b.to_string(),
         NodeKind::Int(n) => n.to_string(),
         NodeKind::Float(x) => x.to_string(),
-        NodeKind::Str(s) => format!("{s:?}"),
+        NodeKind::Str(s) => format!("'{s}'"),
         NodeKind::Seq(items) => format!(
             "[{}]",
             items.iter().map(node_text).collect::<Vec<_>>().join(", ")

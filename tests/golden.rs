@@ -1,0 +1,84 @@
+//! The starter rules over the sample leads, against golden verdict files.
+
+mod common;
+
+use common::{assert_golden, code, leadscore, stderr, stdout};
+
+const AS_OF: &str = "2026-11-27";
+
+#[test]
+fn starter_rules_score_the_jsonl_fixtures_as_recorded() {
+    let out = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_golden("fixtures/expected/leads.jsonl", &stdout(&out));
+}
+
+#[test]
+fn starter_rules_score_the_salesforce_csv_as_recorded() {
+    let out = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.csv"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_golden("fixtures/expected/leads_csv.jsonl", &stdout(&out));
+}
+
+#[test]
+fn csv_columns_map_through_aliases_to_the_same_verdicts_as_json() {
+    let json = stdout(&leadscore(&[
+        "score",
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.jsonl",
+    ]));
+    let csv = stdout(&leadscore(&[
+        "score",
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.csv",
+    ]));
+    let strip_position = |s: &str| {
+        s.replace("fixtures/leads.jsonl:15", "#")
+            .replace("fixtures/leads.csv:16", "#")
+    };
+    assert_eq!(strip_position(&json), strip_position(&csv));
+}
+
+#[test]
+fn every_stage_appears_in_the_fixture_verdicts() {
+    let out = stdout(&leadscore(&[
+        "score",
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.jsonl",
+    ]));
+    for stage in ["lead", "prospect", "ready_to_convert", "disqualified"] {
+        let needle = format!("\"stage\":\"{stage}\"");
+        assert!(out.contains(&needle), "no {stage} verdict in:\n{out}");
+    }
+}
+
+#[test]
+fn bad_rules_are_all_reported_as_recorded() {
+    let out = leadscore(&["check", "--rules", "fixtures/bad_rules"]);
+    assert_eq!(code(&out), 2);
+    assert_golden("fixtures/expected/bad_rules.txt", &stderr(&out));
+}
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    let first = leadscore(&[
+        "score",
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.jsonl",
+        "fixtures/leads.csv",
+    ]);
+    for _ in 0..3 {
+        let again = leadscore(&[
+            "score",
+            "--as-of",
+            AS_OF,
+            "fixtures/leads.jsonl",
+            "fixtures/leads.csv",
+        ]);
+        assert_eq!(first.stdout, again.stdout);
+    }
+}
