@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 use crate::date::Date;
@@ -172,6 +173,167 @@ fn serialize_entries<S: Serializer>(
         map.serialize_entry(k, v)?;
     }
     map.end()
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Int(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(i64::try_from(n).map_or(Value::Float(n as f64), Value::Int))
+    }
+
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(if x.is_finite() {
+            Value::Float(x)
+        } else {
+            Value::Null
+        })
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::Text(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::Text(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        entries(map).map(Value::Map)
+    }
+}
+
+/// A map's entries in input order, each key once (the last value wins, as in
+/// `serde_json::Value`).
+fn entries<'de, A: MapAccess<'de>>(mut map: A) -> Result<Vec<(String, Value)>, A::Error> {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(16).min(256));
+    while let Some((key, value)) = map.next_entry::<String, Value>()? {
+        out.push((key, value));
+    }
+    dedupe_keep_last(&mut out);
+    Ok(out)
+}
+
+fn dedupe_keep_last(entries: &mut Vec<(String, Value)>) {
+    // Small maps (every real lead) compare directly; large ones index by name, so a
+    // hostile record with many keys costs linear time, not quadratic.
+    let duplicated = if entries.len() <= 32 {
+        (1..entries.len()).any(|i| entries[..i].iter().any(|(k, _)| *k == entries[i].0))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        !entries.iter().all(|(k, _)| seen.insert(k.as_str()))
+    };
+    if !duplicated {
+        return;
+    }
+    let mut last = std::collections::HashMap::with_capacity(entries.len());
+    for (i, (k, _)) in entries.iter().enumerate() {
+        last.insert(k.clone(), i);
+    }
+    let mut index = 0;
+    entries.retain(|(k, _)| {
+        let keep = last.get(k) == Some(&index);
+        index += 1;
+        keep
+    });
+}
+
+impl<'de> Deserialize<'de> for Lead {
+    /// A lead is a JSON object; anything else is refused with a sentence saying what
+    /// was found.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Lead, D::Error> {
+        deserializer.deserialize_any(LeadVisitor)
+    }
+}
+
+struct LeadVisitor;
+
+impl LeadVisitor {
+    fn refuse<E: de::Error>(found: &str) -> Result<Lead, E> {
+        Err(E::custom(format!(
+            "a lead must be a JSON object, found {found}"
+        )))
+    }
+}
+
+impl<'de> Visitor<'de> for LeadVisitor {
+    type Value = Lead;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Lead, A::Error> {
+        entries(map).map(|fields| Lead { fields })
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Lead, E> {
+        Self::refuse("null")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lead, E> {
+        Self::refuse("a boolean")
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lead, E> {
+        Self::refuse("a number")
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lead, E> {
+        Self::refuse("a number")
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lead, E> {
+        Self::refuse("a number")
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lead, E> {
+        Self::refuse("a string")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Lead, A::Error> {
+        Self::refuse("an array")
+    }
 }
 
 /// Parses a number written as text, ignoring surrounding blanks. NaN and infinities are
@@ -659,6 +821,47 @@ mod tests {
             Lead::from_json(json!([1])).unwrap_err().reason,
             "a lead must be a JSON object, found an array"
         );
+    }
+
+    #[test]
+    fn deserializes_straight_from_json_text() {
+        let lead: Lead = serde_json::from_str(
+            r#"{"a": 1, "b": [true, null, 2.5], "a": "again", "c": {"d": 18446744073709551615}}"#,
+        )
+        .unwrap();
+        assert_eq!(lead.len(), 3);
+        assert_eq!(lead.get("a"), Some(&text("again")));
+        assert_eq!(
+            lead.get("b"),
+            Some(&Value::List(vec![
+                Value::Bool(true),
+                Value::Null,
+                Value::Float(2.5)
+            ]))
+        );
+        assert_eq!(
+            lead.get("c"),
+            Some(&Value::Map(vec![(
+                "d".to_string(),
+                Value::Float(18446744073709551615.0)
+            )]))
+        );
+        let err = serde_json::from_str::<Lead>("[1, 2]").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("a lead must be a JSON object, found an array"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn many_duplicate_keys_keep_the_last_value_in_linear_time() {
+        let body: Vec<String> = (0..5000)
+            .map(|i| format!("\"k{}\": {i}", i % 100))
+            .collect();
+        let lead: Lead = serde_json::from_str(&format!("{{{}}}", body.join(","))).unwrap();
+        assert_eq!(lead.len(), 100);
+        assert_eq!(lead.get("k7"), Some(&Value::Int(4907)));
     }
 
     #[test]

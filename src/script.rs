@@ -74,6 +74,9 @@ impl ScriptHost {
         engine.set_max_array_size(10_000);
         engine.set_max_map_size(10_000);
         engine.disable_symbol("eval");
+        // The string interner sits behind a lock shared by every thread; without it,
+        // scripts on different threads run in parallel.
+        engine.set_max_strings_interned(0);
         engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
         // Standard output carries verdicts; a stray `print` must not corrupt it.
         engine.on_print(|_| {});

@@ -2,7 +2,9 @@
 
 use leadscore::io::{InputFormat, ReadOptions, open_input};
 
-use super::{AsOfArgs, Exit, Failure, RulesArgs};
+use leadscore::Value;
+
+use super::{AsOfArgs, Exit, Failure, RulesArgs, write_stdout};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -44,7 +46,10 @@ pub fn run(args: &ExplainArgs) -> Result<Exit, Failure> {
             }
             continue;
         };
-        let explanation = scorer.explain(lead, as_of);
+        let mut explanation = scorer.explain(lead, as_of);
+        if explanation.verdict.id == Value::Null {
+            explanation.verdict.id = Value::Text(record.position.to_string());
+        }
         if let Some(id) = &args.id
             && explanation.verdict.id.to_string() != *id
         {
@@ -56,7 +61,7 @@ pub fn run(args: &ExplainArgs) -> Result<Exit, Failure> {
         } else {
             explanation.render()
         };
-        print!("{text}");
+        write_stdout(&text)?;
         return Ok(Exit::Ok);
     }
     Err(Failure::usage(match &args.id {

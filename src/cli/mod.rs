@@ -168,13 +168,9 @@ pub fn main() -> ExitCode {
         Command::Test(a) => test::run(&a),
         Command::Init(a) => init::run(&a),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Args::command(),
-                "leadscore",
-                &mut std::io::stdout(),
-            );
-            Ok(Exit::Ok)
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Args::command(), "leadscore", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script)).map(|()| Exit::Ok)
         }
     };
     let exit = match result {
@@ -190,6 +186,19 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit as u8)
+}
+
+/// Writes `text` to standard output. A reader that went away (`| head`) is not a
+/// failure; any other write error is.
+pub fn write_stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if !is_broken_pipe(&e) => {
+            Err(Failure::usage(format!("cannot write the output: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// True when an I/O error means the reader of our output went away (`| head`): not a

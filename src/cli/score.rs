@@ -8,10 +8,9 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use leadscore::io::{
-    InputFormat, OutputFormat, Position, ReadOptions, Record, RejectWriter, VerdictWriter,
-    open_input,
+    InputFormat, OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input,
 };
-use leadscore::{Date, Scorer, Value, Verdict};
+use leadscore::{Outcome, Pipeline, Scorer};
 
 use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
 
@@ -50,9 +49,12 @@ pub struct ScoreArgs {
     /// Write each rejected record, whole, with its reason, to FILE (JSON Lines).
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
-    /// No progress bar and no summary.
+    /// No progress bar and no summary (rejected records are still reported).
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Worker threads for parsing and scoring; default one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 /// What happened to the records: read = scored + rejected, always.
@@ -71,81 +73,67 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     let options = read_options(args.delimiter)?;
     let format = output_format(args);
     let out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
-            File::create(path)
-                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?,
-        ),
+        Some(path) => Box::new(create(path)?),
         None => Box::new(io::stdout().lock()),
     };
     let mut sink = Sink {
         verdicts: VerdictWriter::new(BufWriter::with_capacity(1 << 16, out), format),
         rejects: match &args.rejects {
-            Some(path) => Some(RejectWriter::new(BufWriter::new(
-                File::create(path).map_err(|e| {
-                    Failure::usage(format!("cannot create {}: {e}", path.display()))
-                })?,
-            ))),
+            Some(path) => Some(RejectWriter::new(BufWriter::new(create(path)?))),
             None => None,
         },
         stage: args.stage.clone(),
         counts: Counts::default(),
         progress: progress_bar(args.quiet),
-        quiet: args.quiet,
     };
-    let as_of = args.as_of.date();
+    let pipeline = match args.threads {
+        Some(n) => Pipeline::new(&scorer, args.as_of.date()).threads(usize::from(n)),
+        None => Pipeline::new(&scorer, args.as_of.date()),
+    };
     let files = if args.files.is_empty() {
         vec!["-".to_string()]
     } else {
         args.files.clone()
     };
-    let outcome = score_files(&scorer, as_of, &files, input, &options, &mut sink);
+    let mut unreadable = 0;
+    let mut outcome = Ok(());
+    for file in &files {
+        let reader = match open_input(file, input, &options) {
+            Ok(reader) => reader,
+            Err(e) => {
+                unreadable += 1;
+                sink.progress
+                    .suspend(|| eprintln!("error: cannot read {file}: {e}; check the path"));
+                continue;
+            }
+        };
+        outcome = pipeline.run(reader, &mut sink);
+        if outcome.is_err() {
+            break;
+        }
+    }
     sink.progress.finish_and_clear();
     let counts = sink.counts;
-    let finished = sink.finish();
-    match (outcome, finished) {
-        (Err(e), _) | (Ok(()), Err(e)) if is_broken_pipe(&e) => return Ok(Exit::Ok),
-        (Err(e), _) | (Ok(()), Err(e)) => return Err(Failure::usage(e.to_string())),
-        _ => {}
+    let finished = outcome.and_then(|()| sink.finish());
+    match finished {
+        Err(e) if is_broken_pipe(&e) => return Ok(Exit::Ok),
+        Err(e) => return Err(Failure::usage(format!("cannot write the output: {e}"))),
+        Ok(()) => {}
     }
     if !args.quiet {
         eprintln!("{}", summary(&counts, args.stage.is_some()));
     }
-    Ok(if counts.rejected > 0 {
+    Ok(if unreadable > 0 {
+        Exit::Usage
+    } else if counts.rejected > 0 {
         Exit::Partial
     } else {
         Exit::Ok
     })
 }
 
-fn score_files(
-    scorer: &Scorer,
-    as_of: Date,
-    files: &[String],
-    format: Option<InputFormat>,
-    options: &ReadOptions,
-    sink: &mut Sink,
-) -> io::Result<()> {
-    for file in files {
-        let reader = open_input(file, format, options).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot read {file}: {e}; check the path"))
-        })?;
-        for record in reader {
-            let outcome = score_record(scorer, as_of, &record);
-            sink.take(&record, outcome)?;
-        }
-    }
-    Ok(())
-}
-
-/// Scores one record: its verdict, or why it is rejected. A lead without an id is named
-/// by where it was read.
-pub fn score_record(scorer: &Scorer, as_of: Date, record: &Record) -> Result<Verdict, String> {
-    let lead = record.lead.as_ref().map_err(Clone::clone)?;
-    let mut verdict = scorer.try_score(lead, as_of).map_err(|e| e.reason)?;
-    if verdict.id == Value::Null {
-        verdict.id = Value::Text(record.position.to_string());
-    }
-    Ok(verdict)
+fn create(path: &std::path::Path) -> Result<File, Failure> {
+    File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))
 }
 
 /// Where verdicts and rejects go, and the counts.
@@ -155,16 +143,15 @@ struct Sink {
     stage: Option<String>,
     counts: Counts,
     progress: ProgressBar,
-    quiet: bool,
 }
 
-impl Sink {
-    fn take(&mut self, record: &Record, outcome: Result<Verdict, String>) -> io::Result<()> {
+impl leadscore::Sink for Sink {
+    fn take(&mut self, outcome: Outcome) -> io::Result<()> {
         self.counts.read += 1;
         if self.counts.read.is_multiple_of(1024) {
             self.progress.set_position(self.counts.read);
         }
-        match outcome {
+        match outcome.result {
             Ok(verdict) => {
                 self.counts.scored += 1;
                 if self.stage.as_deref().is_none_or(|s| s == &*verdict.stage) {
@@ -172,17 +159,24 @@ impl Sink {
                     self.verdicts.write(&verdict)?;
                 }
             }
-            Err(reason) => self.reject(&record.position, &reason, &record.raw)?,
+            Err(rejection) => self.reject(&outcome.position, &rejection.reason, &rejection.raw)?,
         }
         Ok(())
     }
 
+    /// Nothing more is ready: flush, so verdicts of a slow stream are not held back.
+    fn idle(&mut self) -> io::Result<()> {
+        self.verdicts.flush()
+    }
+}
+
+impl Sink {
     fn reject(&mut self, position: &Position, reason: &str, raw: &str) -> io::Result<()> {
         self.counts.rejected += 1;
-        if !self.quiet && self.counts.rejected <= MAX_REPORTED_REJECTS {
+        if self.counts.rejected <= MAX_REPORTED_REJECTS {
             self.progress
                 .suspend(|| eprintln!("{position}: rejected: {reason}"));
-        } else if !self.quiet && self.counts.rejected == MAX_REPORTED_REJECTS + 1 {
+        } else if self.counts.rejected == MAX_REPORTED_REJECTS + 1 {
             self.progress.suspend(|| {
                 eprintln!(
                     "(further rejections are counted, not shown; use --rejects FILE to keep them)"
@@ -206,8 +200,13 @@ impl Sink {
 }
 
 fn summary(counts: &Counts, filtered: bool) -> String {
+    let records = if counts.read == 1 {
+        "record"
+    } else {
+        "records"
+    };
     let mut text = format!(
-        "read {} records: {} scored, {} rejected",
+        "read {} {records}: {} scored, {} rejected",
         counts.read, counts.scored, counts.rejected
     );
     if filtered {

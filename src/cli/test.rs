@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use leadscore::TestSuite;
 
 use super::style::Style;
-use super::{AsOfArgs, Exit, Failure, RulesArgs};
+use super::{AsOfArgs, Exit, Failure, RulesArgs, write_stdout};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -28,7 +28,22 @@ pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
         .tests
         .clone()
         .unwrap_or_else(|| args.rules.rules.join("tests"));
-    let suite = TestSuite::load_dir(&dir)?;
+    let suite = match TestSuite::load_dir(&dir) {
+        Ok(suite) => suite,
+        Err(leadscore::Error::Rules(problems)) => {
+            let style = Style::stderr();
+            let shown: String = problems
+                .iter()
+                .map(|d| style.diagnostic(d) + "\n")
+                .collect();
+            return Err(Failure::usage(format!(
+                "{shown}could not load the rule tests in {}: {} problems",
+                dir.display(),
+                problems.len()
+            )));
+        }
+        Err(other) => return Err(other.into()),
+    };
     if suite.cases().is_empty() {
         eprintln!(
             "no test cases in {}; add a *.yaml file there (see `leadscore test --help`)",
@@ -45,7 +60,7 @@ pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
             .trim_end()
             .to_string()
     };
-    println!("{colored}");
+    write_stdout(&(colored + "\n"))?;
     Ok(if report.failures.is_empty() {
         Exit::Ok
     } else {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Cursor, Read};
 use std::sync::Arc;
 
-use super::{BOM, ReadOptions, Record};
+use super::{BOM, Body, RawRecord, ReadOptions};
 use crate::lead::{Lead, Value};
 
 /// The delimiters sniffing chooses among, preferred in this order on a tie.
@@ -62,7 +62,7 @@ pub(super) struct CsvRecords {
     source: Arc<str>,
     delimiter: u8,
     /// Header names, trimmed; `None` until the header is read.
-    header: Option<Vec<String>>,
+    header: Option<Arc<[String]>>,
     row: ::csv::ByteRecord,
     /// Records produced so far.
     record: u64,
@@ -102,7 +102,7 @@ impl CsvRecords {
         }
     }
 
-    fn make(&mut self, line: u64, lead: Result<Lead, String>, raw: String) -> Record {
+    fn make(&mut self, line: u64, lead: Result<Lead, String>, raw: String) -> RawRecord {
         self.record += 1;
         super::record(&self.source, line, self.record, lead, raw)
     }
@@ -121,8 +121,8 @@ impl CsvRecords {
             .row
             .iter()
             .map(|name| String::from_utf8_lossy(name).trim().to_string())
-            .collect();
-        self.header = Some(names);
+            .collect::<Vec<_>>();
+        self.header = Some(Arc::from(names));
         Ok(true)
     }
 
@@ -145,7 +145,7 @@ impl CsvRecords {
             .max(1)
     }
 
-    fn read_next(&mut self) -> Result<Option<Record>, ::csv::Error> {
+    fn read_next(&mut self) -> Result<Option<RawRecord>, ::csv::Error> {
         if self.header.is_none() && !self.read_header()? {
             return Ok(None);
         }
@@ -153,19 +153,28 @@ impl CsvRecords {
             return Ok(None);
         }
         let line = self.start_line();
-        let raw = raw_row(&self.row, self.delimiter);
-        let lead = match &self.header {
-            Some(header) => lead_from_row(header, &self.row),
-            None => Err("the header row is missing".to_string()),
+        let Some(header) = self.header.clone() else {
+            let raw = raw_row(&self.row, self.delimiter);
+            return Ok(Some(self.make(
+                line,
+                Err("the header row is missing".to_string()),
+                raw,
+            )));
         };
-        Ok(Some(self.make(line, lead, raw)))
+        self.record += 1;
+        let body = Body::CsvRow {
+            header,
+            row: std::mem::take(&mut self.row),
+            delimiter: self.delimiter,
+        };
+        Ok(Some(super::unparsed(&self.source, line, self.record, body)))
     }
 }
 
 impl Iterator for CsvRecords {
-    type Item = Record;
+    type Item = RawRecord;
 
-    fn next(&mut self) -> Option<Record> {
+    fn next(&mut self) -> Option<RawRecord> {
         if self.done {
             return None;
         }
@@ -203,6 +212,15 @@ fn sniff_delimiter(header: &[u8]) -> u8 {
         }
     }
     DELIMITERS[best]
+}
+
+/// Parses a row read under `header`: the lead (or why not) and the row as CSV text.
+pub(super) fn parse_row(
+    header: &[String],
+    row: &::csv::ByteRecord,
+    delimiter: u8,
+) -> (Result<Lead, String>, String) {
+    (lead_from_row(header, row), raw_row(row, delimiter))
 }
 
 /// A lead from a row: text values under the header names; empty cells are left out.
@@ -264,6 +282,7 @@ fn raw_row(row: &::csv::ByteRecord, delimiter: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::Record;
     use crate::io::{InputFormat, RecordReader};
 
     fn read_with(input: &[u8], options: &ReadOptions) -> Vec<Record> {

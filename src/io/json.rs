@@ -5,7 +5,7 @@
 use std::io::{self, BufRead};
 use std::sync::Arc;
 
-use super::{BOM, ReadOptions, Record};
+use super::{BOM, Body, RawRecord, ReadOptions};
 use crate::lead::Lead;
 
 /// Records from JSON input: one per array element or top-level value.
@@ -184,7 +184,7 @@ impl JsonRecords {
         }
     }
 
-    fn make(&mut self, line: u64, lead: Result<Lead, String>, raw: String) -> Record {
+    fn make(&mut self, line: u64, lead: Result<Lead, String>, raw: String) -> RawRecord {
         self.record += 1;
         super::record(&self.source, line, self.record, lead, raw)
     }
@@ -222,7 +222,7 @@ impl JsonRecords {
     }
 
     /// Reads the next record, `None` at the end of the input.
-    fn read_next(&mut self) -> io::Result<Option<Record>> {
+    fn read_next(&mut self) -> io::Result<Option<RawRecord>> {
         if !self.started {
             self.started = true;
             self.skip_bom()?;
@@ -256,7 +256,7 @@ impl JsonRecords {
     }
 
     /// Scans one value of `kind` and turns it into a record.
-    fn read_value(&mut self, kind: Kind) -> io::Result<Record> {
+    fn read_value(&mut self, kind: Kind) -> io::Result<RawRecord> {
         let (line, column) = (self.line, self.column);
         let mut scan = Scan::new(kind);
         let mut text = Vec::new();
@@ -286,20 +286,15 @@ impl JsonRecords {
         Ok(self.make(line, lead, raw))
     }
 
-    /// A complete value: parsed into a lead, or rejected with the reason.
-    fn complete(&mut self, line: u64, column: u64, text: Vec<u8>) -> Record {
-        match String::from_utf8(text) {
-            Ok(raw) => {
-                let lead = parse_element(&raw, line, column);
-                self.make(line, lead, raw)
-            }
-            Err(e) => {
-                let (l, c) = locate(e.as_bytes(), e.utf8_error().valid_up_to(), line, column);
-                let reason = format!("invalid UTF-8 at line {l} column {c}");
-                let raw = super::raw_text(e.as_bytes());
-                self.make(line, Err(reason), raw)
-            }
-        }
+    /// A complete value, to be parsed later.
+    fn complete(&mut self, line: u64, column: u64, text: Vec<u8>) -> RawRecord {
+        self.record += 1;
+        super::unparsed(
+            &self.source,
+            line,
+            self.record,
+            Body::JsonValue { text, line, column },
+        )
     }
 
     /// Feeds bytes to `scan` until the value ends, keeping them in `text` up to the
@@ -349,9 +344,9 @@ impl JsonRecords {
 }
 
 impl Iterator for JsonRecords {
-    type Item = Record;
+    type Item = RawRecord;
 
-    fn next(&mut self) -> Option<Record> {
+    fn next(&mut self) -> Option<RawRecord> {
         if self.done {
             return None;
         }
@@ -401,9 +396,22 @@ fn locate(text: &[u8], offset: usize, line: u64, column: u64) -> (u64, u64) {
     }
 }
 
+/// Parses a value that starts at `line:column` of the input: the lead (or why not) and
+/// the value as text.
+pub(super) fn parse_value(text: Vec<u8>, line: u64, column: u64) -> (Result<Lead, String>, String) {
+    match String::from_utf8(text) {
+        Ok(raw) => (parse_element(&raw, line, column), raw),
+        Err(e) => {
+            let (l, c) = locate(e.as_bytes(), e.utf8_error().valid_up_to(), line, column);
+            let reason = format!("invalid UTF-8 at line {l} column {c}");
+            (Err(reason), super::raw_text(e.as_bytes()))
+        }
+    }
+}
+
 fn parse_element(text: &str, line: u64, column: u64) -> Result<Lead, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        let message = super::json_message(&e);
+    super::lead_from_json_text(text).map_err(|(message, syntax)| {
+        let Some(e) = syntax else { return message };
         if e.line() == 0 {
             return format!("malformed JSON: {message}");
         }
@@ -413,13 +421,13 @@ fn parse_element(text: &str, line: u64, column: u64) -> Result<Lead, String> {
             (line + e.line() as u64 - 1, e.column() as u64)
         };
         format!("malformed JSON: {message} at line {l} column {c}")
-    })?;
-    super::lead_from_value(value)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::Record;
     use crate::io::{InputFormat, RecordReader};
     use crate::lead::Value;
 
@@ -627,7 +635,7 @@ mod tests {
             summary(&records),
             vec![(1, 1, err("malformed JSON: the array is not closed"))]
         );
-        let balanced = format!("[{deep}{}, {{\"id\": 2}}]", "]".repeat(10_000));
+        let balanced = format!("[{{\"a\": {deep}{}}}, {{\"id\": 2}}]", "]".repeat(10_000));
         let records = read(&balanced);
         assert_eq!(records.len(), 2);
         let reason = records[0].lead.as_ref().unwrap_err();

@@ -4,7 +4,7 @@
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
-use super::{BOM, ReadOptions, Record};
+use super::{BOM, Body, RawRecord, ReadOptions};
 
 /// Records from JSON Lines input, one per non-blank line.
 pub(super) struct JsonlRecords {
@@ -64,16 +64,16 @@ impl JsonlRecords {
         Ok(Line::Text)
     }
 
-    fn make(&mut self, lead: Result<crate::lead::Lead, String>, raw: String) -> Record {
+    fn make(&mut self, lead: Result<crate::lead::Lead, String>, raw: String) -> RawRecord {
         self.record += 1;
         super::record(&self.source, self.line, self.record, lead, raw)
     }
 }
 
 impl Iterator for JsonlRecords {
-    type Item = Record;
+    type Item = RawRecord;
 
-    fn next(&mut self) -> Option<Record> {
+    fn next(&mut self) -> Option<RawRecord> {
         while !self.done {
             let read = self.read_line();
             self.line += 1;
@@ -92,9 +92,9 @@ impl Iterator for JsonlRecords {
                     if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let lead = parse_line(text);
-                    let raw = super::raw_text(text);
-                    return Some(self.make(lead, raw));
+                    self.record += 1;
+                    let body = Body::JsonLine(text.to_vec());
+                    return Some(super::unparsed(&self.source, self.line, self.record, body));
                 }
             }
         }
@@ -112,22 +112,31 @@ fn line_text(bytes: &[u8], first: bool) -> &[u8] {
     }
 }
 
-fn parse_line(bytes: &[u8]) -> Result<crate::lead::Lead, String> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| format!("invalid UTF-8 at column {}", e.valid_up_to() + 1))?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "malformed JSON: {} at column {}",
-            super::json_message(&e),
-            e.column()
-        )
-    })?;
-    super::lead_from_value(value)
+/// Parses one line: the lead (or why not) and the line as text.
+pub(super) fn parse_line(bytes: Vec<u8>) -> (Result<crate::lead::Lead, String>, String) {
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            let lead =
+                super::lead_from_json_text(&text).map_err(|(message, syntax)| match syntax {
+                    Some(e) => format!("malformed JSON: {message} at column {}", e.column()),
+                    None => message,
+                });
+            (lead, text)
+        }
+        Err(e) => {
+            let reason = format!(
+                "invalid UTF-8 at column {}",
+                e.utf8_error().valid_up_to() + 1
+            );
+            (Err(reason), super::raw_text(e.as_bytes()))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::Record;
     use crate::io::{InputFormat, RecordReader};
     use crate::lead::Value;
 
@@ -255,9 +264,10 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_a_rejection_not_a_crash() {
-        let mut input = "[".repeat(10_000).into_bytes();
+        let mut input = b"{\"a\": ".to_vec();
+        input.extend_from_slice(&"[".repeat(10_000).into_bytes());
         input.extend_from_slice(&"]".repeat(10_000).into_bytes());
-        input.extend_from_slice(b"\n{\"id\": 2}\n");
+        input.extend_from_slice(b"}\n{\"id\": 2}\n");
         let records = read(&input);
         assert_eq!(records.len(), 2);
         let reason = records[0].lead.as_ref().unwrap_err();

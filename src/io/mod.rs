@@ -145,14 +145,78 @@ impl fmt::Debug for RecordReader {
     }
 }
 
-impl Iterator for RecordReader {
-    type Item = Record;
-
-    fn next(&mut self) -> Option<Record> {
+impl RecordReader {
+    /// The next record cut from the input, not parsed yet: cutting must be sequential,
+    /// parsing can happen on another thread ([`RawRecord::parse`]).
+    pub fn next_raw(&mut self) -> Option<RawRecord> {
         match &mut self.inner {
             Inner::Json(records) => records.next(),
             Inner::Jsonl(records) => records.next(),
             Inner::Csv(records) => records.next(),
+        }
+    }
+}
+
+impl Iterator for RecordReader {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        self.next_raw().map(RawRecord::parse)
+    }
+}
+
+/// A record cut from the input but not parsed yet.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    position: Position,
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// Decided while cutting (a rejection, or nothing left to parse).
+    Done {
+        lead: Result<Lead, String>,
+        raw: String,
+    },
+    /// A JSON Lines line, without its ending.
+    JsonLine(Vec<u8>),
+    /// A JSON value starting at `line:column` of the input.
+    JsonValue {
+        text: Vec<u8>,
+        line: u64,
+        column: u64,
+    },
+    /// A CSV row and the header it is read under.
+    CsvRow {
+        header: Arc<[String]>,
+        row: ::csv::ByteRecord,
+        delimiter: u8,
+    },
+}
+
+impl RawRecord {
+    /// Where the record starts.
+    pub fn position(&self) -> &Position {
+        &self.position
+    }
+
+    /// Parses the record into a lead, or the reason it is not one.
+    pub fn parse(self) -> Record {
+        let (lead, raw) = match self.body {
+            Body::Done { lead, raw } => (lead, raw),
+            Body::JsonLine(bytes) => jsonl::parse_line(bytes),
+            Body::JsonValue { text, line, column } => json::parse_value(text, line, column),
+            Body::CsvRow {
+                header,
+                row,
+                delimiter,
+            } => csv::parse_row(&header, &row, delimiter),
+        };
+        Record {
+            position: self.position,
+            lead,
+            raw,
         }
     }
 }
@@ -225,22 +289,26 @@ pub fn open_input(
     Ok(RecordReader::new(reader, format, source, options))
 }
 
-/// Builds a record from its parts.
+/// Builds a record that needs no more parsing.
 fn record(
     source: &Arc<str>,
     line: u64,
     record: u64,
     lead: Result<Lead, String>,
     raw: String,
-) -> Record {
-    Record {
+) -> RawRecord {
+    unparsed(source, line, record, Body::Done { lead, raw })
+}
+
+/// Builds a record from its position and body.
+fn unparsed(source: &Arc<str>, line: u64, record: u64, body: Body) -> RawRecord {
+    RawRecord {
         position: Position {
             source: Arc::clone(source),
             line,
             record,
         },
-        lead,
-        raw,
+        body,
     }
 }
 
@@ -276,9 +344,14 @@ fn json_message(error: &serde_json::Error) -> String {
     }
 }
 
-/// Turns parsed JSON into a lead, or the reason it is not one.
-fn lead_from_value(value: serde_json::Value) -> Result<Lead, String> {
-    Lead::from_json(value).map_err(|e| e.reason)
+/// Parses JSON text straight into a lead (no intermediate `serde_json::Value`).
+/// `Err((reason, syntax))`: `syntax` is true for malformed JSON, false for JSON that
+/// is not a lead (an array, say), whose reason needs no position.
+fn lead_from_json_text(text: &str) -> Result<Lead, (String, Option<serde_json::Error>)> {
+    serde_json::from_str::<Lead>(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => (json_message(&e), None),
+        _ => (json_message(&e), Some(e)),
+    })
 }
 
 #[cfg(test)]

@@ -132,6 +132,17 @@ impl<W: Write> VerdictWriter<W> {
         }
     }
 
+    /// Flushes what was written so far through to `out` and flushes `out`.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Jsonl(out) | Sink::Json { out, .. } | Sink::Table { out, .. } => out.flush(),
+            Sink::Csv { out, .. } => out.flush(),
+        }
+    }
+
     /// Ends the output (closes the JSON array, writes a header when there were no
     /// verdicts), flushes it and gives `out` back.
     ///

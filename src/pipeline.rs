@@ -1,0 +1,339 @@
+//! Bulk scoring: records are cut from the input on one thread, parsed and scored on
+//! worker threads, and handed back in input order. Memory stays bounded by a fixed
+//! window of batches however long the input is.
+//!
+//! Batches grow only while the workers are busy: when they wait for input (a slow
+//! stream), each record is sent as soon as it is read, so verdicts come out as leads
+//! come in.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::date::Date;
+use crate::io::{Position, RawRecord, RecordReader};
+use crate::lead::Value;
+use crate::scorer::Scorer;
+use crate::verdict::Verdict;
+
+/// Most records in one batch.
+const MAX_BATCH: usize = 256;
+
+/// Batches in flight per worker (read, being scored, or waiting to be written).
+const WINDOW_PER_WORKER: usize = 4;
+
+/// What became of one input record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Where the record was read.
+    pub position: Position,
+    /// Its verdict, or why it was rejected.
+    pub result: Result<Verdict, Rejection>,
+}
+
+/// A record that could not be scored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why, in one sentence.
+    pub reason: String,
+    /// The record as it was read, so nothing is lost.
+    pub raw: String,
+}
+
+/// Receives outcomes in input order.
+pub trait Sink {
+    /// Takes the next outcome.
+    ///
+    /// # Errors
+    /// Any I/O error stops the pipeline and is returned by [`Pipeline::run`].
+    fn take(&mut self, outcome: Outcome) -> io::Result<()>;
+
+    /// Called when no outcome is ready and the pipeline is about to wait: the moment to
+    /// flush buffered output so a slow stream is not held back.
+    ///
+    /// # Errors
+    /// As for `take`.
+    fn idle(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Scores records from a reader on several threads.
+///
+/// ```
+/// use leadscore::io::{InputFormat, ReadOptions, RecordReader};
+/// use leadscore::{Date, Outcome, Pipeline, Rules, Scorer};
+///
+/// let scorer = Scorer::new(Rules::load_dir("rules")?);
+/// let input = "{\"id\": 1, \"email\": \"ana@acme.com\"}\n{\"id\": 2, \"email\": \"kid@uni.edu\"}\n";
+/// let reader = RecordReader::new(Box::new(input.as_bytes()), InputFormat::Jsonl, "leads", &ReadOptions::default());
+/// let mut stages = Vec::new();
+/// Pipeline::new(&scorer, Date::parse("2026-01-15").unwrap())
+///     .threads(2)
+///     .run(reader, &mut |o: Outcome| {
+///         stages.push(o.result.map(|v| v.stage.to_string()).unwrap_or_default());
+///         Ok(())
+///     })?;
+/// assert_eq!(stages, ["lead", "disqualified"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pipeline<'s> {
+    scorer: &'s Scorer,
+    as_of: Date,
+    threads: usize,
+}
+
+impl<'s> Pipeline<'s> {
+    /// A pipeline scoring as of `as_of`, on as many worker threads as there are cores.
+    pub fn new(scorer: &'s Scorer, as_of: Date) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Pipeline {
+            scorer,
+            as_of,
+            threads: cores,
+        }
+    }
+
+    /// Sets the number of worker threads (at least 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Reads every record, scores it, and gives the outcomes to `sink` in input order.
+    /// A lead without an id is named by its position (`leads.csv:4`).
+    ///
+    /// # Errors
+    /// The first error the sink returns; reading stops there.
+    pub fn run<S: Sink + ?Sized>(&self, mut reader: RecordReader, sink: &mut S) -> io::Result<()> {
+        let window = self.threads * WINDOW_PER_WORKER;
+        let (work_tx, work_rx) = bounded::<(u64, Vec<RawRecord>)>(window);
+        let (done_tx, done_rx) = bounded::<(u64, Vec<Outcome>)>(window);
+        let (credit_tx, credit_rx) = bounded::<()>(window);
+        for _ in 0..window {
+            let _ = credit_tx.send(());
+        }
+        let idle_workers = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            let idle = Arc::clone(&idle_workers);
+            scope.spawn(move || cut(&mut reader, &work_tx, &credit_rx, &idle));
+            for _ in 0..self.threads {
+                let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
+                let idle = Arc::clone(&idle_workers);
+                scope.spawn(move || self.work(&work_rx, &done_tx, &idle));
+            }
+            drop((work_rx, done_tx));
+            // `deliver` owns its channel ends: when it returns (at the end, or on an
+            // error from the sink) they close, and every thread above winds down.
+            deliver(done_rx, credit_tx, sink)
+        })
+    }
+
+    fn work(
+        &self,
+        work: &Receiver<(u64, Vec<RawRecord>)>,
+        done: &Sender<(u64, Vec<Outcome>)>,
+        idle: &AtomicUsize,
+    ) {
+        loop {
+            idle.fetch_add(1, Ordering::SeqCst);
+            let next = work.recv();
+            idle.fetch_sub(1, Ordering::SeqCst);
+            let Ok((seq, batch)) = next else { return };
+            let outcomes = batch
+                .into_iter()
+                .map(|raw| score_raw(self.scorer, self.as_of, raw))
+                .collect();
+            if done.send((seq, outcomes)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Parses and scores one record.
+pub(crate) fn score_raw(scorer: &Scorer, as_of: Date, raw: RawRecord) -> Outcome {
+    let record = raw.parse();
+    let result = match record.lead {
+        Err(reason) => Err(Rejection {
+            reason,
+            raw: record.raw,
+        }),
+        Ok(lead) => match scorer.try_score(&lead, as_of) {
+            Err(e) => Err(Rejection {
+                reason: e.reason,
+                raw: record.raw,
+            }),
+            Ok(mut verdict) => {
+                if verdict.id == Value::Null {
+                    verdict.id = Value::Text(record.position.to_string());
+                }
+                Ok(verdict)
+            }
+        },
+    };
+    Outcome {
+        position: record.position,
+        result,
+    }
+}
+
+/// Cuts records into batches. A batch is sent when full, or at once when a worker is
+/// waiting or nothing is in flight, so a slow stream is scored record by record.
+fn cut(
+    reader: &mut RecordReader,
+    work: &Sender<(u64, Vec<RawRecord>)>,
+    credits: &Receiver<()>,
+    idle: &AtomicUsize,
+) {
+    let window = credits.capacity().unwrap_or(1);
+    let mut seq = 0u64;
+    let mut batch = Vec::new();
+    let mut send = |batch: &mut Vec<RawRecord>| -> bool {
+        // A credit per batch in flight: the bound on memory.
+        if credits.recv().is_err() {
+            return false;
+        }
+        let full = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH));
+        let ok = work.send((seq, full)).is_ok();
+        seq += 1;
+        ok
+    };
+    while let Some(raw) = reader.next_raw() {
+        batch.push(raw);
+        let starved = idle.load(Ordering::SeqCst) > 0 || credits.len() == window;
+        if (batch.len() >= MAX_BATCH || starved) && !send(&mut batch) {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        send(&mut batch);
+    }
+}
+
+/// Hands outcomes to the sink in input order, returning a credit per batch written.
+fn deliver<S: Sink + ?Sized>(
+    done: Receiver<(u64, Vec<Outcome>)>,
+    credits: Sender<()>,
+    sink: &mut S,
+) -> io::Result<()> {
+    let mut next = 0u64;
+    let mut waiting = std::collections::BTreeMap::new();
+    loop {
+        let (seq, outcomes) = match done.try_recv() {
+            Ok(item) => item,
+            Err(_) => {
+                sink.idle()?;
+                match done.recv() {
+                    Ok(item) => item,
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        waiting.insert(seq, outcomes);
+        while let Some(outcomes) = waiting.remove(&next) {
+            for outcome in outcomes {
+                sink.take(outcome)?;
+            }
+            next += 1;
+            let _ = credits.send(());
+        }
+    }
+}
+
+impl<F: FnMut(Outcome) -> io::Result<()>> Sink for F {
+    fn take(&mut self, outcome: Outcome) -> io::Result<()> {
+        self(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{InputFormat, ReadOptions};
+    use crate::rules::Rules;
+    use std::path::PathBuf;
+
+    fn scorer() -> Scorer {
+        let rules = "rules:\n  - id: big\n    when: { field: budget, gte: 10000 }\n    points: 50\n    signals: [budget]\n";
+        Scorer::new(
+            Rules::from_sources(vec![(PathBuf::from("r.yaml"), rules.to_string())]).unwrap(),
+        )
+    }
+
+    fn run(input: String, threads: usize) -> Vec<String> {
+        let reader = RecordReader::new(
+            Box::new(io::Cursor::new(input.into_bytes())),
+            InputFormat::Jsonl,
+            "in",
+            &ReadOptions::default(),
+        );
+        let mut out = Vec::new();
+        Pipeline::new(&scorer(), Date::UNIX_EPOCH)
+            .threads(threads)
+            .run(reader, &mut |o: Outcome| {
+                out.push(match o.result {
+                    Ok(v) => v.to_json_line(),
+                    Err(r) => format!("{}: {}", o.position, r.reason),
+                });
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    fn input(n: usize) -> String {
+        (0..n)
+            .map(|i| match i % 97 {
+                0 => "{broken\n".to_string(),
+                _ => format!("{{\"id\": {i}, \"budget\": {}}}\n", i * 37 % 20000),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parallel_output_equals_single_threaded_output() {
+        let text = input(5000);
+        let one = run(text.clone(), 1);
+        assert_eq!(one.len(), 5000);
+        assert_eq!(run(text, 4), one);
+    }
+
+    #[test]
+    fn outcomes_keep_input_order_and_count_every_record() {
+        let out = run(input(1000), 3);
+        assert_eq!(out.len(), 1000);
+        assert_eq!(
+            out.iter().filter(|l| l.contains("malformed JSON")).count(),
+            11
+        );
+        assert!(out[1].starts_with("{\"id\":1,"), "{}", out[1]);
+        assert!(out[999].starts_with("{\"id\":999,"), "{}", out[999]);
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_pipeline_without_hanging() {
+        let reader = RecordReader::new(
+            Box::new(io::Cursor::new(input(100_000).into_bytes())),
+            InputFormat::Jsonl,
+            "in",
+            &ReadOptions::default(),
+        );
+        let mut taken = 0;
+        let err = Pipeline::new(&scorer(), Date::UNIX_EPOCH)
+            .threads(2)
+            .run(reader, &mut |_: Outcome| {
+                taken += 1;
+                if taken == 10 {
+                    Err(io::Error::from(io::ErrorKind::BrokenPipe))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+}
