@@ -41,11 +41,38 @@ struct ScriptFile {
     ast: AST,
 }
 
+/// The lead fields scripts read: building the Rhai view of a lead costs per field, so
+/// only these are put in it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Reads {
+    /// Only these fields (`lead.budget`, `lead["Lead Source"]`).
+    #[default]
+    None,
+    Fields(std::collections::BTreeSet<String>),
+    /// A script uses the lead as a whole (passes it on, iterates it): every field.
+    All,
+}
+
+impl Reads {
+    fn add(&mut self, field: &str) {
+        match self {
+            Reads::All => {}
+            Reads::Fields(set) => {
+                set.insert(field.to_string());
+            }
+            Reads::None => *self = Reads::Fields([field.to_string()].into()),
+        }
+    }
+}
+
 /// The engine and every compiled script.
 pub(crate) struct ScriptHost {
     engine: Engine,
     files: Vec<ScriptFile>,
     exprs: Vec<(String, AST)>,
+    reads: Reads,
+    /// The fields put in the Rhai view of a lead, with their slots; `None`: all.
+    view: Option<Vec<(String, crate::lead::Slot)>>,
 }
 
 impl std::fmt::Debug for ScriptHost {
@@ -86,6 +113,8 @@ impl ScriptHost {
             engine,
             files: Vec::new(),
             exprs: Vec::new(),
+            reads: Reads::None,
+            view: None,
         }
     }
 
@@ -110,6 +139,12 @@ impl ScriptHost {
             })
             .collect();
         rules.sort_by_key(|r| r.span);
+        let params: Vec<String> = ast
+            .iter_functions()
+            .filter(|f| f.params.len() == 1 && !f.name.starts_with('_'))
+            .map(|f| f.params[0].to_string())
+            .collect();
+        record_reads(&ast, &params, &mut self.reads);
         self.files.push(ScriptFile {
             path: path.to_path_buf(),
             ast,
@@ -138,8 +173,29 @@ impl ScriptHost {
             .engine
             .compile(wrapped)
             .map_err(|e| parse_error(path, &e, at))?;
+        record_reads(&ast, &["lead".to_string()], &mut self.reads);
         self.exprs.push((expr.source.clone(), ast));
         Ok(self.exprs.len() - 1)
+    }
+
+    /// Gives every field the scripts read a slot, so the Rhai view of a lead is built
+    /// from those slots alone. Call once, after every script is compiled.
+    pub fn resolve_reads(&mut self, schema: &mut Schema) {
+        self.view = match &self.reads {
+            Reads::None => Some(Vec::new()),
+            Reads::Fields(names) => Some(
+                names
+                    .iter()
+                    .map(|n| (n.clone(), schema.slot_for(n)))
+                    .collect(),
+            ),
+            Reads::All => None,
+        };
+    }
+
+    /// The fields the Rhai view of a lead holds, with their slots; `None` for all.
+    pub fn view(&self) -> Option<&[(String, crate::lead::Slot)]> {
+        self.view.as_deref()
     }
 
     /// The text of an `expr:` condition, as written.
@@ -293,14 +349,64 @@ fn optional_text(value: Dynamic, key: &str) -> Result<Option<String>, String> {
         .map_err(|ty| format!("`{key}` must be text, found {ty}"))
 }
 
+/// Adds to `reads` the lead fields `ast` reads through a variable named in `params`
+/// (`lead.budget`, `lead?.budget`, `lead["budget"]`); any other use of the variable
+/// (passing it on, `lead.keys()`) means every field.
+fn record_reads(ast: &AST, params: &[String], reads: &mut Reads) {
+    use rhai::{ASTNode, Expr};
+    ast.walk(&mut |path: &[ASTNode]| {
+        let Some(ASTNode::Expr(Expr::Variable(var, ..))) = path.last() else {
+            return true;
+        };
+        if !params.iter().any(|p| p.as_str() == var.1.as_str()) {
+            return true;
+        }
+        let parent = path.len().checked_sub(2).and_then(|i| path.get(i));
+        let field = match parent {
+            Some(ASTNode::Expr(Expr::Dot(bin, ..))) if matches!(bin.lhs, Expr::Variable(..)) => {
+                match &bin.rhs {
+                    Expr::Property(p, _) => Some(p.2.to_string()),
+                    Expr::Dot(inner, ..) | Expr::Index(inner, ..) => match &inner.lhs {
+                        Expr::Property(p, _) => Some(p.2.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            Some(ASTNode::Expr(Expr::Index(bin, ..))) if matches!(bin.lhs, Expr::Variable(..)) => {
+                match &bin.rhs {
+                    Expr::StringConstant(name, _) => Some(name.to_string()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match field {
+            Some(name) => reads.add(&name),
+            None => *reads = Reads::All,
+        }
+        true
+    });
+}
+
 /// The lead as a Rhai object map: declared fields under their canonical names with
-/// coerced values, undeclared fields as they came.
+/// coerced values, undeclared fields as they came. With a `view` (the fields scripts
+/// read, by slot), only those are put in.
 pub(crate) fn lead_to_dynamic(
     lead: &Lead,
     schema: &Schema,
     bound: &[Option<Cow<'_, Value>>],
+    view: Option<&[(String, crate::lead::Slot)]>,
 ) -> Dynamic {
     let mut map = Map::new();
+    if let Some(view) = view {
+        for (name, slot) in view {
+            if let Some(value) = bound.get(*slot).and_then(|v| v.as_deref()) {
+                map.insert(name.as_str().into(), value_to_dynamic(value));
+            }
+        }
+        return Dynamic::from_map(map);
+    }
     for (key, value) in lead.fields() {
         let (name, value) = match schema.lookup(key) {
             Some(slot) => match bound.get(slot).and_then(|v| v.as_deref()) {
@@ -479,7 +585,7 @@ mod tests {
     fn run(source: &str, lead: serde_json::Value) -> Result<Option<ScriptOutcome>, String> {
         let (host, rules) = host_with(source);
         let lead = Lead::from_json(lead).unwrap();
-        let map = lead_to_dynamic(&lead, &Schema::default(), &[]);
+        let map = lead_to_dynamic(&lead, &Schema::default(), &[], None);
         host.call_rule(&rules[0], &map, Date::parse("2024-06-30").unwrap())
     }
 
@@ -611,7 +717,7 @@ mod tests {
         };
         let id = host.compile_expr(Path::new("r.yaml"), &ok).unwrap();
         let lead = Lead::from_json(serde_json::json!({"x": 2})).unwrap();
-        let map = lead_to_dynamic(&lead, &Schema::default(), &[]);
+        let map = lead_to_dynamic(&lead, &Schema::default(), &[], None);
         assert_eq!(
             host.eval_expr(id, &map, Date::parse("2024-01-01").unwrap()),
             Ok(true)
@@ -627,6 +733,49 @@ mod tests {
             col_offset: 0,
         };
         assert!(host.compile_expr(Path::new("r.yaml"), &expr).is_err());
+    }
+
+    fn reads_of(source: &str) -> Reads {
+        let (host, _) = host_with(source);
+        host.reads.clone()
+    }
+
+    fn fields(names: &[&str]) -> Reads {
+        Reads::Fields(names.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn finds_the_fields_scripts_read() {
+        assert_eq!(
+            reads_of(
+                "fn r(lead) { if lead.views > 1 && lead?.budget != () { `${lead.title.len()}` } }"
+            ),
+            fields(&["budget", "title", "views"])
+        );
+        assert_eq!(
+            reads_of(r#"fn r(l) { l["Lead Source"] == "web" }"#),
+            fields(&["Lead Source"])
+        );
+        assert_eq!(
+            reads_of("fn r(lead) { _h(lead) }\nfn _h(x) { x.a }"),
+            Reads::All
+        );
+        assert_eq!(reads_of("fn r(lead) { lead.keys().len() }"), Reads::All);
+        assert_eq!(reads_of("fn r(lead) { true }"), Reads::None);
+    }
+
+    #[test]
+    fn the_rhai_view_holds_only_the_fields_read() {
+        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        host.compile_file(Path::new("t.rhai"), "fn r(lead) { `${lead.a}${lead.b}` }")
+            .unwrap();
+        let mut schema = Schema::default();
+        host.resolve_reads(&mut schema);
+        let lead = Lead::from_json(serde_json::json!({"a": 1, "b": "x", "c": true})).unwrap();
+        let bound = schema.bind(&lead);
+        let map = lead_to_dynamic(&lead, &schema, &bound.values, host.view()).cast::<Map>();
+        let keys: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
     }
 
     #[test]

@@ -36,10 +36,10 @@ const STARTER_RULES: [&str; 19] = [
     "student",
     "competitor",
     "engaged_visitor",
-    "personal_email",
     "pricing_follow_up",
     "recent_activity",
     "gone_quiet",
+    "personal_email",
     "referred",
 ];
 
@@ -1095,7 +1095,7 @@ fn check_missing_rules_folder_is_a_usage_error() {
 fn test_passes_the_starter_rules() {
     let out = leadscore(&["test"]);
     assert_code(&out, 0);
-    assert_eq!(stdout(&out), "12 passed, 0 failed\n");
+    assert_eq!(stdout(&out), "15 passed, 0 failed\n");
 }
 
 #[test]
@@ -1119,7 +1119,7 @@ fn test_failing_case_exits_1_and_shows_expected_and_actual() {
             "FAIL a student is ready to convert ({}/tests/failing.yaml:3)\n\
              \x20 stage: expected ready_to_convert, got disqualified\n\
              \x20 score: expected 99, got 40\n\
-             12 passed, 1 failed\n",
+             15 passed, 1 failed\n",
             dir.str()
         )
     );
@@ -1148,7 +1148,7 @@ fn init_creates_a_folder_that_check_and_test_pass() {
     );
     let test = leadscore(&["test", "--rules", dir.str()]);
     assert_code(&test, 0);
-    assert_eq!(stdout(&test), "12 passed, 0 failed\n");
+    assert_eq!(stdout(&test), "15 passed, 0 failed\n");
 }
 
 #[test]

@@ -153,13 +153,16 @@ impl Compiler<'_> {
                 .map(|t| Test::Text(Place::End, Folded::new(&t))),
             Op::Exists => self.flag(name, operand).map(Test::Exists),
             Op::Empty => self.flag(name, operand).map(Test::Empty),
-            Op::WithinDays => match operand.kind {
-                NodeKind::Int(n) if n >= 0 => Some(Test::WithinDays(n)),
+            Op::WithinDays | Op::OlderThanDays => match operand.kind {
+                NodeKind::Int(n) if n >= 0 && op.value == Op::WithinDays => {
+                    Some(Test::WithinDays(n))
+                }
+                NodeKind::Int(n) if n >= 0 => Some(Test::OlderThanDays(n)),
                 _ => {
                     self.error(
                         operand.span,
                         format!(
-                            "`within_days` takes a whole number of days, found {}",
+                            "`{name}` takes a whole number of days, found {}",
                             operand.kind_name()
                         ),
                     );

@@ -228,6 +228,7 @@ impl Loader {
             }
         }
         self.check_duplicate_ids(&rules, sources);
+        scripts.resolve_reads(&mut schema);
         let settings = self.settings(settings_doc, settings_file, &mut schema);
         let policy = self.stage_policy(&decoded, sources, &mut schema, &mut scripts);
         if let Some(policy) = &policy {

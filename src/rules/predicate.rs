@@ -51,8 +51,9 @@ impl<'a> Env<'a> {
     /// The lead as a Rhai object map (declared fields under their canonical names, with
     /// coerced values).
     pub fn lead_map(&self) -> &rhai::Dynamic {
-        self.map
-            .get_or_init(|| crate::script::lead_to_dynamic(self.lead, self.schema, self.values))
+        self.map.get_or_init(|| {
+            crate::script::lead_to_dynamic(self.lead, self.schema, self.values, self.scripts.view())
+        })
     }
 }
 
@@ -188,6 +189,7 @@ pub(crate) enum Test {
     Exists(bool),
     Empty(bool),
     WithinDays(i64),
+    OlderThanDays(i64),
 }
 
 /// A compiled condition.
@@ -271,6 +273,9 @@ impl Test {
             Test::WithinDays(days) => value
                 .as_date()
                 .is_some_and(|d| (0..=*days).contains(&as_of.days_since(d))),
+            Test::OlderThanDays(days) => {
+                value.as_date().is_some_and(|d| as_of.days_since(d) > *days)
+            }
             // `holds` answers presence tests before calling `compares`.
             Test::Exists(_) | Test::Empty(_) => false,
         }

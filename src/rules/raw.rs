@@ -115,10 +115,11 @@ pub(crate) enum Op {
     Exists,
     Empty,
     WithinDays,
+    OlderThanDays,
 }
 
 impl Op {
-    pub const ALL: [(&'static str, Op); 16] = [
+    pub const ALL: [(&'static str, Op); 17] = [
         ("eq", Op::Eq),
         ("ne", Op::Ne),
         ("in", Op::In),
@@ -135,6 +136,7 @@ impl Op {
         ("exists", Op::Exists),
         ("empty", Op::Empty),
         ("within_days", Op::WithinDays),
+        ("older_than_days", Op::OlderThanDays),
     ];
 
     pub fn from_name(name: &str) -> Option<Op> {
