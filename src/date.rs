@@ -53,6 +53,11 @@ impl Date {
         Date::from_ymd(year as i32, month, day)
     }
 
+    /// Days since 1970-01-01.
+    pub fn unix_days(self) -> i64 {
+        i64::from(self.days)
+    }
+
     /// Days from `earlier` to `self` (negative when `earlier` is later).
     pub fn days_since(self, earlier: Date) -> i64 {
         i64::from(self.days) - i64::from(earlier.days)

@@ -658,7 +658,8 @@ pub(crate) struct SchemaField {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Schema {
     fields: Vec<SchemaField>,
-    index: std::collections::HashMap<String, Slot>,
+    // Fx hashing: keys are field names from the rules, looked up once per lead field.
+    index: rustc_hash::FxHashMap<String, Slot>,
 }
 
 /// A lead's values arranged by slot, coerced to declared types.

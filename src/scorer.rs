@@ -152,7 +152,10 @@ pub(crate) fn evaluate(rule: &Rule, env: &Env<'_>) -> Outcome {
             }
         },
         RuleKind::Script(script) => {
-            match env.scripts.call_rule(script, env.lead_map(), env.as_of) {
+            match env
+                .scripts
+                .call_rule_remembered(script, env.values, || env.lead_map(), env.as_of)
+            {
                 Ok(None) => Outcome::NotMatched,
                 Err(message) => Outcome::Failed(message),
                 Ok(Some(out)) => Outcome::Matched(Match {

@@ -23,6 +23,8 @@ pub(crate) type ExprId = usize;
 #[derive(Debug, Clone)]
 pub(crate) struct ScriptRule {
     pub file: usize,
+    /// The rule's number among the host's rules, for remembering its results.
+    pub number: usize,
     pub name: String,
     pub span: Span,
 }
@@ -73,6 +75,28 @@ pub(crate) struct ScriptHost {
     reads: Reads,
     /// The fields put in the Rhai view of a lead, with their slots; `None`: all.
     view: Option<Vec<(String, crate::lead::Slot)>>,
+    rule_count: usize,
+    /// The fields each rule reads (by rule number), and their slots once resolved.
+    rule_reads: Vec<Reads>,
+    rule_views: Vec<Option<Vec<crate::lead::Slot>>>,
+    /// Tells this host's remembered results from another's on the same thread.
+    id: u64,
+}
+
+/// Results remembered per thread: at most this many, then forgotten all at once.
+const MEMO_CAPACITY: usize = 16_384;
+
+static NEXT_HOST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
+}
+
+/// Rhai rule results by rule, as-of date and the values of the fields scripts read.
+#[derive(Default)]
+struct Memo {
+    host: u64,
+    results: rustc_hash::FxHashMap<Box<[u8]>, Result<Option<ScriptOutcome>, String>>,
 }
 
 impl std::fmt::Debug for ScriptHost {
@@ -115,6 +139,10 @@ impl ScriptHost {
             exprs: Vec::new(),
             reads: Reads::None,
             view: None,
+            rule_count: 0,
+            rule_reads: Vec::new(),
+            rule_views: Vec::new(),
+            id: NEXT_HOST_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -134,11 +162,28 @@ impl ScriptHost {
             .filter(|f| f.params.len() == 1 && !f.name.starts_with('_'))
             .map(|f| ScriptRule {
                 file,
+                number: 0,
                 name: f.name.to_string(),
                 span: find_fn(source, f.name).unwrap_or(Span::new(1, 1, 1)),
             })
             .collect();
         rules.sort_by_key(|r| r.span);
+        for rule in &mut rules {
+            rule.number = self.rule_count;
+            self.rule_count += 1;
+            // What this rule alone reads: the key its results are remembered by.
+            // (`retain_functions`: rhai 1.27's `clone_functions_only_filtered` keeps
+            // every function when filtering into an empty module.)
+            let mut own = ast.clone();
+            own.retain_functions(|_, _, name, arity| name == rule.name && arity == 1);
+            let param: Vec<String> = own
+                .iter_functions()
+                .flat_map(|f| f.params.first().map(|p| p.to_string()))
+                .collect();
+            let mut reads = Reads::None;
+            record_reads(&own, &param, &mut reads);
+            self.rule_reads.push(reads);
+        }
         let params: Vec<String> = ast
             .iter_functions()
             .filter(|f| f.params.len() == 1 && !f.name.starts_with('_'))
@@ -181,7 +226,7 @@ impl ScriptHost {
     /// Gives every field the scripts read a slot, so the Rhai view of a lead is built
     /// from those slots alone. Call once, after every script is compiled.
     pub fn resolve_reads(&mut self, schema: &mut Schema) {
-        self.view = match &self.reads {
+        let mut resolve = |reads: &Reads| match reads {
             Reads::None => Some(Vec::new()),
             Reads::Fields(names) => Some(
                 names
@@ -191,6 +236,12 @@ impl ScriptHost {
             ),
             Reads::All => None,
         };
+        self.view = resolve(&self.reads);
+        self.rule_views = self
+            .rule_reads
+            .iter()
+            .map(|r| resolve(r).map(|v| v.into_iter().map(|(_, slot)| slot).collect()))
+            .collect();
     }
 
     /// The fields the Rhai view of a lead holds, with their slots; `None` for all.
@@ -228,11 +279,59 @@ impl ScriptHost {
         outcome(result)
     }
 
+    /// Runs a Rhai rule, remembering its result. Scripts are pure: the sandbox gives
+    /// them no clock but the as-of date, no randomness and no state that outlives a
+    /// call, so a rule's result depends only on the fields it reads and the date; real
+    /// data repeats those values a lot (page views, dates, flags), and a remembered
+    /// result costs a hash lookup instead of a script run. Only when the scripts read
+    /// named fields; `lead` builds the Rhai view on a miss.
+    ///
+    /// # Errors
+    /// As [`ScriptHost::call_rule`], remembered too.
+    pub fn call_rule_remembered<'a>(
+        &self,
+        rule: &ScriptRule,
+        values: &[Option<Cow<'_, Value>>],
+        lead: impl FnOnce() -> &'a Dynamic,
+        as_of: Date,
+    ) -> Result<Option<ScriptOutcome>, String> {
+        let Some(Some(view)) = self.rule_views.get(rule.number) else {
+            return self.call_rule(rule, lead(), as_of);
+        };
+        let mut key = Vec::with_capacity(64);
+        key.extend_from_slice(&(rule.number as u64).to_le_bytes());
+        key.extend_from_slice(&as_of.unix_days().to_le_bytes());
+        for slot in view {
+            encode_key(&mut key, values.get(*slot).and_then(|v| v.as_deref()));
+        }
+        let known = MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.host != self.id {
+                memo.host = self.id;
+                memo.results.clear();
+            }
+            memo.results.get(key.as_slice()).cloned()
+        });
+        if let Some(result) = known {
+            return result;
+        }
+        let result = self.call_rule(rule, lead(), as_of);
+        MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.results.len() >= MEMO_CAPACITY {
+                memo.results.clear();
+            }
+            memo.results.insert(key.into_boxed_slice(), result.clone());
+        });
+        result
+    }
+
     fn call(&self, ast: &AST, name: &str, lead: &Dynamic, as_of: Date) -> Result<Dynamic, String> {
         let options = CallFnOptions::new()
             .eval_ast(false)
             .rewind_scope(true)
-            .with_tag(ImmutableString::from(as_of.to_string()));
+            // The as-of date rides along as whole days: no allocation per call.
+            .with_tag(as_of.unix_days());
         self.engine
             .call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, name, (lead.clone(),))
             .map_err(|e| match *e {
@@ -248,15 +347,15 @@ impl ScriptHost {
 fn register_helpers(engine: &mut Engine) {
     // The as-of date is the only clock scripts see, so verdicts are reproducible.
     engine.register_fn("as_of", |ctx: NativeCallContext| -> Dynamic {
-        ctx.tag().cloned().unwrap_or(Dynamic::UNIT)
+        match tag_date(&ctx) {
+            Some(date) => Dynamic::from(date.to_string()),
+            None => Dynamic::UNIT,
+        }
     });
     engine.register_fn(
         "days_since",
         |ctx: NativeCallContext, date: ImmutableString| -> Dynamic {
-            let as_of = ctx
-                .tag()
-                .and_then(|t| t.clone().into_immutable_string().ok());
-            match (as_of.as_deref().and_then(Date::parse), Date::parse(&date)) {
+            match (tag_date(&ctx), Date::parse(&date)) {
                 (Some(now), Some(then)) => Dynamic::from_int(now.days_since(then)),
                 _ => Dynamic::UNIT,
             }
@@ -266,6 +365,42 @@ fn register_helpers(engine: &mut Engine) {
     engine.register_fn("days_since", |_: ()| Dynamic::UNIT);
     engine.register_fn("is_blank", |s: ImmutableString| s.trim().is_empty());
     engine.register_fn("is_blank", |_: ()| true);
+}
+
+/// Appends a value to a memo key: a tag byte, then the value's bytes (lengths
+/// included, so two keys are equal only when every value is).
+fn encode_key(key: &mut Vec<u8>, value: Option<&Value>) {
+    match value {
+        None => key.push(0),
+        Some(Value::Null) => key.push(1),
+        Some(Value::Bool(b)) => key.extend_from_slice(&[2, u8::from(*b)]),
+        Some(Value::Int(n)) => {
+            key.push(3);
+            key.extend_from_slice(&n.to_le_bytes());
+        }
+        Some(Value::Float(x)) => {
+            key.push(4);
+            key.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+        Some(Value::Text(s)) => {
+            key.push(5);
+            key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            key.extend_from_slice(s.as_bytes());
+        }
+        Some(other) => {
+            let json = other.to_json().to_string();
+            key.push(6);
+            key.extend_from_slice(&(json.len() as u64).to_le_bytes());
+            key.extend_from_slice(json.as_bytes());
+        }
+    }
+}
+
+/// The as-of date of the running call.
+fn tag_date(ctx: &NativeCallContext) -> Option<Date> {
+    ctx.tag()
+        .and_then(|t| t.as_int().ok())
+        .and_then(Date::from_unix_days)
 }
 
 /// Reads what a rule returned: `()`/`false` (no), `true` or points (yes), or a map.
@@ -765,6 +900,18 @@ mod tests {
     }
 
     #[test]
+    fn each_rule_knows_the_fields_it_reads() {
+        let (host, _) = host_with(
+            "fn a(lead) { lead.x > 1 }\nfn b(l) { l.y == 2 }\nfn c(lead) { _h(lead) }\nfn _h(v) { v.z }",
+        );
+        assert_eq!(
+            host.rule_reads,
+            vec![fields(&["x"]), fields(&["y"]), Reads::All]
+        );
+        assert_eq!(host.reads, Reads::All);
+    }
+
+    #[test]
     fn the_rhai_view_holds_only_the_fields_read() {
         let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
         host.compile_file(Path::new("t.rhai"), "fn r(lead) { `${lead.a}${lead.b}` }")
@@ -776,6 +923,24 @@ mod tests {
         let map = lead_to_dynamic(&lead, &schema, &bound.values, host.view()).cast::<Map>();
         let keys: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
+    }
+
+    #[test]
+    fn remembered_results_match_fresh_ones() {
+        let (mut host, rules) = host_with(
+            "fn r(lead) { if lead.n > 2 { #{ points: lead.n, reason: `${lead.n} at ${as_of()}` } } }",
+        );
+        let mut schema = Schema::default();
+        host.resolve_reads(&mut schema);
+        for (n, day) in [(1, 0), (5, 0), (5, 1), (1, 0), (5, 0), (5, 1)] {
+            let lead = Lead::from_json(serde_json::json!({ "n": n })).unwrap();
+            let bound = schema.bind(&lead);
+            let map = lead_to_dynamic(&lead, &schema, &bound.values, host.view());
+            let as_of = Date::from_unix_days(day).unwrap();
+            let fresh = host.call_rule(&rules[0], &map, as_of);
+            let remembered = host.call_rule_remembered(&rules[0], &bound.values, || &map, as_of);
+            assert_eq!(fresh, remembered, "n={n} day={day}");
+        }
     }
 
     #[test]
