@@ -55,6 +55,27 @@ impl Facts<'_> {
     }
 }
 
+/// A requirement of a stage that a lead misses.
+enum Unmet<'a> {
+    NotDisqualified,
+    Score { score: i64, min: i64 },
+    Signal(&'a str),
+    When,
+    WhenFailed(String),
+}
+
+impl std::fmt::Display for Unmet<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unmet::NotDisqualified => f.write_str("no rule disqualifies the lead"),
+            Unmet::Score { score, min } => write!(f, "score {score} is below {min}"),
+            Unmet::Signal(signal) => write!(f, "missing signal `{signal}`"),
+            Unmet::When => f.write_str("its `when` condition does not hold"),
+            Unmet::WhenFailed(message) => write!(f, "its `when` condition failed: {message}"),
+        }
+    }
+}
+
 /// The outcome of checking one stage against a lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StageCheck {
@@ -89,71 +110,90 @@ impl StagePolicy {
         }
     }
 
-    /// Checks one stage; the last stage always holds (it is the default).
+    /// Checks one stage, telling `unmet` each requirement the lead misses (nothing is
+    /// allocated unless a caller wants words); the last stage always holds (it is the
+    /// default).
+    fn evaluate(
+        &self,
+        index: usize,
+        facts: &Facts<'_>,
+        env: &Env<'_>,
+        unmet: &mut dyn FnMut(Unmet<'_>),
+    ) -> bool {
+        let stage = &self.stages[index];
+        if index + 1 == self.stages.len() {
+            return true;
+        }
+        let mut holds = true;
+        let mut miss = |u: Unmet<'_>| {
+            holds = false;
+            unmet(u);
+        };
+        if stage.disqualified && !facts.disqualified {
+            miss(Unmet::NotDisqualified);
+        }
+        if let Some(min) = stage.min_score
+            && facts.score < min
+        {
+            miss(Unmet::Score {
+                score: facts.score,
+                min,
+            });
+        }
+        for signal in &stage.requires {
+            if !facts.has(signal) {
+                miss(Unmet::Signal(signal));
+            }
+        }
+        if let Some(when) = &stage.when {
+            match when.test(env) {
+                Ok(true) => {}
+                Ok(false) => miss(Unmet::When),
+                Err(message) => miss(Unmet::WhenFailed(message)),
+            }
+        }
+        holds
+    }
+
+    /// Checks one stage and says, in words, each requirement the lead misses.
     pub fn check(
         &self,
         index: usize,
         facts: &Facts<'_>,
         env: &Env<'_>,
     ) -> (StageCheck, Option<RuleFailure>) {
-        let stage = &self.stages[index];
-        if index + 1 == self.stages.len() {
-            return (
-                StageCheck {
-                    holds: true,
-                    unmet: Vec::new(),
-                },
-                None,
-            );
-        }
         let mut unmet = Vec::new();
-        if stage.disqualified && !facts.disqualified {
-            unmet.push("no rule disqualifies the lead".to_string());
-        }
-        if let Some(min) = stage.min_score
-            && facts.score < min
-        {
-            unmet.push(format!("score {} is below {min}", facts.score));
-        }
-        for signal in &stage.requires {
-            if !facts.has(signal) {
-                unmet.push(format!("missing signal `{signal}`"));
-            }
-        }
         let mut failure = None;
-        if let Some(when) = &stage.when {
-            match when.test(env) {
-                Ok(true) => {}
-                Ok(false) => unmet.push("its `when` condition does not hold".to_string()),
-                Err(message) => {
-                    unmet.push(format!("its `when` condition failed: {message}"));
-                    failure = Some(RuleFailure {
-                        rule: format!("stage:{}", stage.id),
-                        message,
-                    });
-                }
+        let holds = self.evaluate(index, facts, env, &mut |u| {
+            unmet.push(u.to_string());
+            if let Unmet::WhenFailed(message) = u {
+                failure = Some(self.failure(index, message));
             }
+        });
+        (StageCheck { holds, unmet }, failure)
+    }
+
+    fn failure(&self, index: usize, message: String) -> RuleFailure {
+        RuleFailure {
+            rule: format!("stage:{}", self.stages[index].id),
+            message,
         }
-        (
-            StageCheck {
-                holds: unmet.is_empty(),
-                unmet,
-            },
-            failure,
-        )
     }
 
     /// The first stage that holds, and any failure met on the way.
     pub fn choose(&self, facts: &Facts<'_>, env: &Env<'_>) -> (usize, Vec<RuleFailure>) {
         let mut failures = Vec::new();
         for index in 0..self.stages.len() {
-            let (check, failure) = self.check(index, facts, env);
-            failures.extend(failure);
-            if check.holds {
+            let holds = self.evaluate(index, facts, env, &mut |u| {
+                if let Unmet::WhenFailed(message) = u {
+                    failures.push(self.failure(index, message));
+                }
+            });
+            if holds {
                 return (index, failures);
             }
         }
-        // `check` holds for the last stage, and a policy is never empty.
+        // The last stage always holds, and a policy is never empty.
         (self.stages.len().saturating_sub(1), failures)
     }
 

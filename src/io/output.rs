@@ -59,6 +59,8 @@ const TABLE_NEXT: usize = 60;
 /// Writes verdicts one at a time in an [`OutputFormat`]; nothing is collected.
 pub struct VerdictWriter<W: Write> {
     sink: Sink<W>,
+    /// One verdict's JSON, reused from verdict to verdict.
+    line: Vec<u8>,
 }
 
 enum Sink<W: Write> {
@@ -95,7 +97,10 @@ impl<W: Write> VerdictWriter<W> {
                 started: false,
             },
         };
-        VerdictWriter { sink }
+        VerdictWriter {
+            sink,
+            line: Vec::with_capacity(1024),
+        }
     }
 
     /// Writes one verdict.
@@ -105,14 +110,17 @@ impl<W: Write> VerdictWriter<W> {
     pub fn write(&mut self, verdict: &Verdict) -> io::Result<()> {
         match &mut self.sink {
             Sink::Jsonl(out) => {
-                serde_json::to_writer(&mut *out, verdict)?;
-                out.write_all(b"\n")
+                self.line.clear();
+                verdict.write_json(&mut self.line);
+                self.line.push(b'\n');
+                out.write_all(&self.line)
             }
             Sink::Json { out, written } => {
                 out.write_all(if *written { b",\n" } else { b"[\n" })?;
                 *written = true;
-                serde_json::to_writer(&mut *out, verdict)?;
-                Ok(())
+                self.line.clear();
+                verdict.write_json(&mut self.line);
+                out.write_all(&self.line)
             }
             Sink::Csv { out, started } => {
                 if !*started {
