@@ -85,7 +85,13 @@ impl Scorer {
         let verdict = self.score(lead, as_of);
         let rules = self.rules();
         let bound = rules.schema.bind(lead);
-        let env = Env::new(&bound.values, as_of, &rules.scripts, lead, &rules.schema);
+        let env = Env::new(
+            &bound.values,
+            as_of,
+            &rules.scripts,
+            Some(lead),
+            &rules.schema,
+        );
         let traces = rules
             .rules
             .iter()

@@ -156,6 +156,22 @@ impl<'s> Pipeline<'s> {
 
 /// Parses and scores one record.
 pub(crate) fn score_raw(scorer: &Scorer, as_of: Date, raw: RawRecord) -> Outcome {
+    // JSON goes straight into slots; anything unusual takes the ordinary path below,
+    // which gives the precise reason.
+    if let Some(result) = raw
+        .json_text()
+        .and_then(|text| scorer.try_score_json(text, as_of))
+    {
+        let position = raw.position().clone();
+        let result = match result {
+            Ok(verdict) => Ok(named(verdict, &position)),
+            Err(e) => Err(Rejection {
+                reason: e.reason,
+                raw: raw.parse().raw,
+            }),
+        };
+        return Outcome { position, result };
+    }
     let record = raw.parse();
     let result = match record.lead {
         Err(reason) => Err(Rejection {
@@ -167,18 +183,21 @@ pub(crate) fn score_raw(scorer: &Scorer, as_of: Date, raw: RawRecord) -> Outcome
                 reason: e.reason,
                 raw: record.raw,
             }),
-            Ok(mut verdict) => {
-                if verdict.id == Value::Null {
-                    verdict.id = Value::Text(record.position.to_string());
-                }
-                Ok(verdict)
-            }
+            Ok(verdict) => Ok(named(verdict, &record.position)),
         },
     };
     Outcome {
         position: record.position,
         result,
     }
+}
+
+/// A lead without an id is named by where it was read.
+fn named(mut verdict: Verdict, position: &Position) -> Verdict {
+    if verdict.id == Value::Null {
+        verdict.id = Value::Text(position.to_string());
+    }
+    verdict
 }
 
 /// Cuts records into batches. A batch is sent when full, or at once when a worker is

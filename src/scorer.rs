@@ -53,7 +53,7 @@ impl Scorer {
     /// counts as not matched (the value as missing).
     pub fn score(&self, lead: &Lead, as_of: Date) -> Verdict {
         let bound = self.rules.schema.bind(lead);
-        self.decide(lead, &bound, as_of)
+        self.decide(Some(lead), &bound, as_of)
     }
 
     /// Scores one lead, refusing it when a field value does not fit its declared type
@@ -64,19 +64,31 @@ impl Scorer {
     pub fn try_score(&self, lead: &Lead, as_of: Date) -> Result<Verdict, LeadError> {
         let bound = self.rules.schema.bind(lead);
         if !bound.misfits.is_empty() {
-            let reasons: Vec<String> = bound
-                .misfits
-                .iter()
-                .map(|(field, why)| format!("field `{field}`: {why}"))
-                .collect();
-            return Err(LeadError {
-                reason: reasons.join("; "),
-            });
+            return Err(misfit_error(&bound));
         }
-        Ok(self.decide(lead, &bound, as_of))
+        Ok(self.decide(Some(lead), &bound, as_of))
     }
 
-    fn decide(&self, lead: &Lead, bound: &Bound<'_>, as_of: Date) -> Verdict {
+    /// Scores a lead given as JSON text, reading only the fields the rules use, straight
+    /// into their slots: the bulk-scoring path. `None` when the text is not a JSON
+    /// object (the caller reads it the ordinary way for a precise error) or when Rhai
+    /// scripts need the whole lead.
+    pub(crate) fn try_score_json(
+        &self,
+        text: &str,
+        as_of: Date,
+    ) -> Option<Result<Verdict, LeadError>> {
+        if !self.rules.scripts.reads_named_fields() {
+            return None;
+        }
+        let bound = self.rules.schema.bind_json(text).ok()?;
+        if !bound.misfits.is_empty() {
+            return Some(Err(misfit_error(&bound)));
+        }
+        Some(Ok(self.decide(None, &bound, as_of)))
+    }
+
+    fn decide(&self, lead: Option<&Lead>, bound: &Bound<'_>, as_of: Date) -> Verdict {
         let rules = &*self.rules;
         let env = Env::new(&bound.values, as_of, &rules.scripts, lead, &rules.schema);
         let mut errors: Vec<RuleFailure> = bound
@@ -133,6 +145,18 @@ impl Scorer {
     }
 }
 
+/// Names each field whose value does not fit its declared type, and why.
+fn misfit_error(bound: &Bound<'_>) -> LeadError {
+    let reasons: Vec<String> = bound
+        .misfits
+        .iter()
+        .map(|(field, why)| format!("field `{field}`: {why}"))
+        .collect();
+    LeadError {
+        reason: reasons.join("; "),
+    }
+}
+
 /// Runs one rule on one lead.
 pub(crate) fn evaluate(rule: &Rule, env: &Env<'_>) -> Outcome {
     match &rule.kind {
@@ -140,8 +164,7 @@ pub(crate) fn evaluate(rule: &Rule, env: &Env<'_>) -> Outcome {
             Ok(false) => Outcome::NotMatched,
             Err(message) => Outcome::Failed(message),
             Ok(true) => {
-                let render =
-                    |t: &crate::rules::compile::Template| t.render(|slot| env.value(slot).cloned());
+                let render = |t: &crate::rules::compile::Template| t.render(|slot| env.value(slot));
                 Outcome::Matched(Match {
                     rule: rule.id.clone(),
                     points: rule.points,

@@ -244,6 +244,12 @@ impl ScriptHost {
             .collect();
     }
 
+    /// True when the scripts read only named fields, so a lead read slot by slot is
+    /// enough for them.
+    pub fn reads_named_fields(&self) -> bool {
+        self.view.is_some()
+    }
+
     /// The fields the Rhai view of a lead holds, with their slots; `None` for all.
     pub fn view(&self) -> Option<&[(String, crate::lead::Slot)]> {
         self.view.as_deref()
@@ -528,7 +534,7 @@ fn record_reads(ast: &AST, params: &[String], reads: &mut Reads) {
 /// coerced values, undeclared fields as they came. With a `view` (the fields scripts
 /// read, by slot), only those are put in.
 pub(crate) fn lead_to_dynamic(
-    lead: &Lead,
+    lead: Option<&Lead>,
     schema: &Schema,
     bound: &[Option<Cow<'_, Value>>],
     view: Option<&[(String, crate::lead::Slot)]>,
@@ -542,6 +548,15 @@ pub(crate) fn lead_to_dynamic(
         }
         return Dynamic::from_map(map);
     }
+    let Some(lead) = lead else {
+        // Only slots were read: every field the rules know, by its canonical name.
+        for (slot, field) in schema.fields().iter().enumerate() {
+            if let Some(value) = bound.get(slot).and_then(|v| v.as_deref()) {
+                map.insert(field.name.as_ref().into(), value_to_dynamic(value));
+            }
+        }
+        return Dynamic::from_map(map);
+    };
     for (key, value) in lead.fields() {
         let (name, value) = match schema.lookup(key) {
             Some(slot) => match bound.get(slot).and_then(|v| v.as_deref()) {
@@ -720,7 +735,7 @@ mod tests {
     fn run(source: &str, lead: serde_json::Value) -> Result<Option<ScriptOutcome>, String> {
         let (host, rules) = host_with(source);
         let lead = Lead::from_json(lead).unwrap();
-        let map = lead_to_dynamic(&lead, &Schema::default(), &[], None);
+        let map = lead_to_dynamic(Some(&lead), &Schema::default(), &[], None);
         host.call_rule(&rules[0], &map, Date::parse("2024-06-30").unwrap())
     }
 
@@ -852,7 +867,7 @@ mod tests {
         };
         let id = host.compile_expr(Path::new("r.yaml"), &ok).unwrap();
         let lead = Lead::from_json(serde_json::json!({"x": 2})).unwrap();
-        let map = lead_to_dynamic(&lead, &Schema::default(), &[], None);
+        let map = lead_to_dynamic(Some(&lead), &Schema::default(), &[], None);
         assert_eq!(
             host.eval_expr(id, &map, Date::parse("2024-01-01").unwrap()),
             Ok(true)
@@ -920,7 +935,7 @@ mod tests {
         host.resolve_reads(&mut schema);
         let lead = Lead::from_json(serde_json::json!({"a": 1, "b": "x", "c": true})).unwrap();
         let bound = schema.bind(&lead);
-        let map = lead_to_dynamic(&lead, &schema, &bound.values, host.view()).cast::<Map>();
+        let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view()).cast::<Map>();
         let keys: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
     }
@@ -935,7 +950,7 @@ mod tests {
         for (n, day) in [(1, 0), (5, 0), (5, 1), (1, 0), (5, 0), (5, 1)] {
             let lead = Lead::from_json(serde_json::json!({ "n": n })).unwrap();
             let bound = schema.bind(&lead);
-            let map = lead_to_dynamic(&lead, &schema, &bound.values, host.view());
+            let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view());
             let as_of = Date::from_unix_days(day).unwrap();
             let fresh = host.call_rule(&rules[0], &map, as_of);
             let remembered = host.call_rule_remembered(&rules[0], &bound.values, || &map, as_of);

@@ -243,7 +243,7 @@ mod tests {
             &[],
             Date::parse("2024-01-01").unwrap(),
             &scripts,
-            &lead,
+            Some(&lead),
             &schema,
         );
         let (chosen, failures) = policy.choose(&facts, &env);

@@ -201,6 +201,16 @@ impl RawRecord {
         &self.position
     }
 
+    /// The record's JSON text, when it is JSON and valid UTF-8.
+    pub fn json_text(&self) -> Option<&str> {
+        match &self.body {
+            Body::JsonLine(bytes) | Body::JsonValue { text: bytes, .. } => {
+                std::str::from_utf8(bytes).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// Parses the record into a lead, or the reason it is not one.
     pub fn parse(self) -> Record {
         let (lead, raw) = match self.body {

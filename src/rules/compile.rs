@@ -371,18 +371,27 @@ enum Piece {
 
 impl Template {
     /// Fills in the lead's values; a missing value reads `(none)`.
-    pub fn render(&self, value: impl Fn(Slot) -> Option<Value>) -> String {
-        let mut out = String::new();
+    pub fn render<'v>(&self, value: impl Fn(Slot) -> Option<&'v Value>) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(64);
         for piece in &self.pieces {
-            match piece {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Field(slot) => match value(*slot) {
-                    Some(v) => out.push_str(&v.to_string()),
-                    None => out.push_str("(none)"),
-                },
+            match (piece, piece_value(piece, &value)) {
+                (Piece::Text(t), _) => out.push_str(t),
+                (Piece::Field(_), Some(Value::Text(t))) => out.push_str(t),
+                (Piece::Field(_), Some(v)) => {
+                    let _ = write!(out, "{v}");
+                }
+                (Piece::Field(_), None) => out.push_str("(none)"),
             }
         }
         out
+    }
+}
+
+fn piece_value<'v>(piece: &Piece, value: &impl Fn(Slot) -> Option<&'v Value>) -> Option<&'v Value> {
+    match piece {
+        Piece::Field(slot) => value(*slot),
+        Piece::Text(_) => None,
     }
 }
 
@@ -415,7 +424,7 @@ mod tests {
         let lead = Lead::from_json(lead).unwrap();
         let bound = schema.bind(&lead);
         let as_of = Date::parse("2024-06-30").unwrap();
-        let env = Env::new(&bound.values, as_of, &scripts, &lead, &schema);
+        let env = Env::new(&bound.values, as_of, &scripts, Some(&lead), &schema);
         assert_eq!(predicate.test(&env), Ok(want), "{condition} on {lead:?}");
     }
 
@@ -604,7 +613,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!(compiler.problems.len(), 1, "`src` is not declared");
-        let rendered = t.render(|slot| (slot == 0).then_some(Value::Int(12000)));
+        let budget = Value::Int(12000);
+        let rendered = t.render(|slot| (slot == 0).then_some(&budget));
         assert_eq!(rendered, "budget of 12000 {ok} from (none)");
     }
 }

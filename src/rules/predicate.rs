@@ -17,7 +17,8 @@ pub(crate) struct Env<'a> {
     pub values: &'a [Option<Cow<'a, Value>>],
     pub as_of: Date,
     pub scripts: &'a ScriptHost,
-    lead: &'a Lead,
+    /// The whole lead, when it was read as one (the fast JSON path reads slots only).
+    lead: Option<&'a Lead>,
     schema: &'a Schema,
     map: OnceCell<rhai::Dynamic>,
 }
@@ -27,7 +28,7 @@ impl<'a> Env<'a> {
         values: &'a [Option<Cow<'a, Value>>],
         as_of: Date,
         scripts: &'a ScriptHost,
-        lead: &'a Lead,
+        lead: Option<&'a Lead>,
         schema: &'a Schema,
     ) -> Self {
         Env {
