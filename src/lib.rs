@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod convert;
 mod date;
 mod diagnostic;
 mod error;
