@@ -28,11 +28,13 @@
 pub mod convert;
 mod date;
 mod diagnostic;
+pub mod diff;
 mod error;
 mod explain;
 pub mod io;
 mod lead;
 mod pipeline;
+pub mod report;
 mod rules;
 mod ruletest;
 mod scorer;

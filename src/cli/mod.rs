@@ -5,8 +5,10 @@
 mod batch;
 mod check;
 mod convert;
+mod diff;
 mod explain;
 mod init;
+mod report;
 mod score;
 mod style;
 mod test;
@@ -104,6 +106,10 @@ enum Command {
     Init(init::InitArgs),
     /// Turn leads ready to convert into opportunities, attached to accounts.
     Convert(convert::ConvertArgs),
+    /// Funnel metrics for a batch; with --outcome, how well the rules pick real winners.
+    Report(report::ReportArgs),
+    /// What a rule change does to a batch: stage transitions and score moves.
+    Diff(diff::DiffArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  leadscore completions bash > /etc/bash_completion.d/leadscore"
@@ -172,6 +178,8 @@ pub fn main() -> ExitCode {
         Command::Test(a) => test::run(&a),
         Command::Init(a) => init::run(&a),
         Command::Convert(a) => convert::run(&a),
+        Command::Report(a) => report::run(&a),
+        Command::Diff(a) => diff::run(&a),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Args::command(), "leadscore", &mut script);
