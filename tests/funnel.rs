@@ -807,3 +807,62 @@ fn diff_of_the_same_rules_changes_nothing() {
     assert_eq!(d["scores"]["same"], 15);
     assert_eq!(d["rules"], json!([]));
 }
+
+// --- the worked example on the real data ------------------------------------------------
+
+/// The figures the README shows for the X Education data. The data is not in the
+/// repository: it sits beside it in `../shared/data/` (also in CI); without it the test
+/// is skipped with a message.
+#[test]
+fn worked_example_figures_in_the_readme_hold_on_the_real_data() {
+    let data = root().join("../shared/data/x-education-leads/Leads.csv");
+    if !data.is_file() {
+        eprintln!(
+            "SKIPPED worked_example_figures_in_the_readme_hold_on_the_real_data: {} not found",
+            data.display()
+        );
+        return;
+    }
+    let out = leadscore(&[
+        "report",
+        "--rules",
+        "examples/x-education/rules",
+        "--outcome",
+        "Converted",
+        "--format",
+        "json",
+        "../shared/data/x-education-leads/Leads.csv",
+    ]);
+    assert_code(&out, 0);
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let o = &r["outcome"];
+    assert_eq!(r["leads"]["scored"], 9240);
+    assert_eq!(
+        (o["labelled"].as_u64(), o["positives"].as_u64()),
+        (Some(9240), Some(3561))
+    );
+    assert_eq!(o["auc"], 0.870209);
+    let lifts: Vec<(&str, u64, f64)> = o["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap(),
+                s["leads"].as_u64().unwrap(),
+                s["lift"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lifts,
+        [
+            ("disqualified", 311, 0.166867),
+            ("ready_to_convert", 2672, 2.098545),
+            ("prospect", 435, 1.664236),
+            ("lead", 5822, 0.490699),
+        ]
+    );
+    assert_eq!(o["qualified"]["precision"], 0.785323);
+    assert_eq!(o["qualified"]["recall"], 0.685201);
+}

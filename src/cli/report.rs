@@ -64,6 +64,14 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Failure> {
         builder.reject();
     }
     let report = builder.finish();
+    if let (Some(field), Some(o)) = (&args.outcome, &report.outcome)
+        && o.labelled == 0
+        && report.leads.scored > 0
+    {
+        eprintln!(
+            "warning: no lead has a value in `{field}`; check the column name (it is matched ignoring case, spaces and underscores)"
+        );
+    }
     if let Some(path) = &args.html {
         let title = match args.input.files.as_slice() {
             [] => "leadscore report".to_string(),
