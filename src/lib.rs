@@ -25,13 +25,16 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod convert;
 mod date;
 mod diagnostic;
+pub mod diff;
 mod error;
 mod explain;
 pub mod io;
 mod lead;
 mod pipeline;
+pub mod report;
 mod rules;
 mod ruletest;
 mod scorer;

@@ -334,6 +334,19 @@ rules:
     }
 
     #[test]
+    fn regression_stage_expressions_see_the_fields_they_read() {
+        let s = scorer(&[(
+            "a.yaml",
+            "rules:\n  - id: any\n    when: { field: email, exists: true }\n    points: 1\nstages:\n  - id: vip\n    when: { expr: 'lead.tier == \"gold\"' }\n  - id: lead\n",
+        )]);
+        let text = r#"{"email": "a@b.co", "tier": "gold"}"#;
+        let slow = s.score(&Lead::from_json(serde_json::from_str(text).unwrap()).unwrap(), as_of());
+        let fast = s.try_score_json(text, as_of()).unwrap().unwrap();
+        assert_eq!(&*slow.stage, "vip");
+        assert_eq!(fast, slow);
+    }
+
+    #[test]
     fn scorer_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Scorer>();

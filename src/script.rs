@@ -271,6 +271,15 @@ impl ScriptHost {
             .map_err(|ty| format!("the expression gave {ty}, not true or false"))
     }
 
+    /// Evaluates a compiled expression for its value, whatever it is (the `amount:`
+    /// setting).
+    ///
+    /// # Errors
+    /// A script error.
+    pub fn eval_value(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<Dynamic, String> {
+        self.call(&self.exprs[id].1, EXPR_FN, lead, as_of)
+    }
+
     /// Runs a Rhai rule: `None` when it does not apply.
     ///
     /// # Errors

@@ -2,9 +2,13 @@
 //! values and calls. Only [`main`] picks exit codes: 0 all scored, 1 records rejected or
 //! tests failed, 2 rules or usage error.
 
+mod batch;
 mod check;
+mod convert;
+mod diff;
 mod explain;
 mod init;
+mod report;
 mod score;
 mod style;
 mod test;
@@ -100,6 +104,12 @@ enum Command {
     Test(test::TestArgs),
     /// Write a commented starter rules folder that `check` and `test` pass.
     Init(init::InitArgs),
+    /// Turn leads ready to convert into opportunities, attached to accounts.
+    Convert(convert::ConvertArgs),
+    /// Funnel metrics for a batch; with --outcome, how well the rules pick real winners.
+    Report(report::ReportArgs),
+    /// What a rule change does to a batch: stage transitions and score moves.
+    Diff(diff::DiffArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  leadscore completions bash > /etc/bash_completion.d/leadscore"
@@ -167,6 +177,9 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Test(a) => test::run(&a),
         Command::Init(a) => init::run(&a),
+        Command::Convert(a) => convert::run(&a),
+        Command::Report(a) => report::run(&a),
+        Command::Diff(a) => diff::run(&a),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Args::command(), "leadscore", &mut script);

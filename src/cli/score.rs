@@ -16,7 +16,7 @@ use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
 
 /// Rejections printed on standard error before the rest are only counted (all of them
 /// still go to `--rejects`).
-const MAX_REPORTED_REJECTS: u64 = 20;
+pub(super) const MAX_REPORTED_REJECTS: u64 = 20;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -132,7 +132,7 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     })
 }
 
-fn create(path: &std::path::Path) -> Result<File, Failure> {
+pub(super) fn create(path: &std::path::Path) -> Result<File, Failure> {
     File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))
 }
 
@@ -228,7 +228,7 @@ fn check_stage(scorer: &Scorer, stage: Option<&str>) -> Result<(), Failure> {
     }
 }
 
-fn read_options(delimiter: Option<char>) -> Result<ReadOptions, Failure> {
+pub(super) fn read_options(delimiter: Option<char>) -> Result<ReadOptions, Failure> {
     let csv_delimiter = match delimiter {
         None => None,
         Some(c) if c.is_ascii() => Some(c as u8),

@@ -18,7 +18,7 @@ use crate::script::{DEFAULT_MAX_OPERATIONS, ScriptHost, ScriptRule};
 use crate::stage::{Stage, StagePolicy};
 use compile::{Compiler, Template};
 use predicate::Predicate;
-use raw::{Decoder, RuleFileDoc, SettingsDoc, StageDoc};
+use raw::{AmountDoc, Decoder, RuleFileDoc, SettingsDoc, StageDoc};
 
 /// A compiled rule.
 #[derive(Debug)]
@@ -49,6 +49,15 @@ pub(crate) struct Settings {
     pub score_max: i64,
     pub id_field: String,
     pub id_slot: Slot,
+    /// How `convert` estimates an opportunity's amount (default: the `budget` field).
+    pub amount: Amount,
+}
+
+/// The compiled `amount:` setting.
+#[derive(Debug, Clone)]
+pub(crate) enum Amount {
+    Field(Slot),
+    Expr(crate::script::ExprId),
 }
 
 /// A loaded, compiled rules folder. Build a [`Scorer`](crate::Scorer) from it.
@@ -228,9 +237,10 @@ impl Loader {
             }
         }
         self.check_duplicate_ids(&rules, sources);
-        scripts.resolve_reads(&mut schema);
-        let settings = self.settings(settings_doc, settings_file, &mut schema);
+        let settings = self.settings(settings_doc, settings_file, &mut schema, &mut scripts);
         let policy = self.stage_policy(&decoded, sources, &mut schema, &mut scripts);
+        // After every script and expression is compiled: the fields they read get slots.
+        scripts.resolve_reads(&mut schema);
         if let Some(policy) = &policy {
             self.lint_stages(
                 policy,
@@ -339,6 +349,7 @@ impl Loader {
         doc: Option<&SettingsDoc>,
         file: usize,
         schema: &mut Schema,
+        scripts: &mut ScriptHost,
     ) -> Settings {
         let min = doc.and_then(|s| s.score_min.as_ref());
         let max = doc.and_then(|s| s.score_max.as_ref());
@@ -358,11 +369,33 @@ impl Loader {
             .and_then(|s| s.id_field.as_ref())
             .map_or("id".to_string(), |f| f.value.clone());
         let id_slot = schema.slot_for(&id_field);
+        // Problems here carry no path yet: `finish` gives them the settings file's.
+        let mut compiler = Compiler {
+            path: Path::new(""),
+            schema,
+            scripts,
+            problems: Vec::new(),
+        };
+        let amount = match doc.and_then(|s| s.amount.as_ref()) {
+            None => Amount::Field(compiler.schema.slot_for("budget")),
+            Some(AmountDoc::Field(name)) => Amount::Field(compiler.field(name)),
+            Some(AmountDoc::Expr(expr)) => match compiler.scripts.compile_expr(Path::new(""), expr)
+            {
+                Ok(id) => Amount::Expr(id),
+                Err(d) => {
+                    compiler.problems.push(d);
+                    Amount::Field(compiler.schema.slot_for("budget"))
+                }
+            },
+        };
+        let problems = std::mem::take(&mut compiler.problems);
+        self.report(file, problems);
         Settings {
             score_min,
             score_max,
             id_field,
             id_slot,
+            amount,
         }
     }
 

@@ -47,6 +47,16 @@ pub(crate) struct SettingsDoc {
     pub score_max: Option<Spanned<i64>>,
     pub id_field: Option<Spanned<String>>,
     pub max_operations: Option<Spanned<i64>>,
+    pub amount: Option<AmountDoc>,
+}
+
+/// `amount:`, how `leadscore convert` estimates an opportunity's amount.
+#[derive(Debug, Clone)]
+pub(crate) enum AmountDoc {
+    /// `{ field: NAME }`: the lead's value of a field.
+    Field(Spanned<String>),
+    /// `{ expr: "..." }`: a Rhai expression over `lead`.
+    Expr(ExprDoc),
 }
 
 /// One rule.
@@ -153,7 +163,8 @@ impl Op {
 
 const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
 const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-const SETTINGS_KEYS: [&str; 3] = ["score", "id_field", "limits"];
+const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
+const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
 const SCORE_KEYS: [&str; 2] = ["min", "max"];
 const LIMIT_KEYS: [&str; 1] = ["max_operations"];
 const RULE_KEYS: [&str; 7] = [
@@ -300,10 +311,33 @@ impl<'p> Decoder<'p> {
                         settings.max_operations = self.integer(v, "a whole number");
                     }
                 }
+                "amount" => settings.amount = self.amount(value),
                 _ => {}
             }
         }
         Some(settings)
+    }
+
+    fn amount(&mut self, node: &Node) -> Option<AmountDoc> {
+        let entries = self.mapping(
+            node,
+            "`amount: { field: NAME }` or `amount: { expr: \"...\" }`",
+        )?;
+        let keys = self.known_keys(entries, &AMOUNT_KEYS, "in `settings.amount`");
+        if keys.len() > 1 || entries.is_empty() {
+            self.error_with_help(
+                node.span,
+                "`amount` takes one of `field` or `expr`",
+                "e.g. `amount: { field: budget }` or `amount: { expr: \"lead.seats * 1200\" }`",
+            );
+            return None;
+        }
+        let (key, value) = keys.first()?;
+        if *key == "field" {
+            return self.text(value, "a field name").map(AmountDoc::Field);
+        }
+        self.text(value, "a Rhai expression")
+            .map(|text| AmountDoc::Expr(expr_doc(text)))
     }
 
     fn rules(&mut self, node: &Node) -> Vec<RuleDoc> {
@@ -473,12 +507,7 @@ impl<'p> Decoder<'p> {
                 .map(|c| ConditionDoc::Not(Box::new(c))),
             _ => {
                 let text = self.text(value, "a Rhai expression")?;
-                let quoted = text.span.len as usize == text.value.chars().count() + 2;
-                Some(ConditionDoc::Expr(ExprDoc {
-                    source: text.value,
-                    span: text.span,
-                    col_offset: u32::from(quoted),
-                }))
+                Some(ConditionDoc::Expr(expr_doc(text)))
             }
         }
     }
@@ -641,6 +670,16 @@ impl<'p> Decoder<'p> {
                 None
             }
         }
+    }
+}
+
+/// An expression written as a YAML scalar, quoted or not.
+fn expr_doc(text: Spanned<String>) -> ExprDoc {
+    let quoted = text.span.len as usize == text.value.chars().count() + 2;
+    ExprDoc {
+        source: text.value,
+        span: text.span,
+        col_offset: u32::from(quoted),
     }
 }
 
