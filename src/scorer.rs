@@ -340,7 +340,10 @@ rules:
             "rules:\n  - id: any\n    when: { field: email, exists: true }\n    points: 1\nstages:\n  - id: vip\n    when: { expr: 'lead.tier == \"gold\"' }\n  - id: lead\n",
         )]);
         let text = r#"{"email": "a@b.co", "tier": "gold"}"#;
-        let slow = s.score(&Lead::from_json(serde_json::from_str(text).unwrap()).unwrap(), as_of());
+        let slow = s.score(
+            &Lead::from_json(serde_json::from_str(text).unwrap()).unwrap(),
+            as_of(),
+        );
         let fast = s.try_score_json(text, as_of()).unwrap().unwrap();
         assert_eq!(&*slow.stage, "vip");
         assert_eq!(fast, slow);
