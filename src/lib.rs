@@ -51,5 +51,5 @@ pub use pipeline::{Outcome, Pipeline, Rejection, Sink};
 pub use rules::{ConditionTrace, Rules};
 pub use ruletest::{TestCase, TestFailure, TestReport, TestSuite};
 pub use scorer::Scorer;
-pub use script::DEFAULT_MAX_OPERATIONS;
+pub use script::{DEFAULT_MAX_OPERATIONS, Limits};
 pub use verdict::{Match, Next, RuleFailure, Verdict};

@@ -16,6 +16,55 @@ use crate::rules::raw::ExprDoc;
 /// small enough that a rule looping forever costs a few milliseconds.
 pub const DEFAULT_MAX_OPERATIONS: u64 = 100_000;
 
+/// What one Rhai call (a rule or an `expr` on one lead) may use. Defaults suit any honest
+/// rule; `settings.limits` in the rules changes them. A call that breaks a limit fails
+/// for that lead only, with an `errors` entry naming the rule and the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Operations per call (`max_operations`, default 100,000).
+    pub max_operations: u64,
+    /// Nested function calls (`max_call_depth`, default 32).
+    pub max_call_depth: usize,
+    /// Bytes in one string (`max_string_size`, default 1 MiB).
+    pub max_string_size: usize,
+    /// Items in one array (`max_array_size`, default 10,000).
+    pub max_array_size: usize,
+    /// Entries in one map (`max_map_size`, default 10,000).
+    pub max_map_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_operations: DEFAULT_MAX_OPERATIONS,
+            max_call_depth: 32,
+            max_string_size: 1 << 20,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, with the limits given in `settings.limits` (each at least 1).
+    pub(crate) fn from_settings(given: &[(&str, crate::rules::raw::Spanned<i64>)]) -> Limits {
+        let mut limits = Limits::default();
+        for (key, value) in given {
+            let n = value.value.max(1);
+            let size = usize::try_from(n).unwrap_or(usize::MAX);
+            match *key {
+                "max_operations" => limits.max_operations = n as u64,
+                "max_call_depth" => limits.max_call_depth = size,
+                "max_string_size" => limits.max_string_size = size,
+                "max_array_size" => limits.max_array_size = size,
+                "max_map_size" => limits.max_map_size = size,
+                _ => {}
+            }
+        }
+        limits
+    }
+}
+
 /// Index of a compiled `expr` condition.
 pub(crate) type ExprId = usize;
 
@@ -116,14 +165,14 @@ const EXPR_FN: &str = "__leadscore_expr";
 impl ScriptHost {
     /// A sandboxed engine: no `eval`, no imports, no printing to our output, and a cap on
     /// operations, call depth and data sizes.
-    pub fn new(max_operations: u64) -> ScriptHost {
+    pub fn new(limits: Limits) -> ScriptHost {
         let mut engine = Engine::new();
-        engine.set_max_operations(max_operations);
-        engine.set_max_call_levels(32);
+        engine.set_max_operations(limits.max_operations);
+        engine.set_max_call_levels(limits.max_call_depth);
         engine.set_max_expr_depths(64, 32);
-        engine.set_max_string_size(1 << 20);
-        engine.set_max_array_size(10_000);
-        engine.set_max_map_size(10_000);
+        engine.set_max_string_size(limits.max_string_size);
+        engine.set_max_array_size(limits.max_array_size);
+        engine.set_max_map_size(limits.max_map_size);
         engine.disable_symbol("eval");
         // The string interner sits behind a lock shared by every thread; without it,
         // scripts on different threads run in parallel.
@@ -349,13 +398,46 @@ impl ScriptHost {
             .with_tag(as_of.unix_days());
         self.engine
             .call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, name, (lead.clone(),))
-            .map_err(|e| match *e {
-                rhai::EvalAltResult::ErrorTooManyOperations(_) => format!(
-                    "stopped after {} operations (does it loop forever? the limit is settings.limits.max_operations)",
-                    self.engine.max_operations()
-                ),
-                _ => runtime_message(&e),
+            .map_err(|e| {
+                self.limit_message(&e)
+                    .unwrap_or_else(|| runtime_message(&e))
             })
+    }
+
+    /// Names the sandbox limit an error broke, and its value.
+    fn limit_message(&self, err: &rhai::EvalAltResult) -> Option<String> {
+        use rhai::EvalAltResult as E;
+        let e = &self.engine;
+        let (what, key, value) = match err {
+            E::ErrorTooManyOperations(_) => {
+                return Some(format!(
+                    "stopped after {} operations (does it loop forever? the limit is settings.limits.max_operations)",
+                    e.max_operations()
+                ));
+            }
+            E::ErrorStackOverflow(_) => (
+                "calls nested too deep",
+                "max_call_depth",
+                e.max_call_levels(),
+            ),
+            E::ErrorDataTooLarge(kind, _) if kind.contains("tring") => (
+                "a string grew too long",
+                "max_string_size",
+                e.max_string_size(),
+            ),
+            E::ErrorDataTooLarge(kind, _) if kind.contains("rray") => (
+                "an array grew too long",
+                "max_array_size",
+                e.max_array_size(),
+            ),
+            E::ErrorDataTooLarge(_, _) => {
+                ("a map grew too large", "max_map_size", e.max_map_size())
+            }
+            _ => return None,
+        };
+        Some(format!(
+            "stopped: {what} (settings.limits.{key} is {value})"
+        ))
     }
 }
 
@@ -736,7 +818,7 @@ mod tests {
     use super::*;
 
     fn host_with(source: &str) -> (ScriptHost, Vec<ScriptRule>) {
-        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut host = ScriptHost::new(Limits::default());
         let rules = host.compile_file(Path::new("t.rhai"), source).unwrap();
         (host, rules)
     }
@@ -821,6 +903,44 @@ mod tests {
     }
 
     #[test]
+    fn each_sandbox_limit_is_named_when_broken() {
+        let lead = serde_json::json!({});
+        let cases = [
+            ("fn r(lead) { r(lead) }", "max_call_depth"),
+            (
+                "fn r(lead) { let s = \"x\"; loop { s += s; } }",
+                "max_string_size",
+            ),
+            (
+                "fn r(lead) { let a = []; loop { a.push(1); } }",
+                "max_array_size",
+            ),
+        ];
+        for (source, limit) in cases {
+            let err = run(source, lead.clone()).unwrap_err();
+            assert!(err.contains(limit), "{source}: {err}");
+        }
+        let mut host = ScriptHost::new(Limits {
+            max_map_size: 10,
+            ..Limits::default()
+        });
+        let rules = host
+            .compile_file(
+                Path::new("t.rhai"),
+                "fn r(lead) { let m = #{}; for i in 0..100 { m.set(`k${i}`, i); } m }",
+            )
+            .unwrap();
+        let map = lead_to_dynamic(Some(&Lead::new()), &Schema::default(), &[], None);
+        let err = host
+            .call_rule(&rules[0], &map, Date::UNIX_EPOCH)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "stopped: a map grew too large (settings.limits.max_map_size is 10)"
+        );
+    }
+
+    #[test]
     fn scripts_see_the_as_of_date_only() {
         let out = run(
             r#"fn r(lead) { #{ reason: `${as_of()} ${days_since(lead.seen)} ${days_since(lead.nope)}` } }"#,
@@ -830,7 +950,7 @@ mod tests {
             out.unwrap().unwrap().reason.as_deref(),
             Some("2024-06-30 10 ")
         );
-        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut host = ScriptHost::new(Limits::default());
         assert!(
             host.compile_file(Path::new("t.rhai"), r#"fn r(lead) { eval("1") }"#)
                 .is_err()
@@ -851,7 +971,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_point_into_the_file() {
-        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut host = ScriptHost::new(Limits::default());
         let err = host
             .compile_file(Path::new("t.rhai"), "fn a(lead) {\n  let x = ;\n}\n")
             .unwrap_err();
@@ -861,7 +981,7 @@ mod tests {
 
     #[test]
     fn expressions_map_errors_to_the_yaml_scalar() {
-        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut host = ScriptHost::new(Limits::default());
         let expr = ExprDoc {
             source: "lead.x >".to_string(),
             span: Span::new(7, 20, 10),
@@ -885,7 +1005,7 @@ mod tests {
 
     #[test]
     fn statements_are_not_expressions() {
-        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut host = ScriptHost::new(Limits::default());
         let expr = ExprDoc {
             source: "loop { }".to_string(),
             span: Span::new(1, 1, 1),
@@ -937,7 +1057,7 @@ mod tests {
 
     #[test]
     fn the_rhai_view_holds_only_the_fields_read() {
-        let mut host = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut host = ScriptHost::new(Limits::default());
         host.compile_file(Path::new("t.rhai"), "fn r(lead) { `${lead.a}${lead.b}` }")
             .unwrap();
         let mut schema = Schema::default();

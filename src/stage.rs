@@ -225,7 +225,7 @@ mod tests {
     use super::*;
     use crate::date::Date;
     use crate::lead::{Lead, Schema};
-    use crate::script::{DEFAULT_MAX_OPERATIONS, ScriptHost};
+    use crate::script::{Limits, ScriptHost};
 
     fn decide(score: i64, signals: &[&str], disqualified: bool) -> (String, Option<Next>) {
         let policy = StagePolicy::default_policy();
@@ -236,7 +236,7 @@ mod tests {
             signals: &signals,
             disqualified,
         };
-        let scripts = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let scripts = ScriptHost::new(Limits::default());
         let lead = Lead::new();
         let schema = Schema::default();
         let env = Env::new(

@@ -403,7 +403,7 @@ mod tests {
     use crate::rules::predicate::Env;
     use crate::rules::raw::Decoder;
     use crate::rules::yaml;
-    use crate::script::{DEFAULT_MAX_OPERATIONS, ScriptHost};
+    use crate::script::{Limits, ScriptHost};
 
     /// Compiles a condition and tests it on a lead: `holds("{field: budget, gte: 10000}", json!({"budget": "12000"}), true)`.
     fn holds(condition: &str, lead: serde_json::Value, want: bool) {
@@ -413,7 +413,7 @@ mod tests {
             .condition(&node.unwrap(), 0)
             .expect("condition decodes");
         let mut schema = Schema::default();
-        let mut scripts = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut scripts = ScriptHost::new(Limits::default());
         let mut compiler = Compiler {
             path: Path::new("t.yaml"),
             schema: &mut schema,
@@ -435,7 +435,7 @@ mod tests {
             return decoder.problems.into_iter().map(|d| d.message).collect();
         };
         let mut schema = Schema::default();
-        let mut scripts = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut scripts = ScriptHost::new(Limits::default());
         let mut compiler = Compiler {
             path: Path::new("t.yaml"),
             schema: &mut schema,
@@ -599,7 +599,7 @@ mod tests {
         schema
             .declare("budget", Some(FieldType::Number), &[])
             .unwrap();
-        let mut scripts = ScriptHost::new(DEFAULT_MAX_OPERATIONS);
+        let mut scripts = ScriptHost::new(Limits::default());
         let mut compiler = Compiler {
             path: Path::new("t.yaml"),
             schema: &mut schema,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::diagnostic::{Diagnostic, Span, attach_source_lines};
 use crate::error::Error;
 use crate::lead::{Schema, Slot};
-use crate::script::{DEFAULT_MAX_OPERATIONS, ScriptHost, ScriptRule};
+use crate::script::{Limits, ScriptHost, ScriptRule};
 use crate::stage::{Stage, StagePolicy};
 use compile::{Compiler, Template};
 use predicate::Predicate;
@@ -223,10 +223,9 @@ impl Loader {
         let mut schema = Schema::default();
         self.declare_fields(&decoded, sources, &mut schema);
         let (settings_doc, settings_file) = self.merge_settings(&decoded, sources);
-        let max_operations = settings_doc
-            .and_then(|s| s.max_operations.as_ref())
-            .map_or(DEFAULT_MAX_OPERATIONS, |n| n.value.max(1) as u64);
-        let mut scripts = ScriptHost::new(max_operations);
+        let limits =
+            settings_doc.map_or_else(Limits::default, |s| Limits::from_settings(&s.limits));
+        let mut scripts = ScriptHost::new(limits);
         let mut rules = Vec::new();
         let mut script_signals = BTreeSet::new();
         for (index, source) in sources.iter().enumerate() {
@@ -910,6 +909,36 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found[0].contains("`settings` is already given in a.yaml"));
         assert!(found[1].contains("`stages` is already declared in a.yaml"));
+    }
+
+    #[test]
+    fn sandbox_limits_are_read_from_settings() {
+        let rules = load(&[
+            ("a.rhai", "fn spin(lead) { loop { } }\n"),
+            (
+                "s.yaml",
+                "settings:\n  limits: { max_operations: 500, max_call_depth: 8 }\n",
+            ),
+        ])
+        .unwrap();
+        let verdict = crate::Scorer::new(rules).score(&crate::Lead::new(), crate::Date::UNIX_EPOCH);
+        assert!(
+            verdict.errors[0]
+                .message
+                .starts_with("stopped after 500 operations"),
+            "{:?}",
+            verdict.errors
+        );
+        let found = problems(&[(
+            "s.yaml",
+            "settings:\n  limits: { max_operations: 0, max_stack: 3 }\n",
+        )]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("`max_operations` must be at least 1"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("unknown key `max_stack`"), "{found:?}");
     }
 
     #[test]

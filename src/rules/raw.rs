@@ -46,7 +46,8 @@ pub(crate) struct SettingsDoc {
     pub score_min: Option<Spanned<i64>>,
     pub score_max: Option<Spanned<i64>>,
     pub id_field: Option<Spanned<String>>,
-    pub max_operations: Option<Spanned<i64>>,
+    /// Sandbox limits given, by key (`max_operations`, ...).
+    pub limits: Vec<(&'static str, Spanned<i64>)>,
     pub amount: Option<AmountDoc>,
 }
 
@@ -166,7 +167,13 @@ const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
 const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
 const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
 const SCORE_KEYS: [&str; 2] = ["min", "max"];
-const LIMIT_KEYS: [&str; 1] = ["max_operations"];
+const LIMIT_KEYS: [&str; 5] = [
+    "max_operations",
+    "max_call_depth",
+    "max_string_size",
+    "max_array_size",
+    "max_map_size",
+];
 const RULE_KEYS: [&str; 7] = [
     "id",
     "description",
@@ -307,8 +314,12 @@ impl<'p> Decoder<'p> {
                     let Some(limits) = self.mapping(value, "`limits`") else {
                         continue;
                     };
-                    for (_, v) in self.known_keys(limits, &LIMIT_KEYS, "in `settings.limits`") {
-                        settings.max_operations = self.integer(v, "a whole number");
+                    for (k, v) in self.known_keys(limits, &LIMIT_KEYS, "in `settings.limits`") {
+                        match self.integer(v, "a whole number") {
+                            Some(n) if n.value >= 1 => settings.limits.push((k, n)),
+                            Some(n) => self.error(n.span, format!("`{k}` must be at least 1")),
+                            None => {}
+                        }
                     }
                 }
                 "amount" => settings.amount = self.amount(value),

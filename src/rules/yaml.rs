@@ -59,6 +59,10 @@ pub(crate) struct YamlProblem {
 /// up into billions of nodes.
 const MAX_NODES: usize = 1_000_000;
 
+/// Deepest nesting of lists and mappings: far beyond any rule file, and shallow enough
+/// that walking the tree can never exhaust the stack.
+const MAX_DEPTH: usize = 128;
+
 /// Parses one YAML document. `Ok(None)` for an empty file. Duplicate keys are reported
 /// in the returned problems; a syntax error is the only fatal one.
 pub(crate) fn parse(text: &str) -> Result<(Option<Node>, Vec<YamlProblem>), YamlProblem> {
@@ -147,6 +151,12 @@ impl MarkedEventReceiver for Builder {
                     span: span_at(&mark, width),
                 };
                 self.push_value(node, anchor);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fatal = Some(YamlProblem {
+                    span: span_at(&mark, 1),
+                    message: format!("lists and mappings nested deeper than {MAX_DEPTH} levels"),
+                });
             }
             Event::SequenceStart(anchor, _) => {
                 let head = Node {
@@ -372,6 +382,22 @@ mod tests {
         }
         let err = parse(&bomb).unwrap_err();
         assert!(err.message.contains("more than"), "{}", err.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.message.contains("recursion limit"), "{}", err.message);
+        let block: String = (0..300)
+            .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+            .collect();
+        let err = parse(&block).unwrap_err();
+        assert!(
+            err.message.contains("nested deeper than 128"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
