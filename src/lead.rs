@@ -811,50 +811,42 @@ impl Schema {
         let mut de = serde_json::Deserializer::from_str(text);
         let values = de::DeserializeSeed::deserialize(SlotsSeed { schema: self }, &mut de)?;
         de.end()?;
+        Ok(self.coerce_slots(values.into_iter().map(|v| v.map(Cow::Owned))))
+    }
+
+    /// Arranges a lead's values by slot and coerces them to their declared types.
+    /// When a name and its alias are both present, the later one wins.
+    pub fn bind<'a>(&self, lead: &'a Lead) -> Bound<'a> {
+        let mut values: Vec<Option<&'a Value>> = vec![None; self.fields.len()];
+        for (key, value) in lead.fields() {
+            if let Some(slot) = self.lookup(key) {
+                values[slot] = Some(value);
+            }
+        }
+        self.coerce_slots(values.into_iter().map(|v| v.map(Cow::Borrowed)))
+    }
+
+    /// Coerces each slot's final value to its field's declared type; a value that does
+    /// not fit is left out and named in `misfits`. Both ways of binding end here, so
+    /// they agree.
+    fn coerce_slots<'a>(&self, values: impl Iterator<Item = Option<Cow<'a, Value>>>) -> Bound<'a> {
         let mut bound = Bound {
-            values: Vec::with_capacity(values.len()),
+            values: Vec::with_capacity(self.fields.len()),
             misfits: Vec::new(),
         };
-        for (slot, value) in values.into_iter().enumerate() {
-            let field = &self.fields[slot];
+        for (field, value) in self.fields.iter().zip(values) {
             let value = match (value, field.ty) {
                 (Some(v), Some(ty)) => match ty.coerce(&v) {
-                    Ok(Cow::Borrowed(_)) => Some(Cow::Owned(v)),
+                    Ok(Cow::Borrowed(_)) => Some(v),
                     Ok(Cow::Owned(c)) => Some(Cow::Owned(c)),
                     Err(why) => {
                         bound.misfits.push((field.name.clone(), why));
                         None
                     }
                 },
-                (v, _) => v.map(Cow::Owned),
+                (v, _) => v,
             };
             bound.values.push(value);
-        }
-        Ok(bound)
-    }
-
-    /// Arranges a lead's values by slot and coerces them to their declared types.
-    /// When a name and its alias are both present, the later one wins.
-    pub fn bind<'a>(&self, lead: &'a Lead) -> Bound<'a> {
-        let mut bound = Bound {
-            values: vec![None; self.fields.len()],
-            misfits: Vec::new(),
-        };
-        for (key, value) in lead.fields() {
-            let Some(slot) = self.lookup(key) else {
-                continue;
-            };
-            let field = &self.fields[slot];
-            bound.values[slot] = match field.ty {
-                None => Some(Cow::Borrowed(value)),
-                Some(ty) => match ty.coerce(value) {
-                    Ok(v) => Some(v),
-                    Err(why) => {
-                        bound.misfits.push((field.name.clone(), why));
-                        None
-                    }
-                },
-            };
         }
         bound
     }
@@ -1039,6 +1031,26 @@ mod tests {
         }
         assert!(schema.bind_json("[1]").is_err());
         assert!(schema.bind_json(r#"{"a": 1} x"#).is_err());
+    }
+
+    #[test]
+    fn regression_a_field_and_its_alias_both_misfit_are_reported_once() {
+        let mut schema = Schema::default();
+        schema
+            .declare(
+                "budget",
+                Some(FieldType::Number),
+                &["Budget__c".to_string()],
+            )
+            .unwrap();
+        let lead: Lead =
+            serde_json::from_str(r#"{"budget": "lots", "Budget__c": "many"}"#).unwrap();
+        let bound = schema.bind(&lead);
+        assert_eq!(bound.misfits.len(), 1);
+        assert!(
+            bound.misfits[0].1.contains("many"),
+            "the later value is the one read"
+        );
     }
 
     #[test]

@@ -349,6 +349,35 @@ rules:
         assert_eq!(fast, slow);
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The bulk path (JSON text straight into slots) says exactly what scoring the
+        /// parsed lead says.
+        #[test]
+        fn reading_json_into_slots_agrees_with_the_parsed_lead(
+            pairs in proptest::collection::vec((
+                proptest::sample::select(vec!["id", "email", "budget", "Budget__c", "title", "page_views",
+                    "pricing_discussed", "last_activity_at", "pain_points", "unread", "employees"]),
+                proptest::prop_oneof![
+                    proptest::strategy::Just(json!(null)),
+                    proptest::prelude::any::<bool>().prop_map(|b| json!(b)),
+                    (-10i64..50_000).prop_map(|n| json!(n)),
+                    proptest::sample::select(vec!["", "12000", "lots", "VP Sales", "a@gmail.com", "2026-11-01", "yes"]).prop_map(|s| json!(s)),
+                    proptest::collection::vec(0i64..3, 0..3).prop_map(|v| json!(v)),
+                ],
+            ), 0..10),
+        ) {
+            let text = serde_json::Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()).to_string();
+            let scorer = Scorer::new(Rules::load_dir("rules").unwrap());
+            let fast = scorer.try_score_json(&text, as_of()).expect("the starter scripts read named fields");
+            let slow = scorer.try_score(&Lead::from_json(serde_json::from_str(&text).unwrap()).unwrap(), as_of());
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
     #[test]
     fn scorer_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
