@@ -20,6 +20,10 @@ use compile::{Compiler, Template};
 use predicate::Predicate;
 use raw::{AmountDoc, Decoder, RuleFileDoc, SettingsDoc, StageDoc};
 
+/// Largest rule file read: hand-written rules are a few kilobytes; anything this large
+/// is a mistake (or data) and would make loading slow.
+const MAX_RULE_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A compiled rule.
 #[derive(Debug)]
 pub(crate) struct Rule {
@@ -106,6 +110,18 @@ impl Rules {
         let mut sources = Vec::new();
         let mut unreadable = Vec::new();
         for path in paths {
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            if size > MAX_RULE_FILE_BYTES {
+                unreadable.push(
+                    Diagnostic::error(
+                        &path,
+                        Span::new(1, 1, 1),
+                        format!("the file is {size} bytes; rule files are limited to {MAX_RULE_FILE_BYTES}"),
+                    )
+                    .with_help("split it, or move data (long lists) out of the rules"),
+                );
+                continue;
+            }
             match std::fs::read(&path) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => sources.push((path, text)),
