@@ -36,6 +36,8 @@ mod rules;
 mod ruletest;
 mod scorer;
 mod script;
+#[cfg(feature = "service")]
+pub mod service;
 mod stage;
 mod verdict;
 

@@ -5,7 +5,10 @@
 mod check;
 mod explain;
 mod init;
+mod schema;
 mod score;
+#[cfg(feature = "service")]
+mod serve;
 mod style;
 mod test;
 
@@ -100,6 +103,11 @@ enum Command {
     Test(test::TestArgs),
     /// Write a commented starter rules folder that `check` and `test` pass.
     Init(init::InitArgs),
+    /// Print the JSON Schema of rule files, for editors to validate and complete them.
+    Schema(schema::SchemaArgs),
+    /// Serve scoring over HTTP, reloading the rules when they change.
+    #[cfg(feature = "service")]
+    Serve(serve::ServeArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  leadscore completions bash > /etc/bash_completion.d/leadscore"
@@ -167,6 +175,9 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Test(a) => test::run(&a),
         Command::Init(a) => init::run(&a),
+        Command::Schema(a) => schema::run(&a),
+        #[cfg(feature = "service")]
+        Command::Serve(a) => serve::run(&a),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Args::command(), "leadscore", &mut script);

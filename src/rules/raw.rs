@@ -149,12 +149,12 @@ impl Op {
     }
 }
 
-const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
-const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-const SETTINGS_KEYS: [&str; 3] = ["score", "id_field", "limits"];
-const SCORE_KEYS: [&str; 2] = ["min", "max"];
-const LIMIT_KEYS: [&str; 1] = ["max_operations"];
-const RULE_KEYS: [&str; 7] = [
+pub(crate) const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
+pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
+pub(crate) const SETTINGS_KEYS: [&str; 3] = ["score", "id_field", "limits"];
+pub(crate) const SCORE_KEYS: [&str; 2] = ["min", "max"];
+pub(crate) const LIMIT_KEYS: [&str; 1] = ["max_operations"];
+pub(crate) const RULE_KEYS: [&str; 7] = [
     "id",
     "description",
     "when",
@@ -163,7 +163,7 @@ const RULE_KEYS: [&str; 7] = [
     "reason",
     "disqualify",
 ];
-const STAGE_KEYS: [&str; 6] = [
+pub(crate) const STAGE_KEYS: [&str; 6] = [
     "id",
     "description",
     "disqualified",
@@ -171,7 +171,7 @@ const STAGE_KEYS: [&str; 6] = [
     "requires",
     "when",
 ];
-const COMBINATORS: [&str; 4] = ["all", "any", "not", "expr"];
+pub(crate) const COMBINATORS: [&str; 4] = ["all", "any", "not", "expr"];
 
 /// Conditions nested deeper than this are refused: nobody writes them by hand, and
 /// evaluating them recursively must not overflow the stack.
