@@ -350,7 +350,10 @@ fn score_batch(
     records: Vec<Pending>,
     separator: u8,
 ) -> Result<Chunk, ApiError> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Asked once: the answer reads cgroup files, too slow to do per request.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     if records.len() < PARALLEL_MIN || threads == 1 {
         return score_chunk(scorer, as_of, records, separator);
     }
