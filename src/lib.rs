@@ -22,6 +22,15 @@
 //! [`Scorer`] is `Send + Sync` and cheap to clone: load once, score from any number of
 //! threads. Scoring reads no clock: the as-of date is a parameter, so the same rules and
 //! lead always give byte-identical verdicts.
+//!
+//! - Many threads: `examples/embed_threads.rs` loads once and scores from several
+//!   threads with `std::thread::scope`.
+//! - New rules without a restart: `examples/embed_reload.rs` loads a changed folder on
+//!   the side and swaps it in only when it loads without errors.
+//! - Over HTTP: the [`service`] module (cargo feature `service`, on by default) is what
+//!   `leadscore serve` runs: routes to score and explain leads, metrics, and hot reload.
+//! - Streams of records: [`Pipeline`] and the readers and writers in [`io`].
+//! - Editors: [`Rules::json_schema`] is the JSON Schema of rule files.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
@@ -39,6 +48,8 @@ mod rules;
 mod ruletest;
 mod scorer;
 mod script;
+#[cfg(feature = "service")]
+pub mod service;
 mod stage;
 mod verdict;
 

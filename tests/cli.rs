@@ -1133,7 +1133,7 @@ fn init_creates_a_folder_that_check_and_test_pass() {
     let out = leadscore(&["init", dir.str()]);
     assert_code(&out, 0);
     assert!(
-        stderr(&out).starts_with(&format!("created {} with 7 files;", dir.str())),
+        stderr(&out).starts_with(&format!("created {} with 8 files;", dir.str())),
         "{}",
         stderr(&out)
     );

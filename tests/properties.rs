@@ -20,7 +20,13 @@ fn with_extra_rule(points: i64) -> Scorer {
         .expect("rules folder")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "rhai")
+                )
+        })
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("readable rule file");
             (p, text)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Exit, Failure};
 
 /// The starter files, relative to the new folder.
-const STARTER: [(&str, &str); 7] = [
+const STARTER: [(&str, &str); 8] = [
     ("fields.yaml", include_str!("../../rules/fields.yaml")),
     ("bant.yaml", include_str!("../../rules/bant.yaml")),
     (
@@ -22,6 +22,11 @@ const STARTER: [(&str, &str); 7] = [
         include_str!("../../rules/engagement.rhai"),
     ),
     ("stages.yaml", include_str!("../../rules/stages.yaml")),
+    // The rule files name it in their `yaml-language-server` line, for editors.
+    (
+        "leadscore.schema.json",
+        include_str!("../../rules/leadscore.schema.json"),
+    ),
     (
         "tests/starter.yaml",
         include_str!("../../rules/tests/starter.yaml"),

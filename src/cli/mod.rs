@@ -9,7 +9,10 @@ mod diff;
 mod explain;
 mod init;
 mod report;
+mod schema;
 mod score;
+#[cfg(feature = "service")]
+mod serve;
 mod style;
 mod test;
 
@@ -110,6 +113,11 @@ enum Command {
     Report(report::ReportArgs),
     /// What a rule change does to a batch: stage transitions and score moves.
     Diff(diff::DiffArgs),
+    /// Print the JSON Schema of rule files, for editors to validate and complete them.
+    Schema(schema::SchemaArgs),
+    /// Serve scoring over HTTP, reloading the rules when they change.
+    #[cfg(feature = "service")]
+    Serve(serve::ServeArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  leadscore completions bash > /etc/bash_completion.d/leadscore"
@@ -180,6 +188,9 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => convert::run(&a),
         Command::Report(a) => report::run(&a),
         Command::Diff(a) => diff::run(&a),
+        Command::Schema(a) => schema::run(&a),
+        #[cfg(feature = "service")]
+        Command::Serve(a) => serve::run(&a),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Args::command(), "leadscore", &mut script);

@@ -5,6 +5,7 @@ pub(crate) mod compile;
 pub(crate) mod predicate;
 pub use predicate::ConditionTrace;
 pub(crate) mod raw;
+mod schema;
 pub(crate) mod yaml;
 
 use std::collections::{BTreeSet, HashMap};

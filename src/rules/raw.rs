@@ -162,19 +162,19 @@ impl Op {
     }
 }
 
-const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
-const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
-const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
-const SCORE_KEYS: [&str; 2] = ["min", "max"];
-const LIMIT_KEYS: [&str; 5] = [
+pub(crate) const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
+pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
+pub(crate) const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
+pub(crate) const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
+pub(crate) const SCORE_KEYS: [&str; 2] = ["min", "max"];
+pub(crate) const LIMIT_KEYS: [&str; 5] = [
     "max_operations",
     "max_call_depth",
     "max_string_size",
     "max_array_size",
     "max_map_size",
 ];
-const RULE_KEYS: [&str; 7] = [
+pub(crate) const RULE_KEYS: [&str; 7] = [
     "id",
     "description",
     "when",
@@ -183,7 +183,7 @@ const RULE_KEYS: [&str; 7] = [
     "reason",
     "disqualify",
 ];
-const STAGE_KEYS: [&str; 6] = [
+pub(crate) const STAGE_KEYS: [&str; 6] = [
     "id",
     "description",
     "disqualified",
@@ -191,7 +191,7 @@ const STAGE_KEYS: [&str; 6] = [
     "requires",
     "when",
 ];
-const COMBINATORS: [&str; 4] = ["all", "any", "not", "expr"];
+pub(crate) const COMBINATORS: [&str; 4] = ["all", "any", "not", "expr"];
 
 /// Conditions nested deeper than this are refused: nobody writes them by hand, and
 /// evaluating them recursively must not overflow the stack.

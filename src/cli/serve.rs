@@ -1,0 +1,132 @@
+//! `leadscore serve`: run the HTTP scoring service on a folder of rules, with hot reload,
+//! until SIGTERM or SIGINT. Flags become a [`leadscore::service::Config`]; the library
+//! does the rest.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use leadscore::service::{Config, DEFAULT_MAX_BODY, Service, shutdown_signal};
+
+use super::{AsOfArgs, Exit, Failure, RulesArgs};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  leadscore serve --rules rules --listen 127.0.0.1:8080
+  curl -s localhost:8080/v1/score -H 'Content-Type: application/json' -d '{\"email\": \"ana@acme.com\", \"budget\": 25000}'
+
+Routes: POST /v1/score, POST /v1/explain, GET /v1/rules, GET /healthz, GET /metrics.
+The rules reload when a rule file changes or on SIGHUP; a broken edit never takes effect.
+The first line on standard output is `listening on http://ADDR` (useful with port 0).")]
+pub struct ServeArgs {
+    #[command(flatten)]
+    rules: RulesArgs,
+    #[command(flatten)]
+    as_of: AsOfArgs,
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Largest request body, in bytes (or with KiB, MiB, GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// Log level or filter (error, warn, info, debug, trace); default RUST_LOG, else info.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format: one line of text or of JSON per event.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
+    init_logs(args)?;
+    let mut config = Config::new(&args.rules.rules);
+    config.as_of = args.as_of.as_of;
+    config.max_body = args.max_body;
+    let service = Service::load(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+        // Signal handlers first, so a signal right after the line below is not lost.
+        let shutdown = shutdown_signal()
+            .map_err(|e| Failure::usage(format!("cannot install signal handlers: {e}")))?;
+        let _watcher = service.watch();
+        let status = service.status();
+        tracing::info!(
+            rules = status.rules,
+            hash = %status.hash,
+            dir = %status.dir,
+            "listening on http://{addr}"
+        );
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on http://{addr}").and_then(|()| stdout.flush());
+        drop(stdout);
+        service
+            .serve(listener, shutdown)
+            .await
+            .map_err(|e| Failure::usage(format!("the server stopped: {e}")))?;
+        tracing::info!("stopped");
+        Ok(Exit::Ok)
+    })
+}
+
+fn init_logs(args: &ServeArgs) -> Result<(), Failure> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &args.log_level {
+        Some(level) => EnvFilter::try_new(level)
+            .map_err(|e| Failure::usage(format!("invalid --log-level `{level}`: {e}")))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false);
+    let installed = match args.log_format.as_str() {
+        "json" => logs.json().try_init(),
+        _ => logs.try_init(),
+    };
+    installed.map_err(|e| Failure::usage(format!("cannot set up logging: {e}")))
+}
+
+/// `1048576`, `512KiB`, `10MiB`, `1GiB` (also `K`, `M`, `G`, and `KB`/`MB`/`GB` read as
+/// binary units too: a body limit does not need decimal precision).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. 10MiB or 1048576"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}`; use KiB, MiB or GiB")),
+    };
+    n.checked_mul(scale)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a usable size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,610 @@
+//! The HTTP routes: reading and checking request bodies, scoring one lead or a batch
+//! (in order, on several threads when large), the JSON error bodies, and the middleware
+//! that logs and counts every request.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State as AxumState};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::{Deserializer as _, SeqAccess, Visitor};
+
+use super::State;
+use crate::date::Date;
+use crate::io::{InputFormat, RawRecord, ReadOptions, RecordReader};
+use crate::lead::{Lead, Value};
+use crate::scorer::Scorer;
+use crate::verdict::Verdict;
+
+type AppState = AxumState<Arc<State>>;
+
+/// Batches at least this long are scored on several threads.
+const PARALLEL_MIN: usize = 64;
+
+const JSON: &str = "application/json";
+const NDJSON: &str = "application/x-ndjson";
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    let panics = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+        tracing::error!("a request handler panicked");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+    });
+    Router::new()
+        .route("/v1/score", post(score))
+        .route("/v1/explain", post(explain))
+        .route("/v1/rules", get(rules))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(panics)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .with_state(state)
+}
+
+/// How many leads a response scored, for the request log.
+#[derive(Debug, Clone, Copy)]
+struct Leads(usize);
+
+/// Logs one line per request and counts it.
+async fn observe(AxumState(state): AppState, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route: &'static str = match request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+    {
+        Some("/v1/score") => "/v1/score",
+        Some("/v1/explain") => "/v1/explain",
+        Some("/v1/rules") => "/v1/rules",
+        Some("/healthz") => "/healthz",
+        Some("/metrics") => "/metrics",
+        _ => "unmatched",
+    };
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    let leads = response.extensions().get::<Leads>().map_or(0, |l| l.0);
+    state.metrics.request(route, status, elapsed);
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status,
+        duration_us = elapsed.as_micros() as u64,
+        leads,
+        "request"
+    );
+    response
+}
+
+/// A refused request: its status and a JSON body `{"error": "...", "record": "..."}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    /// The record at fault (`request:3`), for errors about one record of a body.
+    record: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            record: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn in_record(mut self, record: String) -> ApiError {
+        self.message = format!("{record}: {}", self.message);
+        self.record = Some(record);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.record {
+            Some(record) => serde_json::json!({ "error": self.message, "record": record }),
+            None => serde_json::json!({ "error": self.message }),
+        };
+        let mut response = (self.status, body.to_string()).into_response();
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+        response
+    }
+}
+
+fn json_response(body: Vec<u8>, content_type: &'static str, leads: usize) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.extensions_mut().insert(Leads(leads));
+    response
+}
+
+/// What a request body holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    /// `application/json`: one lead, or an array of leads.
+    Json,
+    /// `application/x-ndjson`: one lead per line.
+    Lines,
+}
+
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+    let expected = "send application/json (one lead, or an array of leads) or application/x-ndjson (JSON Lines)";
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("the request has no Content-Type; {expected}"),
+        ));
+    };
+    let text = value.to_str().unwrap_or("");
+    let mime = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(BodyKind::Json),
+        "application/x-ndjson"
+        | "application/jsonl"
+        | "application/json-lines"
+        | "application/jsonlines"
+        | "application/x-jsonlines" => Ok(BodyKind::Lines),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Type `{text}`; {expected}"),
+        )),
+    }
+}
+
+/// Reads the whole body, refusing it with 413 past `limit` bytes (at once when its
+/// Content-Length says so, else as soon as the limit is passed).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than the limit of {limit} bytes; send fewer leads per request"
+            ),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {e}"
+        ))),
+    }
+}
+
+/// A JSON body: one lead or an array of them.
+enum Parsed {
+    One(Lead),
+    Many(Vec<Lead>),
+}
+
+/// The name of the `n`th record (from 1) of a request, also the id of a lead without one.
+fn record_name(n: u64) -> String {
+    format!("request:{n}")
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Parsed, ApiError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Err(ApiError::bad_request(
+            "the request body is empty; send a lead (a JSON object) or an array of leads",
+        )),
+        Some(b'[') => {
+            let parsed = Cell::new(0u64);
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let leads = de
+                .deserialize_seq(LeadsVisitor { parsed: &parsed })
+                .and_then(|leads| de.end().map(|()| leads));
+            leads.map(Parsed::Many).map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::bad_request(e.to_string()).in_record(record_name(parsed.get() + 1))
+                }
+                _ => malformed(&e),
+            })
+        }
+        Some(_) => serde_json::from_slice::<Lead>(bytes)
+            .map(Parsed::One)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ApiError::bad_request(format!(
+                    "{e}; send a lead (a JSON object) or an array of leads"
+                )),
+                _ => malformed(&e),
+            }),
+    }
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("malformed JSON: {e}"))
+}
+
+/// Reads an array of leads, counting them so an error can name the record at fault.
+struct LeadsVisitor<'a> {
+    parsed: &'a Cell<u64>,
+}
+
+impl<'de> Visitor<'de> for LeadsVisitor<'_> {
+    type Value = Vec<Lead>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of leads")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Lead>, A::Error> {
+        let mut leads = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(lead) = seq.next_element::<Lead>()? {
+            leads.push(lead);
+            self.parsed.set(self.parsed.get() + 1);
+        }
+        Ok(leads)
+    }
+}
+
+/// Scores one lead; a value that does not fit its declared type is a 422.
+fn score_one(
+    scorer: &Scorer,
+    lead: &Lead,
+    as_of: Date,
+    name: impl Fn() -> String,
+) -> Result<Verdict, ApiError> {
+    match scorer.try_score(lead, as_of) {
+        Ok(mut verdict) => {
+            if verdict.id == Value::Null {
+                verdict.id = Value::Text(name());
+            }
+            Ok(verdict)
+        }
+        Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.reason).in_record(name())),
+    }
+}
+
+/// A record of a batch, waiting to be scored.
+enum Pending {
+    /// The `n`th lead of a JSON array.
+    Lead(u64, Lead),
+    /// A JSON Lines record, parsed with the scoring (on the worker threads).
+    Raw(RawRecord),
+}
+
+impl Pending {
+    fn score(self, scorer: &Scorer, as_of: Date) -> Result<Verdict, ApiError> {
+        match self {
+            Pending::Lead(n, lead) => score_one(scorer, &lead, as_of, || record_name(n)),
+            Pending::Raw(raw) => {
+                let record = raw.parse();
+                let name = || record.position.to_string();
+                match &record.lead {
+                    Ok(lead) => score_one(scorer, lead, as_of, name),
+                    Err(reason) => Err(ApiError::bad_request(reason.clone()).in_record(name())),
+                }
+            }
+        }
+    }
+}
+
+/// One chunk of a batch, scored: verdicts written out, each followed by `separator`.
+struct Chunk {
+    out: Vec<u8>,
+    stages: Vec<(Arc<str>, u64)>,
+}
+
+fn score_chunk(
+    scorer: &Scorer,
+    as_of: Date,
+    records: Vec<Pending>,
+    separator: u8,
+) -> Result<Chunk, ApiError> {
+    let mut chunk = Chunk {
+        out: Vec::with_capacity(records.len() * 512),
+        stages: Vec::new(),
+    };
+    for record in records {
+        let verdict = record.score(scorer, as_of)?;
+        match chunk.stages.iter_mut().find(|(s, _)| *s == verdict.stage) {
+            Some((_, n)) => *n += 1,
+            None => chunk.stages.push((Arc::clone(&verdict.stage), 1)),
+        }
+        // Serializing plain data into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut chunk.out, &verdict);
+        chunk.out.push(separator);
+    }
+    Ok(chunk)
+}
+
+/// Scores a batch in order, on one thread per core when it is large; the first record
+/// at fault (in input order) refuses the whole request.
+fn score_batch(
+    scorer: &Scorer,
+    as_of: Date,
+    records: Vec<Pending>,
+    separator: u8,
+) -> Result<Chunk, ApiError> {
+    // Asked once: the answer reads cgroup files, too slow to do per request.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if records.len() < PARALLEL_MIN || threads == 1 {
+        return score_chunk(scorer, as_of, records, separator);
+    }
+    let size = records.len().div_ceil(threads);
+    let mut parts: Vec<Vec<Pending>> = Vec::with_capacity(threads);
+    let mut rest = records.into_iter();
+    loop {
+        let part: Vec<Pending> = rest.by_ref().take(size).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let results: Vec<Result<Chunk, ApiError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || score_chunk(scorer, as_of, part, separator)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal error",
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut all = Chunk {
+        out: Vec::new(),
+        stages: Vec::new(),
+    };
+    for result in results {
+        let chunk = result?;
+        if all.out.is_empty() {
+            all.out = chunk.out;
+        } else {
+            all.out.extend_from_slice(&chunk.out);
+        }
+        for (stage, n) in chunk.stages {
+            match all.stages.iter_mut().find(|(s, _)| *s == stage) {
+                Some((_, total)) => *total += n,
+                None => all.stages.push((stage, n)),
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// `POST /v1/score`.
+async fn score(
+    AxumState(state): AppState,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let kind = body_kind(&headers)?;
+    let bytes = read_body(&headers, body, state.config.max_body).await?;
+    // Taken once: a reload during this request does not change its rules.
+    let snapshot = state.current.load_full();
+    let as_of = state.as_of();
+    let (records, separator, content_type) = match kind {
+        BodyKind::Json => match parse_json(&bytes)? {
+            Parsed::One(lead) => {
+                let verdict = score_one(&snapshot.scorer, &lead, as_of, || record_name(1))?;
+                state.metrics.leads(&[(Arc::clone(&verdict.stage), 1)]);
+                let body = serde_json::to_vec(&verdict).unwrap_or_default();
+                return Ok(json_response(body, JSON, 1));
+            }
+            Parsed::Many(leads) => {
+                let records: Vec<Pending> = (1..)
+                    .zip(leads)
+                    .map(|(n, lead)| Pending::Lead(n, lead))
+                    .collect();
+                (records, b',', JSON)
+            }
+        },
+        BodyKind::Lines => {
+            let reader = RecordReader::new(
+                Box::new(std::io::Cursor::new(bytes)),
+                InputFormat::Jsonl,
+                "request",
+                &ReadOptions::default(),
+            );
+            let records: Vec<Pending> = std::iter::from_fn({
+                let mut reader = reader;
+                move || reader.next_raw()
+            })
+            .map(Pending::Raw)
+            .collect();
+            (records, b'\n', NDJSON)
+        }
+    };
+    let count = records.len();
+    let scored = if count < PARALLEL_MIN {
+        score_batch(&snapshot.scorer, as_of, records, separator)
+    } else {
+        // Large batches run off the async workers, which keep serving small requests.
+        let scorer = snapshot.scorer.clone();
+        tokio::task::spawn_blocking(move || score_batch(&scorer, as_of, records, separator))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                ))
+            })
+    };
+    let chunk = scored?;
+    state.metrics.leads(&chunk.stages);
+    let mut out = chunk.out;
+    if kind == BodyKind::Json {
+        match out.last_mut() {
+            Some(last) => *last = b']',
+            None => out.push(b']'),
+        }
+        out.insert(0, b'[');
+    }
+    Ok(json_response(out, content_type, count))
+}
+
+/// `POST /v1/explain`: one lead, explained. A value that does not fit its declared type
+/// is shown in the verdict's `errors`, not refused: this is how to find out why.
+async fn explain(
+    AxumState(state): AppState,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if body_kind(&headers)? != BodyKind::Json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "explain takes one lead as application/json",
+        ));
+    }
+    let bytes = read_body(&headers, body, state.config.max_body).await?;
+    let Parsed::One(lead) = parse_json(&bytes)? else {
+        return Err(ApiError::bad_request(
+            "explain takes one lead (a JSON object), found an array",
+        ));
+    };
+    let snapshot = state.current.load_full();
+    let mut explanation = snapshot.scorer.explain(&lead, state.as_of());
+    if explanation.verdict.id == Value::Null {
+        explanation.verdict.id = Value::Text(record_name(1));
+    }
+    let body = serde_json::to_vec(&explanation).unwrap_or_default();
+    Ok(json_response(body, JSON, 1))
+}
+
+/// `GET /v1/rules`.
+async fn rules(AxumState(state): AppState) -> Response {
+    let service = super::Service { state };
+    let body = serde_json::to_vec(&service.status()).unwrap_or_default();
+    json_response(body, JSON, 0)
+}
+
+/// `GET /healthz`.
+async fn healthz() -> Response {
+    json_response(b"{\"status\":\"ok\"}".to_vec(), JSON, 0)
+}
+
+/// `GET /metrics`.
+async fn metrics(AxumState(state): AppState) -> Response {
+    let loaded = state.current.load().loaded_unix;
+    let mut response = state.metrics.render(loaded).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no route {} {}; the routes are POST /v1/score, POST /v1/explain, GET /v1/rules, GET /healthz, GET /metrics",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    let allowed = match request.uri().path() {
+        "/v1/score" | "/v1/explain" => "POST",
+        _ => "GET",
+    };
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}; use {allowed}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(bytes: &str) -> String {
+        match parse_json(bytes.as_bytes()) {
+            Ok(_) => panic!("{bytes} parsed"),
+            Err(e) => format!("{} {}", e.status.as_u16(), e.message),
+        }
+    }
+
+    #[test]
+    fn json_bodies_are_one_lead_or_an_array() {
+        assert!(matches!(parse_json(b" {\"id\": 1}"), Ok(Parsed::One(_))));
+        assert!(matches!(parse_json(b"\n[{\"id\": 1}, {}]"), Ok(Parsed::Many(v)) if v.len() == 2));
+        assert!(matches!(parse_json(b"[]"), Ok(Parsed::Many(v)) if v.is_empty()));
+    }
+
+    #[test]
+    fn bad_json_bodies_say_where() {
+        assert_eq!(
+            error("{\"id\": 1,,}"),
+            "400 malformed JSON: key must be a string at line 1 column 10"
+        );
+        assert_eq!(
+            error("[{\"id\": 1},\n 7]"),
+            "400 request:2: a lead must be a JSON object, found a number at line 2 column 2"
+        );
+        assert_eq!(
+            error("[{}] x"),
+            "400 malformed JSON: trailing characters at line 1 column 6"
+        );
+        assert_eq!(
+            error("\"text\""),
+            "400 a lead must be a JSON object, found a string at line 1 column 6; send a lead (a JSON object) or an array of leads"
+        );
+        assert!(error("  ").contains("empty"));
+    }
+
+    #[test]
+    fn content_types_pick_the_body_kind() {
+        let kind = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            body_kind(&h).map_err(|e| e.status.as_u16())
+        };
+        assert_eq!(kind("application/json; charset=utf-8"), Ok(BodyKind::Json));
+        assert_eq!(kind("Application/X-NDJSON"), Ok(BodyKind::Lines));
+        assert_eq!(kind("text/csv"), Err(415));
+        assert_eq!(
+            body_kind(&HeaderMap::new()).map_err(|e| e.status.as_u16()),
+            Err(415)
+        );
+    }
+}

@@ -1,0 +1,596 @@
+//! `leadscore serve`, driven the way an intake pipeline would: the real binary on a free
+//! loopback port, a real HTTP client, a temporary copy of the starter rules that the
+//! tests edit under it, and signals. Every wait is bounded; the server is killed and its
+//! folder removed even when a test fails.
+#![cfg(feature = "service")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::root;
+use serde_json::{Value, json};
+
+const AS_OF: &str = "2026-11-27";
+
+/// How long a test waits for anything (start-up, a reload, an exit) before failing.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// A running `leadscore serve` on a copy of rules/. Killed and cleaned up on drop.
+struct Server {
+    child: Child,
+    base: String,
+    dir: PathBuf,
+    log: PathBuf,
+    agent: ureq::Agent,
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+impl Server {
+    fn start(name: &str, extra: &[&str]) -> Server {
+        let n = STARTED.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!(
+            "leadscore-service-{}-{n}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rules = dir.join("rules");
+        std::fs::create_dir_all(&rules).unwrap();
+        for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, rules.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let log = dir.join("serve.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--as-of",
+                AS_OF,
+                "--rules",
+            ])
+            .arg(&rules)
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the leadscore binary runs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(PATIENCE))
+            .build()
+            .into();
+        let mut server = Server {
+            child,
+            base: String::new(),
+            dir,
+            log,
+            agent,
+        };
+        let line = rx.recv_timeout(PATIENCE).unwrap_or_default();
+        match line.trim().strip_prefix("listening on ") {
+            Some(base) => server.base = base.to_string(),
+            None => panic!(
+                "no `listening on` line, got {line:?}; log:\n{}",
+                server.logs()
+            ),
+        }
+        server
+    }
+
+    fn rules(&self) -> PathBuf {
+        self.dir.join("rules")
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs `body` with a content type: (status, content type, body).
+    fn post(&self, path: &str, content_type: &str, body: &str) -> (u16, String, String) {
+        let response = self
+            .agent
+            .post(&self.url(path))
+            .header("Content-Type", content_type)
+            .send(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        answer(response)
+    }
+
+    fn get(&self, path: &str) -> (u16, String, String) {
+        let response = self
+            .agent
+            .get(&self.url(path))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        answer(response)
+    }
+
+    fn score(&self, lead: &Value) -> Value {
+        let (status, _, body) = self.post("/v1/score", "application/json", &lead.to_string());
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn status(&self) -> Value {
+        let (status, _, body) = self.get("/v1/rules");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Waits until `/v1/rules` satisfies `done`.
+    fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let status = self.status();
+            if done(&status) {
+                return status;
+            }
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "timed out waiting for {what}: {status:#}\nlog:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.rules().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no `{from}`");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, returning its exit code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not exit; log:\n{}", self.logs());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn answer(response: ureq::http::Response<ureq::Body>) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = response.into_body().read_to_string().unwrap();
+    (status, content_type, body)
+}
+
+fn error_of(body: &str) -> String {
+    let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    value["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
+        .to_string()
+}
+
+fn rule_names(verdict: &Value) -> Vec<&str> {
+    verdict["matched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["rule"].as_str().unwrap())
+        .collect()
+}
+
+fn qualified_lead() -> Value {
+    json!({"email": "maria@alpinefoods.es", "budget": 25000, "pain_points": "supplier delays"})
+}
+
+#[test]
+fn score_takes_one_lead_an_array_or_json_lines() {
+    let server = Server::start("score", &[]);
+    let verdict = server.score(&qualified_lead());
+    assert_eq!(verdict["id"], "request:1");
+    assert_eq!(verdict["stage"], "prospect");
+    assert!(rule_names(&verdict).contains(&"budget_confirmed"));
+
+    let batch = json!([{"id": "A", "email": "kid@state.edu"}, qualified_lead()]);
+    let (status, content_type, body) =
+        server.post("/v1/score", "application/json", &batch.to_string());
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let verdicts: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(verdicts[0]["id"], "A");
+    assert_eq!(verdicts[0]["stage"], "disqualified");
+    assert_eq!(verdicts[1]["id"], "request:2");
+    assert_eq!(verdicts[1]["stage"], "prospect");
+    let (_, _, empty) = server.post("/v1/score", "application/json", "[]");
+    assert_eq!(empty, "[]");
+
+    // JSON Lines: the same verdicts, byte for byte, as `leadscore score` gives.
+    let leads = std::fs::read_to_string(root().join("fixtures/leads.jsonl")).unwrap();
+    let (status, content_type, body) = server.post("/v1/score", "application/x-ndjson", &leads);
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/x-ndjson")
+    );
+    let cli = common::leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
+    let cli = common::stdout(&cli).replace("\"fixtures/leads.jsonl:", "\"request:");
+    assert!(body == cli, "service:\n{body}\ncli:\n{cli}");
+    // A lead without an id is named by its line, as the command line does.
+    let (_, _, body) = server.post("/v1/score", "application/x-ndjson", "\n{\"budget\": 5}\n");
+    assert!(body.starts_with("{\"id\":\"request:2\""), "{body}");
+}
+
+#[test]
+fn explain_rules_healthz_and_metrics_answer() {
+    let server = Server::start("routes", &[]);
+    let (status, _, body) = server.post(
+        "/v1/explain",
+        "application/json",
+        &qualified_lead().to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let explanation: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(explanation["verdict"]["stage"], "prospect");
+    assert_eq!(explanation["rules"].as_array().unwrap().len(), 19);
+    assert!(explanation["stages"].as_array().unwrap().len() >= 2);
+
+    let rules = server.status();
+    assert_eq!(rules["rules"], 19);
+    assert_eq!(
+        rules["stages"],
+        json!(["disqualified", "ready_to_convert", "prospect", "lead"])
+    );
+    assert!(rules["hash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(rules["loaded_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(rules["last_reload_error"], Value::Null);
+
+    assert_eq!(
+        server.get("/healthz"),
+        (200, "application/json".into(), "{\"status\":\"ok\"}".into())
+    );
+
+    server.score(&qualified_lead());
+    let (status, content_type, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain; version=0.0.4"));
+    for line in [
+        "leadscore_http_requests_total{route=\"/v1/explain\",status=\"200\"} 1",
+        "leadscore_http_requests_total{route=\"/healthz\",status=\"200\"} 1",
+        "leadscore_http_requests_total{route=\"/v1/score\",status=\"200\"} 1",
+        "leadscore_leads_scored_total{stage=\"prospect\"} 1",
+        "leadscore_rules_reloads_total 0",
+        "leadscore_rules_reload_failures_total 0",
+        "leadscore_http_request_duration_seconds_count{route=\"/v1/rules\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in\n{metrics}"
+        );
+    }
+    // One log line per request.
+    let logs = server.logs();
+    assert!(
+        logs.lines().any(
+            |l| l.contains("INFO request method=POST path=/v1/explain status=200")
+                && l.contains("leads=1")
+        ),
+        "{logs}"
+    );
+}
+
+#[test]
+fn bad_requests_get_a_status_and_a_json_error() {
+    let server = Server::start("errors", &["--max-body", "1KiB"]);
+    let json = "application/json";
+
+    let (status, _, body) = server.post("/v1/score", json, "{\"id\": 1,,}");
+    assert_eq!(status, 400);
+    assert_eq!(
+        error_of(&body),
+        "malformed JSON: key must be a string at line 1 column 10"
+    );
+    let (status, _, body) = server.post(
+        "/v1/score",
+        "application/x-ndjson",
+        "{\"id\": 1}\n{\"id\": \n",
+    );
+    assert_eq!(status, 400);
+    assert!(
+        error_of(&body).starts_with("request:2: malformed JSON:"),
+        "{body}"
+    );
+
+    let (status, _, body) = server.post(
+        "/v1/score",
+        json,
+        &format!("{{\"notes\": \"{}\"}}", "x".repeat(2000)),
+    );
+    assert_eq!(status, 413);
+    assert!(error_of(&body).contains("limit of 1024 bytes"), "{body}");
+
+    let (status, _, body) = server.post("/v1/score", "text/csv", "id\n1\n");
+    assert_eq!(status, 415);
+    assert!(error_of(&body).contains("application/x-ndjson"), "{body}");
+
+    let (status, _, body) = server.post(
+        "/v1/score",
+        json,
+        "[{\"id\": \"ok\"}, {\"budget\": \"a lot\"}]",
+    );
+    assert_eq!(status, 422);
+    let value: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(value["record"], "request:2");
+    assert_eq!(
+        value["error"],
+        "request:2: field `budget`: expected a number, found the text \"a lot\""
+    );
+
+    let (status, _, body) = server.get("/v2/score");
+    assert_eq!(status, 404);
+    assert!(
+        error_of(&body).starts_with("no route GET /v2/score"),
+        "{body}"
+    );
+
+    let (status, _, body) = server.get("/v1/score");
+    assert_eq!(status, 405);
+    assert_eq!(error_of(&body), "GET is not allowed on /v1/score; use POST");
+
+    let (status, _, body) = server.post("/v1/explain", json, "[{}]");
+    assert_eq!(status, 400);
+    assert!(error_of(&body).contains("one lead"), "{body}");
+
+    // None of it hurt the service.
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+}
+
+#[test]
+fn a_good_edit_is_reloaded_and_changes_verdicts() {
+    let server = Server::start("good_edit", &[]);
+    let before = server.status();
+    assert!(rule_names(&server.score(&qualified_lead())).contains(&"budget_confirmed"));
+
+    server.edit(
+        "bant.yaml",
+        "when: { field: budget, gte: 10000 }",
+        "when: { field: budget, gte: 50000 }",
+    );
+    let after = server.wait_for("the edit to load", |s| s["hash"] != before["hash"]);
+    assert_eq!(after["last_reload_error"], Value::Null);
+    let verdict = server.score(&qualified_lead());
+    assert!(
+        !rule_names(&verdict).contains(&"budget_confirmed"),
+        "{verdict}"
+    );
+    assert_eq!(verdict["stage"], "lead");
+    let (_, _, metrics) = server.get("/metrics");
+    assert!(
+        metrics.contains("\nleadscore_rules_reloads_total 1\n"),
+        "{metrics}"
+    );
+
+    // SIGHUP reloads too (and does not stop the service).
+    server.signal("HUP");
+    server.wait_for_log("SIGHUP: reloading the rules");
+    assert_eq!(server.get("/healthz").0, 200);
+}
+
+#[test]
+fn a_broken_edit_never_takes_effect() {
+    let server = Server::start("broken_edit", &[]);
+    let before = server.status();
+    let verdict = server.score(&qualified_lead());
+
+    server.edit(
+        "bant.yaml",
+        "when: { field: budget, gte: 10000 }",
+        "when: { field: budget, gtee: 50000 }",
+    );
+    let broken = server.wait_for("the reload error", |s| !s["last_reload_error"].is_null());
+    assert_eq!(
+        broken["hash"], before["hash"],
+        "the broken rules were swapped in"
+    );
+    let error = &broken["last_reload_error"];
+    let location = format!("{}:32:28", server.rules().join("bant.yaml").display());
+    assert_eq!(
+        error["diagnostics"][0]["location"],
+        location.as_str(),
+        "{error:#}"
+    );
+    assert_eq!(
+        error["diagnostics"][0]["message"],
+        "unknown operator `gtee`"
+    );
+    assert!(
+        error["diagnostics"][0]["rendered"]
+            .as_str()
+            .unwrap()
+            .contains("^^^^")
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains(&location),
+        "{error:#}"
+    );
+    assert_eq!(server.score(&qualified_lead()), verdict, "verdicts changed");
+    assert!(server.logs().contains(&location), "{}", server.logs());
+    let (_, _, metrics) = server.get("/metrics");
+    assert!(
+        metrics.contains("\nleadscore_rules_reload_failures_total 1\n"),
+        "{metrics}"
+    );
+
+    // Fixing the file clears the error and takes effect.
+    server.edit("bant.yaml", "gtee: 50000", "gte: 50000");
+    let fixed = server.wait_for("the fix to load", |s| s["hash"] != before["hash"]);
+    assert_eq!(fixed["last_reload_error"], Value::Null);
+    assert_eq!(server.score(&qualified_lead())["stage"], "lead");
+}
+
+#[test]
+fn requests_during_reloads_never_fail() {
+    let server = Server::start("concurrent", &[]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let lead = qualified_lead().to_string();
+    let batch: String = (0..200).map(|_| format!("{lead}\n")).collect();
+    let failures = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4)
+            .map(|i| {
+                let (server, stop, lead, batch) = (&server, &stop, &lead, &batch);
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    let mut sent = 0;
+                    while !stop.load(Ordering::SeqCst) || sent < 10 {
+                        let (status, _, body) = if i % 2 == 0 {
+                            server.post("/v1/score", "application/json", lead)
+                        } else {
+                            server.post("/v1/score", "application/x-ndjson", batch)
+                        };
+                        sent += 1;
+                        if status != 200 {
+                            failures.push(format!("{status}: {body}"));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        let mut hash = server.status()["hash"].clone();
+        for round in 0..6 {
+            let (from, to) = if round % 2 == 0 {
+                ("gte: 10000", "gte: 50000")
+            } else {
+                ("gte: 50000", "gte: 10000")
+            };
+            server.edit(
+                "bant.yaml",
+                &format!("{{ field: budget, {from} }}"),
+                &format!("{{ field: budget, {to} }}"),
+            );
+            let now = server.wait_for("a reload", |s| s["hash"] != hash);
+            hash = now["hash"].clone();
+        }
+        stop.store(true, Ordering::SeqCst);
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+    let (_, _, metrics) = server.get("/metrics");
+    assert!(
+        metrics.contains("\nleadscore_rules_reloads_total 6\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    let mut server = Server::start("sigterm", &[]);
+    let body = qualified_lead().to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        stream,
+        "POST /v1/score HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    // The request is in flight (its body half sent) when the signal comes.
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("TERM");
+    server.wait_for_log("SIGTERM received");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    stream.write_all(tail.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("\"stage\":\"prospect\""), "{response}");
+    assert_eq!(server.wait_exit(), Some(0), "log:\n{}", server.logs());
+    assert!(server.logs().contains("stopped"), "{}", server.logs());
+}
+
+#[test]
+fn broken_rules_at_start_are_a_usage_error() {
+    let dir = std::env::temp_dir().join(format!("leadscore-service-{}-broken", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.yaml"),
+        "rules:\n  - id: a\n    when: { field: x, gtee: 1 }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a.yaml:3:23"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+impl Server {
+    fn wait_for_log(&self, text: &str) {
+        let start = Instant::now();
+        while !self.logs().contains(text) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no `{text}` in the log:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
