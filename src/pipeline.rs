@@ -2,15 +2,17 @@
 //! worker threads, and handed back in input order. Memory stays bounded by a fixed
 //! window of batches however long the input is.
 //!
-//! Batches grow only while the workers are busy: when they wait for input (a slow
-//! stream), each record is sent as soon as it is read, so verdicts come out as leads
-//! come in.
+//! A batcher between the reader and the workers sends a batch when it is full, when
+//! nothing is in flight, or when its first record has waited [`LINGER`]: fast input
+//! goes in full batches, and a slow stream's verdicts come out as its leads come in,
+//! even when the input stalls halfway through a batch.
 
 use std::io;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::date::Date;
 use crate::io::{Position, RawRecord, RecordReader};
@@ -23,6 +25,9 @@ const MAX_BATCH: usize = 256;
 
 /// Batches in flight per worker (read, being scored, or waiting to be written).
 const WINDOW_PER_WORKER: usize = 4;
+
+/// Longest a record waits for its batch to fill before it is sent anyway.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// What became of one input record.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +113,7 @@ impl<'s> Pipeline<'s> {
     ///
     /// # Errors
     /// The first error the sink returns; reading stops there.
-    pub fn run<S: Sink + ?Sized>(&self, mut reader: RecordReader, sink: &mut S) -> io::Result<()> {
+    pub fn run<S: Sink + ?Sized>(&self, reader: RecordReader, sink: &mut S) -> io::Result<()> {
         let window = self.threads * WINDOW_PER_WORKER;
         let (work_tx, work_rx) = bounded::<(u64, Vec<RawRecord>)>(window);
         let (done_tx, done_rx) = bounded::<(u64, Vec<Outcome>)>(window);
@@ -116,33 +121,31 @@ impl<'s> Pipeline<'s> {
         for _ in 0..window {
             let _ = credit_tx.send(());
         }
-        let idle_workers = Arc::new(AtomicUsize::new(0));
+        let pending = Arc::new(Pending::default());
+        // The reader is not joined: a sink that fails (`| head`) must not wait for a
+        // read from a quiet stream. It stops at its next record.
+        let feeding = Arc::clone(&pending);
+        std::thread::spawn(move || feed(reader, &feeding));
+        let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
-            let idle = Arc::clone(&idle_workers);
-            scope.spawn(move || cut(&mut reader, &work_tx, &credit_rx, &idle));
+            let (pending, stop) = (&pending, &stop);
+            scope.spawn(move || batch(pending, &work_tx, &credit_rx, stop));
             for _ in 0..self.threads {
                 let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
-                let idle = Arc::clone(&idle_workers);
-                scope.spawn(move || self.work(&work_rx, &done_tx, &idle));
+                scope.spawn(move || self.work(&work_rx, &done_tx));
             }
             drop((work_rx, done_tx));
             // `deliver` owns its channel ends: when it returns (at the end, or on an
             // error from the sink) they close, and every thread above winds down.
-            deliver(done_rx, credit_tx, sink)
+            let result = deliver(done_rx, credit_tx, sink);
+            stop.store(true, Ordering::SeqCst);
+            pending.abort();
+            result
         })
     }
 
-    fn work(
-        &self,
-        work: &Receiver<(u64, Vec<RawRecord>)>,
-        done: &Sender<(u64, Vec<Outcome>)>,
-        idle: &AtomicUsize,
-    ) {
-        loop {
-            idle.fetch_add(1, Ordering::SeqCst);
-            let next = work.recv();
-            idle.fetch_sub(1, Ordering::SeqCst);
-            let Ok((seq, batch)) = next else { return };
+    fn work(&self, work: &Receiver<(u64, Vec<RawRecord>)>, done: &Sender<(u64, Vec<Outcome>)>) {
+        while let Ok((seq, batch)) = work.recv() {
             let outcomes = batch
                 .into_iter()
                 .map(|raw| score_raw(self.scorer, self.as_of, raw))
@@ -151,6 +154,127 @@ impl<'s> Pipeline<'s> {
                 return;
             }
         }
+    }
+}
+
+/// Records read but not yet sent to the workers, shared by the reader and the batcher.
+#[derive(Default)]
+struct Pending {
+    state: Mutex<PendingState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct PendingState {
+    records: Vec<RawRecord>,
+    /// When the oldest of `records` was read.
+    since: Option<Instant>,
+    /// The input is exhausted.
+    done: bool,
+    /// The pipeline is stopping: the reader should stop reading.
+    aborted: bool,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, PendingState> {
+        // A poisoned lock means a thread panicked holding it; the data is still sound.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn abort(&self) {
+        self.lock().aborted = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Reads records into `pending`, waiting while a full batch is not yet taken.
+fn feed(mut reader: RecordReader, pending: &Pending) {
+    while let Some(raw) = reader.next_raw() {
+        let mut state = pending.lock();
+        while state.records.len() >= MAX_BATCH && !state.aborted {
+            state = pending
+                .changed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if state.aborted {
+            return;
+        }
+        state.since.get_or_insert_with(Instant::now);
+        state.records.push(raw);
+        // Wake the batcher only when that can change its mind: a first record (it may
+        // be sent at once) or a full batch. Waking it for every record costs more than
+        // scoring.
+        let wake = state.records.len() == 1 || state.records.len() >= MAX_BATCH;
+        drop(state);
+        if wake {
+            pending.changed.notify_all();
+        }
+    }
+    pending.lock().done = true;
+    pending.changed.notify_all();
+}
+
+/// Sends batches to the workers in order: when full, when nothing is in flight, when
+/// the oldest record has waited [`LINGER`], and at the end. One credit per batch in
+/// flight bounds memory.
+fn batch(
+    pending: &Pending,
+    work: &Sender<(u64, Vec<RawRecord>)>,
+    credits: &Receiver<()>,
+    stop: &AtomicBool,
+) {
+    let window = credits.capacity().unwrap_or(1);
+    let mut seq = 0u64;
+    loop {
+        // Wait until a batch is due.
+        {
+            let mut state = pending.lock();
+            loop {
+                if state.aborted || (state.done && state.records.is_empty()) {
+                    return;
+                }
+                let waited = state.since.map_or(Duration::ZERO, |t| t.elapsed());
+                let starved = credits.len() == window;
+                let due = state.records.len() >= MAX_BATCH
+                    || state.done
+                    || (!state.records.is_empty() && (starved || waited >= LINGER));
+                if due {
+                    break;
+                }
+                let timeout = if state.records.is_empty() {
+                    LINGER
+                } else {
+                    LINGER.saturating_sub(waited)
+                };
+                state = pending
+                    .changed
+                    .wait_timeout(state, timeout.max(Duration::from_millis(1)))
+                    .map(|(s, _)| s)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+        }
+        // A credit first, then the records: so batches are numbered in the order they
+        // can be written, and memory stays within the window.
+        loop {
+            match credits.recv_timeout(Duration::from_millis(50)) {
+                Ok(()) => break,
+                Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::SeqCst) => {}
+                Err(_) => return,
+            }
+        }
+        let records = {
+            let mut state = pending.lock();
+            state.since = None;
+            std::mem::take(&mut state.records)
+        };
+        pending.changed.notify_all();
+        if work.send((seq, records)).is_err() {
+            return;
+        }
+        seq += 1;
     }
 }
 
@@ -198,39 +322,6 @@ fn named(mut verdict: Verdict, position: &Position) -> Verdict {
         verdict.id = Value::Text(position.to_string());
     }
     verdict
-}
-
-/// Cuts records into batches. A batch is sent when full, or at once when a worker is
-/// waiting or nothing is in flight, so a slow stream is scored record by record.
-fn cut(
-    reader: &mut RecordReader,
-    work: &Sender<(u64, Vec<RawRecord>)>,
-    credits: &Receiver<()>,
-    idle: &AtomicUsize,
-) {
-    let window = credits.capacity().unwrap_or(1);
-    let mut seq = 0u64;
-    let mut batch = Vec::new();
-    let mut send = |batch: &mut Vec<RawRecord>| -> bool {
-        // A credit per batch in flight: the bound on memory.
-        if credits.recv().is_err() {
-            return false;
-        }
-        let full = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH));
-        let ok = work.send((seq, full)).is_ok();
-        seq += 1;
-        ok
-    };
-    while let Some(raw) = reader.next_raw() {
-        batch.push(raw);
-        let starved = idle.load(Ordering::SeqCst) > 0 || credits.len() == window;
-        if (batch.len() >= MAX_BATCH || starved) && !send(&mut batch) {
-            return;
-        }
-    }
-    if !batch.is_empty() {
-        send(&mut batch);
-    }
 }
 
 /// Hands outcomes to the sink in input order, returning a credit per batch written.
@@ -331,6 +422,43 @@ mod tests {
         );
         assert!(out[1].starts_with("{\"id\":1,"), "{}", out[1]);
         assert!(out[999].starts_with("{\"id\":999,"), "{}", out[999]);
+    }
+
+    #[test]
+    fn records_of_a_stalled_stream_are_scored_before_it_ends() {
+        use std::io::Write as _;
+        let (read_end, mut write_end) = io::pipe().unwrap();
+        let reader = RecordReader::new(
+            Box::new(io::BufReader::new(read_end)),
+            InputFormat::Jsonl,
+            "in",
+            &ReadOptions::default(),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let scorer = scorer();
+        let running = std::thread::spawn(move || {
+            Pipeline::new(&scorer, Date::UNIX_EPOCH)
+                .threads(2)
+                .run(reader, &mut |o: Outcome| {
+                    let _ = tx.send(o.position.line);
+                    Ok(())
+                })
+        });
+        // A burst, then silence with the stream still open.
+        write_end
+            .write_all(b"{\"id\": 1}\n{\"id\": 2}\n{\"id\": 3}\n")
+            .unwrap();
+        write_end.flush().unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a verdict while the input is open");
+            seen.push(line);
+        }
+        assert_eq!(seen, [1, 2, 3]);
+        drop(write_end);
+        running.join().unwrap().unwrap();
     }
 
     #[test]
