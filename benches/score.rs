@@ -42,7 +42,8 @@ fn starter_rules(keep: impl Fn(&str) -> bool) -> Scorer {
             .and_then(|n| n.to_str())
             .unwrap_or("")
             .to_string();
-        if path.is_file() && keep(&name) {
+        let rule_file = name.ends_with(".yaml") || name.ends_with(".rhai");
+        if path.is_file() && rule_file && keep(&name) {
             sources.push((
                 PathBuf::from(&path),
                 std::fs::read_to_string(&path).expect("readable rule file"),
