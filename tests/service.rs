@@ -594,3 +594,54 @@ impl Server {
         }
     }
 }
+
+#[test]
+fn slow_and_vanishing_clients_do_not_hold_up_the_others() {
+    let server = Server::start("slow_clients", &["--request-timeout", "1"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let body = qualified_lead().to_string();
+    let half = |stream: &mut TcpStream| {
+        write!(
+            stream,
+            "POST /v1/score HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+            body.len(),
+            &body[..body.len() / 2]
+        )
+        .unwrap();
+        stream.flush().unwrap();
+    };
+    // Slow clients: half a body, then nothing.
+    let mut slow: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
+            half(&mut s);
+            s
+        })
+        .collect();
+    // Clients that vanish mid-request, and many idle connections.
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        half(&mut s);
+        drop(s);
+    }
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // Everyone else is served meanwhile.
+    for _ in 0..5 {
+        assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+    }
+    // A slow client gets a 408 once its time is up, not a connection held forever.
+    let started = Instant::now();
+    let mut response = String::new();
+    let _ = slow[0].read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop((slow, idle));
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+}

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Largest request body, in bytes (or with KiB, MiB, GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// Seconds a request may take, body upload included, before it gets a 408.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    request_timeout: u64,
     /// Log level or filter (error, warn, info, debug, trace); default RUST_LOG, else info.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -41,6 +44,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
     let mut config = Config::new(&args.rules.rules);
     config.as_of = args.as_of.as_of;
     config.max_body = args.max_body;
+    config.request_timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     let service = Service::load(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

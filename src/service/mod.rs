@@ -41,6 +41,10 @@ pub use reload::{Problem, ReloadFailure, Watcher};
 /// The default limit on a request body: 10 MiB.
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// Longest a request may take, body upload included, by default: a client that sends
+/// its body too slowly gets a 408 instead of holding a connection and a task forever.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long requests in flight may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -53,6 +57,8 @@ pub struct Config {
     pub as_of: Option<Date>,
     /// Request bodies over this many bytes are refused with 413.
     pub max_body: usize,
+    /// Requests still unanswered after this long (a slow client) get a 408.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -62,6 +68,7 @@ impl Config {
             rules_dir: rules_dir.into(),
             as_of: None,
             max_body: DEFAULT_MAX_BODY,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
