@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -67,38 +66,6 @@ fn leadscore_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
         .expect("the leadscore binary runs")
 }
 
-/// A path under the temp folder, unique to this process and test, removed on drop.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(test: &str) -> Temp {
-        let path =
-            std::env::temp_dir().join(format!("leadscore-cli-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        let _ = std::fs::remove_file(&path);
-        Temp(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn str(&self) -> &str {
-        self.0.to_str().expect("temp paths are UTF-8")
-    }
-
-    fn read(&self) -> String {
-        std::fs::read_to_string(&self.0).expect("temp file readable")
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Every line of JSON Lines text, parsed.
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -131,17 +98,6 @@ fn matched(verdict: &Value) -> Vec<&str> {
 }
 
 /// Asserts the exit code, showing both streams when it differs.
-#[track_caller]
-fn assert_code(out: &Output, want: i32) {
-    assert_eq!(
-        code(out),
-        want,
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(out),
-        stderr(out)
-    );
-}
-
 /// Scores ARGS with the starter rules at `AS_OF`, quietly, and returns the verdict ids.
 fn scored_ids(args: &[&str]) -> Vec<String> {
     let mut all = vec!["score", "--quiet", "--as-of", AS_OF];

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,41 +15,6 @@ use common::*;
 use serde_json::{Value, json};
 
 const AS_OF: &str = "2026-11-27";
-
-/// A path under the temp folder, unique to this process and test, removed on drop.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(name: &str) -> Temp {
-        let path =
-            std::env::temp_dir().join(format!("leadscore-funnel-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        let _ = std::fs::remove_file(&path);
-        Temp(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-#[track_caller]
-fn assert_code(out: &std::process::Output, want: i32) {
-    assert_eq!(
-        code(out),
-        want,
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(out),
-        stderr(out)
-    );
-}
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()

@@ -282,12 +282,11 @@ fn raw_row(row: &::csv::ByteRecord, delimiter: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::InputFormat;
     use crate::io::Record;
-    use crate::io::{InputFormat, RecordReader};
 
     fn read_with(input: &[u8], options: &ReadOptions) -> Vec<Record> {
-        let reader = Box::new(io::Cursor::new(input.to_vec()));
-        RecordReader::new(reader, InputFormat::Csv, "leads.csv", options).collect()
+        crate::io::testing::read_as(InputFormat::Csv, "leads.csv", input, options)
     }
 
     fn read(input: &str) -> Vec<Record> {

@@ -431,35 +431,14 @@ mod tests {
     use crate::io::{InputFormat, RecordReader};
     use crate::lead::Value;
 
+    use crate::io::testing::{err, ok, read_as, summary_ids as summary};
+
     fn read_with(input: &[u8], options: &ReadOptions) -> Vec<Record> {
-        let reader = Box::new(io::Cursor::new(input.to_vec()));
-        RecordReader::new(reader, InputFormat::Json, "leads.json", options).collect()
+        read_as(InputFormat::Json, "leads.json", input, options)
     }
 
     fn read(input: &str) -> Vec<Record> {
         read_with(input.as_bytes(), &ReadOptions::default())
-    }
-
-    /// Each record as (line, record number, Ok(id) or Err(reason)).
-    fn summary(records: &[Record]) -> Vec<(u64, u64, Result<String, String>)> {
-        records
-            .iter()
-            .map(|r| {
-                let id = r
-                    .lead
-                    .as_ref()
-                    .map(|lead| lead.get("id").map_or("-".to_string(), Value::to_string));
-                (r.position.line, r.position.record, id.map_err(Clone::clone))
-            })
-            .collect()
-    }
-
-    fn ok(id: &str) -> Result<String, String> {
-        Ok(id.to_string())
-    }
-
-    fn err(reason: &str) -> Result<String, String> {
-        Err(reason.to_string())
     }
 
     #[test]

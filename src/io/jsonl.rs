@@ -136,35 +136,18 @@ pub(super) fn parse_line(bytes: Vec<u8>) -> (Result<crate::lead::Lead, String>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::InputFormat;
     use crate::io::Record;
-    use crate::io::{InputFormat, RecordReader};
     use crate::lead::Value;
 
+    use crate::io::testing::{ok, read_as, summary_ids as summary};
+
     fn read_with(input: &[u8], options: &ReadOptions) -> Vec<Record> {
-        let reader = Box::new(io::Cursor::new(input.to_vec()));
-        RecordReader::new(reader, InputFormat::Jsonl, "leads.jsonl", options).collect()
+        read_as(InputFormat::Jsonl, "leads.jsonl", input, options)
     }
 
     fn read(input: &[u8]) -> Vec<Record> {
         read_with(input, &ReadOptions::default())
-    }
-
-    /// Each record as (line, record number, Ok(id) or Err(reason)).
-    fn summary(records: &[Record]) -> Vec<(u64, u64, Result<String, String>)> {
-        records
-            .iter()
-            .map(|r| {
-                let id = r
-                    .lead
-                    .as_ref()
-                    .map(|lead| lead.get("id").map_or("-".to_string(), Value::to_string));
-                (r.position.line, r.position.record, id.map_err(Clone::clone))
-            })
-            .collect()
-    }
-
-    fn ok(id: &str) -> Result<String, String> {
-        Ok(id.to_string())
     }
 
     #[test]

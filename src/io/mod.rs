@@ -364,6 +364,48 @@ fn lead_from_json_text(text: &str) -> Result<Lead, (String, Option<serde_json::E
     })
 }
 
+/// Helpers shared by the readers' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{InputFormat, ReadOptions, Record, RecordReader};
+    use crate::lead::Value;
+
+    /// Every record of `input` read as `format`.
+    pub fn read_as(
+        format: InputFormat,
+        source: &str,
+        input: &[u8],
+        options: &ReadOptions,
+    ) -> Vec<Record> {
+        let reader = Box::new(std::io::Cursor::new(input.to_vec()));
+        RecordReader::new(reader, format, source, options).collect()
+    }
+
+    /// Each record as (line, record number, Ok(id) or Err(reason)).
+    pub fn summary_ids(records: &[Record]) -> Vec<(u64, u64, Result<String, String>)> {
+        records
+            .iter()
+            .map(|r| {
+                let id = r
+                    .lead
+                    .as_ref()
+                    .map(|lead| lead.get("id").map_or("-".to_string(), Value::to_string));
+                (r.position.line, r.position.record, id.map_err(Clone::clone))
+            })
+            .collect()
+    }
+
+    /// An expected success.
+    pub fn ok(text: &str) -> Result<String, String> {
+        Ok(text.to_string())
+    }
+
+    /// An expected rejection.
+    pub fn err(reason: &str) -> Result<String, String> {
+        Err(reason.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

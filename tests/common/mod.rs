@@ -71,3 +71,51 @@ pub fn assert_golden(path: &str, got: &str) {
         );
     }
 }
+
+/// A path under the temp folder, unique to this process and name, removed on drop.
+pub struct Temp(PathBuf);
+
+impl Temp {
+    /// A fresh path named `name` (nothing exists there yet).
+    pub fn new(name: &str) -> Temp {
+        let path =
+            std::env::temp_dir().join(format!("leadscore-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let _ = std::fs::remove_file(&path);
+        Temp(path)
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path as text, for command lines.
+    pub fn str(&self) -> &str {
+        self.0.to_str().expect("temp paths are UTF-8")
+    }
+
+    /// The file's text.
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(&self.0).expect("temp file readable")
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Asserts the exit code, printing both output streams when it differs.
+#[track_caller]
+pub fn assert_code(out: &Output, want: i32) {
+    assert_eq!(
+        code(out),
+        want,
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
