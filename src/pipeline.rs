@@ -16,7 +16,6 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::date::Date;
 use crate::io::{Position, RawRecord, RecordReader};
-use crate::lead::Value;
 use crate::scorer::Scorer;
 use crate::verdict::Verdict;
 
@@ -318,9 +317,7 @@ pub(crate) fn score_raw(scorer: &Scorer, as_of: Date, raw: RawRecord) -> Outcome
 
 /// A lead without an id is named by where it was read.
 fn named(mut verdict: Verdict, position: &Position) -> Verdict {
-    if verdict.id == Value::Null {
-        verdict.id = Value::Text(position.to_string());
-    }
+    verdict.name_by(position);
     verdict
 }
 

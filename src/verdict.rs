@@ -70,6 +70,14 @@ pub struct RuleFailure {
 }
 
 impl Verdict {
+    /// Names a lead that has no id by where it was read (`leads.csv:4`, `request:2`),
+    /// as every way of scoring records does.
+    pub fn name_by(&mut self, place: impl std::fmt::Display) {
+        if self.id == Value::Null {
+            self.id = Value::Text(place.to_string());
+        }
+    }
+
     /// The verdict as one line of JSON (no trailing newline).
     pub fn to_json_line(&self) -> String {
         let mut out = Vec::with_capacity(512);

@@ -223,6 +223,35 @@ fn score_input_flag_forces_the_format_of_a_file_with_an_unhelpful_extension() {
 }
 
 #[test]
+fn score_delimiter_flag_overrides_the_sniffed_one() {
+    // The header has more `,` than `|`, so sniffing picks `,`; the flag says `|`.
+    let csv = b"Id|Email|Note,one,two,three\nD-1|ana@acme.com|a, b, c\n";
+    let sniffed = leadscore_with_stdin(&["score", "--as-of", AS_OF, "--input", "csv"], csv);
+    assert_code(&sniffed, 1);
+    let out = leadscore_with_stdin(
+        &[
+            "score",
+            "--as-of",
+            AS_OF,
+            "--input",
+            "csv",
+            "--delimiter",
+            "|",
+        ],
+        csv,
+    );
+    assert_code(&out, 0);
+    assert_eq!(ids(&stdout(&out)), ["D-1"]);
+    let bad = leadscore_with_stdin(&["score", "--input", "csv", "--delimiter", "é"], csv);
+    assert_code(&bad, 2);
+    assert!(
+        stderr(&bad).contains("not a single-byte character"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn score_input_flag_forces_the_format_of_standard_input() {
     let csv = b"Id,Email,Budget__c\nI-1,ana@acme.com,25000\n";
     let out = leadscore_with_stdin(&["score", "--as-of", AS_OF, "--input", "csv"], csv);

@@ -9,9 +9,9 @@
 use std::io;
 
 use leadscore::io::{InputFormat, Position, open_input};
-use leadscore::{Date, Lead, Scorer, Value, Verdict};
+use leadscore::{Date, Lead, Scorer, Verdict};
 
-use super::score::{MAX_REPORTED_REJECTS, read_options};
+use super::score::{read_options, rejection_notice};
 use super::{Exit, Failure, is_broken_pipe};
 
 /// Where the leads come from.
@@ -26,6 +26,22 @@ pub struct InputArgs {
     /// CSV delimiter (one character); by default sniffed from the header.
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<char>,
+}
+
+impl InputArgs {
+    /// The files to read; standard input (`-`) when none is given.
+    pub fn files(&self) -> Vec<String> {
+        if self.files.is_empty() {
+            vec!["-".to_string()]
+        } else {
+            self.files.clone()
+        }
+    }
+
+    /// The forced input format, if any.
+    pub fn format(&self) -> Option<InputFormat> {
+        self.input.as_deref().and_then(InputFormat::from_name)
+    }
 }
 
 /// What happened to the records: read = scored + rejected.
@@ -66,13 +82,9 @@ pub fn score_each(
     as_of: Date,
     mut each: impl FnMut(&Position, &Lead, Vec<Verdict>) -> io::Result<()>,
 ) -> Result<Tally, Failure> {
-    let format = input.input.as_deref().and_then(InputFormat::from_name);
+    let format = input.format();
     let options = read_options(input.delimiter)?;
-    let files = if input.files.is_empty() {
-        vec!["-".to_string()]
-    } else {
-        input.files.clone()
-    };
+    let files = input.files();
     let mut tally = Tally::default();
     for file in &files {
         let reader = match open_input(file, format, &options) {
@@ -95,15 +107,17 @@ pub fn score_each(
             let result = match scored {
                 Ok((lead, mut verdicts)) => {
                     for verdict in &mut verdicts {
-                        if verdict.id == Value::Null {
-                            verdict.id = Value::Text(record.position.to_string());
-                        }
+                        verdict.name_by(&record.position);
                     }
                     each(&record.position, &lead, verdicts)
                 }
                 Err(reason) => {
                     tally.rejected += 1;
-                    report_rejection(tally.rejected, &record.position, &reason);
+                    if let Some(line) =
+                        rejection_notice(tally.rejected, &record.position, &reason, "")
+                    {
+                        eprintln!("{line}");
+                    }
                     Ok(())
                 }
             };
@@ -118,12 +132,4 @@ pub fn score_each(
         }
     }
     Ok(tally)
-}
-
-fn report_rejection(count: u64, position: &Position, reason: &str) {
-    if count <= MAX_REPORTED_REJECTS {
-        eprintln!("{position}: rejected: {reason}");
-    } else if count == MAX_REPORTED_REJECTS + 1 {
-        eprintln!("(further rejections are counted, not shown)");
-    }
 }

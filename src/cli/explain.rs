@@ -2,8 +2,6 @@
 
 use leadscore::io::{InputFormat, ReadOptions, open_input};
 
-use leadscore::Value;
-
 use super::{AsOfArgs, Exit, Failure, RulesArgs, write_stdout};
 
 #[derive(Debug, clap::Args)]
@@ -47,9 +45,7 @@ pub fn run(args: &ExplainArgs) -> Result<Exit, Failure> {
             continue;
         };
         let mut explanation = scorer.explain(lead, as_of);
-        if explanation.verdict.id == Value::Null {
-            explanation.verdict.id = Value::Text(record.position.to_string());
-        }
+        explanation.verdict.name_by(&record.position);
         if let Some(id) = &args.id
             && explanation.verdict.id.to_string() != *id
         {

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use leadscore::io::{
-    InputFormat, OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input,
-};
+use leadscore::io::{OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input};
 use leadscore::{Outcome, Pipeline, Scorer};
 
+use super::batch::InputArgs;
 use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
 
 /// Rejections printed on standard error before the rest are only counted (all of them
@@ -24,19 +23,12 @@ pub(super) const MAX_REPORTED_REJECTS: u64 = 20;
   leadscore score --format table fixtures/leads.csv
   cat leads.jsonl | leadscore score --stage ready_to_convert --rejects rejects.jsonl > ready.jsonl")]
 pub struct ScoreArgs {
-    /// Input files; none or `-` reads standard input.
-    #[arg(value_name = "FILE")]
-    files: Vec<String>,
+    #[command(flatten)]
+    input: InputArgs,
     #[command(flatten)]
     rules: RulesArgs,
     #[command(flatten)]
     as_of: AsOfArgs,
-    /// Input format; by default from the file extension, else from the content.
-    #[arg(long, value_name = "FORMAT", value_parser = ["json", "jsonl", "ndjson", "csv"])]
-    input: Option<String>,
-    /// CSV delimiter (one character); by default sniffed from the header.
-    #[arg(long, value_name = "CHAR")]
-    delimiter: Option<char>,
     /// Output format; default `table` on a terminal, `jsonl` otherwise.
     #[arg(long, short = 'f', value_name = "FORMAT", value_parser = ["jsonl", "json", "csv", "table"])]
     format: Option<String>,
@@ -69,8 +61,8 @@ pub struct Counts {
 pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     let scorer = args.rules.load()?;
     check_stage(&scorer, args.stage.as_deref())?;
-    let input = args.input.as_deref().and_then(InputFormat::from_name);
-    let options = read_options(args.delimiter)?;
+    let input = args.input.format();
+    let options = read_options(args.input.delimiter)?;
     let format = output_format(args);
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(create(path)?),
@@ -90,11 +82,7 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         Some(n) => Pipeline::new(&scorer, args.as_of.date()).threads(usize::from(n)),
         None => Pipeline::new(&scorer, args.as_of.date()),
     };
-    let files = if args.files.is_empty() {
-        vec!["-".to_string()]
-    } else {
-        args.files.clone()
-    };
+    let files = args.input.files();
     let mut unreadable = 0;
     let mut outcome = Ok(());
     for file in &files {
@@ -130,6 +118,24 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     } else {
         Exit::Ok
     })
+}
+
+/// The line standard error gets for the `count`th rejection: the first
+/// [`MAX_REPORTED_REJECTS`] are shown, then one line says the rest are only counted
+/// (with `hint`, e.g. where they can be kept).
+pub(super) fn rejection_notice(
+    count: u64,
+    position: &Position,
+    reason: &str,
+    hint: &str,
+) -> Option<String> {
+    if count <= MAX_REPORTED_REJECTS {
+        Some(format!("{position}: rejected: {reason}"))
+    } else if count == MAX_REPORTED_REJECTS + 1 {
+        Some(format!("(further rejections are counted, not shown{hint})"))
+    } else {
+        None
+    }
 }
 
 pub(super) fn create(path: &std::path::Path) -> Result<File, Failure> {
@@ -173,15 +179,13 @@ impl leadscore::Sink for Sink {
 impl Sink {
     fn reject(&mut self, position: &Position, reason: &str, raw: &str) -> io::Result<()> {
         self.counts.rejected += 1;
-        if self.counts.rejected <= MAX_REPORTED_REJECTS {
-            self.progress
-                .suspend(|| eprintln!("{position}: rejected: {reason}"));
-        } else if self.counts.rejected == MAX_REPORTED_REJECTS + 1 {
-            self.progress.suspend(|| {
-                eprintln!(
-                    "(further rejections are counted, not shown; use --rejects FILE to keep them)"
-                )
-            });
+        if let Some(line) = rejection_notice(
+            self.counts.rejected,
+            position,
+            reason,
+            "; use --rejects FILE to keep them",
+        ) {
+            self.progress.suspend(|| eprintln!("{line}"));
         }
         if let Some(rejects) = &mut self.rejects {
             rejects.write(position, reason, raw)?;

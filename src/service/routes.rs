@@ -20,7 +20,7 @@ use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use super::State;
 use crate::date::Date;
 use crate::io::{InputFormat, RawRecord, ReadOptions, RecordReader};
-use crate::lead::{Lead, Value};
+use crate::lead::Lead;
 use crate::scorer::Scorer;
 use crate::verdict::Verdict;
 
@@ -284,9 +284,7 @@ fn score_one(
 ) -> Result<Verdict, ApiError> {
     match scorer.try_score(lead, as_of) {
         Ok(mut verdict) => {
-            if verdict.id == Value::Null {
-                verdict.id = Value::Text(name());
-            }
+            verdict.name_by(name());
             Ok(verdict)
         }
         Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.reason).in_record(name())),
@@ -501,9 +499,7 @@ async fn explain(
     };
     let snapshot = state.current.load_full();
     let mut explanation = snapshot.scorer.explain(&lead, state.as_of());
-    if explanation.verdict.id == Value::Null {
-        explanation.verdict.id = Value::Text(record_name(1));
-    }
+    explanation.verdict.name_by(record_name(1));
     let body = serde_json::to_vec(&explanation).unwrap_or_default();
     Ok(json_response(body, JSON, 1))
 }
