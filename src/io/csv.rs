@@ -23,16 +23,41 @@ struct Newlines<R> {
     inner: R,
     /// Bytes read so far.
     read: u64,
-    /// Offsets of the newlines read but not yet passed by the parser, ascending.
-    offsets: VecDeque<u64>,
+    /// Newlines read but not yet passed by the parser, ascending by offset.
+    newlines: VecDeque<Newline>,
+    /// The last two bytes read, oldest first.
+    tail: [u8; 2],
+}
+
+/// A newline in the input and the two bytes before it.
+#[derive(Clone, Copy)]
+struct Newline {
+    offset: u64,
+    before: [u8; 2],
 }
 
 impl<R: Read> Read for Newlines<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
-            self.offsets.push_back(self.read + i as u64);
+        let read = &buf[..n];
+        // The two bytes before `i`, reaching back into the previous read.
+        let byte_at = |i: usize, back: usize| match i.checked_sub(back) {
+            Some(j) => read[j],
+            None => self.tail[2 - (back - i)],
+        };
+        for i in read
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i)
+        {
+            let before = [byte_at(i, 2), byte_at(i, 1)];
+            self.newlines.push_back(Newline {
+                offset: self.read + i as u64,
+                before,
+            });
         }
+        self.tail = [byte_at(n, 2), byte_at(n, 1)];
         self.read += n as u64;
         Ok(n)
     }
@@ -43,16 +68,20 @@ impl<R> Newlines<R> {
         Newlines {
             inner,
             read: 0,
-            offsets: VecDeque::new(),
+            newlines: VecDeque::new(),
+            tail: [0; 2],
         }
     }
 
-    /// Whether the byte at `offset` is a newline; forgets newlines before it.
-    fn is_newline(&mut self, offset: u64) -> bool {
-        while self.offsets.front().is_some_and(|&o| o < offset) {
-            self.offsets.pop_front();
+    /// The newline at `offset`, if that byte is one; forgets newlines before it.
+    fn newline_at(&mut self, offset: u64) -> Option<Newline> {
+        while self.newlines.front().is_some_and(|n| n.offset < offset) {
+            self.newlines.pop_front();
         }
-        self.offsets.front() == Some(&offset)
+        self.newlines
+            .front()
+            .filter(|n| n.offset == offset)
+            .copied()
     }
 }
 
@@ -136,10 +165,21 @@ impl CsvRecords {
             .iter()
             .map(|f| f.iter().filter(|&&b| b == b'\n').count())
             .sum();
+        let last_field_ends_in_newline = self
+            .row
+            .iter()
+            .next_back()
+            .is_some_and(|f| f.ends_with(b"\n"));
         let ending = match end_byte {
-            0 => false,
-            _ => self.reader.get_mut().is_newline(end_byte - 1),
-        };
+            0 => None,
+            _ => self.reader.get_mut().newline_at(end_byte - 1),
+        }
+        .is_some_and(|newline| {
+            // A quote left open at the end of the input takes the last newline into
+            // the field; a closed one puts a quote (or `"\r`) before the line ending.
+            let closed = newline.before[1] == b'"' || newline.before == *b"\"\r";
+            !last_field_ends_in_newline || closed
+        });
         end_line
             .saturating_sub(inside as u64 + u64::from(ending))
             .max(1)
@@ -465,6 +505,53 @@ mod tests {
                 (10, 4, ok("id=L4|note=y")),
             ]
         );
+    }
+
+    /// Hands out one byte per read, so every newline sits at a read boundary.
+    struct ByteByByte<'a>(&'a [u8]);
+
+    impl Read for ByteByByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&byte, rest)), Some(slot)) => {
+                    *slot = byte;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn newlines_remember_the_two_bytes_before_them_across_reads() {
+        let input = b"\nab\n\"\r\n";
+        for chunked in [false, true] {
+            let mut newlines = Newlines::new(if chunked {
+                Box::new(ByteByByte(input)) as Box<dyn Read>
+            } else {
+                Box::new(&input[..])
+            });
+            io::copy(&mut newlines, &mut io::sink()).unwrap();
+            let seen: Vec<(u64, [u8; 2])> = newlines
+                .newlines
+                .iter()
+                .map(|n| (n.offset, n.before))
+                .collect();
+            assert_eq!(seen, vec![(0, [0, 0]), (3, *b"ab"), (6, *b"\"\r")]);
+        }
+    }
+
+    #[test]
+    fn a_quote_left_open_at_the_end_is_dated_from_its_own_line() {
+        // The last row's quote never closes: the csv crate takes the rest of the input
+        // as the field, and the row still starts on line 3 (or 4 after a newline in it).
+        let records = read("id,note\nL1,a\nL2,\"b");
+        assert_eq!(records[1].position.line, 3);
+        let records = read("id,note\nL1,a\nL2,\"b\nc");
+        assert_eq!(records[1].position.line, 3);
+        let records = read("id,note\nL1,a\nL2,\"b\n");
+        assert_eq!(records[1].position.line, 3);
     }
 
     #[test]
