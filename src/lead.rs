@@ -363,11 +363,64 @@ impl<'de> Visitor<'de> for SlotsSeed<'_> {
                 // A later key wins, as when a parsed lead is bound.
                 Some(slot) => values[slot] = Some(map.next_value::<Value>()?),
                 None => {
-                    map.next_value::<de::IgnoredAny>()?;
+                    map.next_value::<Skipped>()?;
                 }
             }
         }
         Ok(values)
+    }
+}
+
+/// A value read and dropped. Unlike [`de::IgnoredAny`], which serde_json skips without
+/// counting depth, it nests through serde_json's recursion limit, so a record too deep to
+/// parse as a [`Lead`] is refused here too and both ways of reading agree.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Skipped, D::Error> {
+        deserializer.deserialize_any(Skipped)
+    }
+}
+
+impl<'de> Visitor<'de> for Skipped {
+    type Value = Skipped;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skipped, A::Error> {
+        while seq.next_element::<Skipped>()?.is_some() {}
+        Ok(Skipped)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skipped, A::Error> {
+        while map.next_entry::<de::IgnoredAny, Skipped>()?.is_some() {}
+        Ok(Skipped)
     }
 }
 
@@ -957,6 +1010,25 @@ mod tests {
         let lead: Lead = serde_json::from_str(&format!("{{{}}}", body.join(","))).unwrap();
         assert_eq!(lead.len(), 100);
         assert_eq!(lead.get("k7"), Some(&Value::Int(4907)));
+    }
+
+    #[test]
+    fn binding_json_refuses_nesting_too_deep_to_parse_even_in_an_unread_field() {
+        let schema = Schema::default();
+        let deep = format!(
+            "{{\"id\": \"x\", \"x\": {}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(serde_json::from_str::<Lead>(&deep).is_err());
+        assert!(schema.bind_json(&deep).is_err());
+        let fine = format!(
+            "{{\"x\": {}{{\"a\": 1}}{}}}",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(serde_json::from_str::<Lead>(&fine).is_ok());
+        assert!(schema.bind_json(&fine).is_ok());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use crate::date::Date;
+use crate::io::RawRecord;
+
 use crate::lead::{Bound, Lead, LeadError};
 use crate::rules::predicate::Env;
 use crate::rules::{Rule, RuleKind, Rules};
@@ -67,6 +69,15 @@ impl Scorer {
             return Err(misfit_error(&bound));
         }
         Ok(self.decide(Some(lead), &bound, as_of))
+    }
+
+    /// Scores one record cut by a [`RecordReader`](crate::io::RecordReader) exactly as
+    /// the bulk [`Pipeline`](crate::Pipeline) does (JSON read straight into the rules'
+    /// field slots where it can be), for embedders who run their own threads: a
+    /// verdict named after the record's place when it has no id, or a rejection that
+    /// keeps the record whole.
+    pub fn score_record(&self, raw: RawRecord, as_of: Date) -> crate::pipeline::Outcome {
+        crate::pipeline::score_raw(self, as_of, raw)
     }
 
     /// Scores a lead given as JSON text, reading only the fields the rules use, straight
