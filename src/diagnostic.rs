@@ -116,22 +116,47 @@ impl Diagnostic {
         let pad = " ".repeat(gutter);
         let _ = writeln!(out, "{pad}--> {}", self.location());
         if let Some(line) = &self.source_line {
-            let line = line.trim_end_matches(['\r', '\n']);
-            let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{} | {}", self.span.line, line.replace('\t', " "));
-            let indent = line
+            let line: Vec<char> = line
+                .trim_end_matches(['\r', '\n'])
                 .chars()
-                .take(self.span.col.saturating_sub(1) as usize)
-                .count();
-            let lead = " ".repeat(indent);
-            let width = self.span.len.max(1) as usize;
-            let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(width));
+                .map(|c| if c == '\t' { ' ' } else { c })
+                .collect();
+            let caret = (self.span.col.saturating_sub(1) as usize).min(line.len());
+            let (shown, indent) = snippet_window(&line, caret);
+            let width = (self.span.len.max(1) as usize).min(SNIPPET_WIDTH);
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{} | {shown}", self.span.line);
+            let _ = writeln!(out, "{pad} | {}{}", " ".repeat(indent), "^".repeat(width));
         }
         if let Some(help) = &self.help {
             let _ = writeln!(out, "{pad} = help: {help}");
         }
         out
     }
+}
+
+/// Characters of a source line shown in a snippet; longer lines are cut around the caret.
+const SNIPPET_WIDTH: usize = 100;
+
+/// The part of `line` to show, with `...` where it is cut, and the caret's indent in it.
+fn snippet_window(line: &[char], caret: usize) -> (String, usize) {
+    if line.len() <= SNIPPET_WIDTH {
+        return (line.iter().collect(), caret);
+    }
+    let start = caret
+        .saturating_sub(SNIPPET_WIDTH / 3)
+        .min(line.len() - SNIPPET_WIDTH);
+    let end = start + SNIPPET_WIDTH;
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push_str("...");
+    }
+    shown.extend(&line[start..end]);
+    if end < line.len() {
+        shown.push_str("...");
+    }
+    let indent = caret - start + if start > 0 { 3 } else { 0 };
+    (shown, indent)
 }
 
 impl fmt::Display for Diagnostic {
@@ -212,6 +237,34 @@ mod tests {
              2 |     when: { field: budjet, gte: 10000 }\n  \
              |                    ^^^^^^\n  \
              = help: did you mean `budget`?\n"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = format!("{}X{}", "a".repeat(500), "b".repeat(500));
+        let mut d = Diagnostic::error("r.rhai", Span::new(1, 501, 1), "here");
+        attach_source_lines(std::slice::from_mut(&mut d), &line);
+        let rendered = d.render();
+        let lines: Vec<&str> = rendered.lines().collect();
+        let (snippet, caret) = (lines[3], lines[4]);
+        assert!(snippet.starts_with("1 | ...aaa") && snippet.ends_with("bbb..."));
+        assert_eq!(
+            snippet.chars().count(),
+            "1 | ".len() + 3 + SNIPPET_WIDTH + 3
+        );
+        // The caret still points at the X.
+        let at = caret.find('^').unwrap();
+        assert_eq!(snippet.chars().nth(at), Some('X'));
+        // Near either end only one side is cut.
+        d.span = Span::new(1, 1, 1);
+        assert!(d.render().lines().nth(3).unwrap().starts_with("1 | aaa"));
+        d.span = Span::new(1, 1001, 1);
+        let rendered = d.render();
+        let snippet = rendered.lines().nth(3).unwrap();
+        assert!(
+            snippet.ends_with('b') && snippet.contains("..."),
+            "{snippet}"
         );
     }
 

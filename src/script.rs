@@ -31,6 +31,8 @@ pub struct Limits {
     pub max_array_size: usize,
     /// Entries in one map (`max_map_size`, default 10,000).
     pub max_map_size: usize,
+    /// Nesting of one expression, checked when rules load (`max_expr_depth`, default 32).
+    pub max_expr_depth: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +43,7 @@ impl Default for Limits {
             max_string_size: 1 << 20,
             max_array_size: 10_000,
             max_map_size: 10_000,
+            max_expr_depth: 32,
         }
     }
 }
@@ -58,6 +61,7 @@ impl Limits {
                 "max_string_size" => limits.max_string_size = size,
                 "max_array_size" => limits.max_array_size = size,
                 "max_map_size" => limits.max_map_size = size,
+                "max_expr_depth" => limits.max_expr_depth = size,
                 _ => {}
             }
         }
@@ -169,7 +173,8 @@ impl ScriptHost {
         let mut engine = Engine::new();
         engine.set_max_operations(limits.max_operations);
         engine.set_max_call_levels(limits.max_call_depth);
-        engine.set_max_expr_depths(64, 32);
+        // Rules and `expr` conditions all run as functions, so one depth serves both.
+        engine.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
         engine.set_max_string_size(limits.max_string_size);
         engine.set_max_array_size(limits.max_array_size);
         engine.set_max_map_size(limits.max_map_size);
@@ -195,6 +200,11 @@ impl ScriptHost {
         }
     }
 
+    /// How deeply one expression may nest (`settings.limits.max_expr_depth`).
+    fn max_expr_depth(&self) -> usize {
+        self.engine.max_function_expr_depth()
+    }
+
     /// Compiles a `*.rhai` file; returns its rule functions in source order.
     pub fn compile_file(
         &mut self,
@@ -204,7 +214,7 @@ impl ScriptHost {
         let ast = self
             .engine
             .compile(source)
-            .map_err(|e| parse_error(path, &e, |line, col| (line, col)))?;
+            .map_err(|e| parse_error(path, &e, |line, col| (line, col), self.max_expr_depth()))?;
         let file = self.files.len();
         let mut rules: Vec<ScriptRule> = ast
             .iter_functions()
@@ -261,12 +271,12 @@ impl ScriptHost {
         };
         self.engine
             .compile_expression(&expr.source)
-            .map_err(|e| parse_error(path, &e, at))?;
+            .map_err(|e| parse_error(path, &e, at, self.max_expr_depth()))?;
         let wrapped = format!("fn {EXPR_FN}(lead) {{ {} }}", expr.source);
         let ast = self
             .engine
             .compile(wrapped)
-            .map_err(|e| parse_error(path, &e, at))?;
+            .map_err(|e| parse_error(path, &e, at, self.max_expr_depth()))?;
         record_reads(&ast, &["lead".to_string()], &mut self.reads);
         self.exprs.push((expr.source.clone(), ast));
         Ok(self.exprs.len() - 1)
@@ -683,16 +693,24 @@ fn parse_error(
     path: &Path,
     err: &rhai::ParseError,
     at: impl Fn(u32, u32) -> (u32, u32),
+    max_depth: usize,
 ) -> Diagnostic {
     let pos = err.position();
     let line = pos.line().unwrap_or(1) as u32;
     let col = pos.position().unwrap_or(1) as u32;
     let (line, col) = at(line, col);
-    Diagnostic::error(
-        path,
-        Span::new(line, col, 1),
-        format!("rhai: {}", err.err_type()),
-    )
+    let span = Span::new(line, col, 1);
+    match err.err_type() {
+        rhai::ParseErrorType::ExprTooDeep => Diagnostic::error(
+            path,
+            span,
+            format!(
+                "rhai: expression nested too deep (settings.limits.max_expr_depth is {max_depth})"
+            ),
+        )
+        .with_help("split it into smaller expressions or helper functions, or raise the limit"),
+        other => Diagnostic::error(path, span, format!("rhai: {other}")),
+    }
 }
 
 fn runtime_message(err: &rhai::EvalAltResult) -> String {
@@ -938,6 +956,33 @@ mod tests {
             err,
             "stopped: a map grew too large (settings.limits.max_map_size is 10)"
         );
+    }
+
+    #[test]
+    fn expressions_nested_past_the_limit_are_load_errors_naming_it() {
+        let nested = |depth: usize| {
+            format!(
+                "fn r(lead) {{ {}1{} > 0 }}",
+                "(".repeat(depth),
+                ")".repeat(depth)
+            )
+        };
+        let mut host = ScriptHost::new(Limits::default());
+        let err = host
+            .compile_file(Path::new("t.rhai"), &nested(40))
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "rhai: expression nested too deep (settings.limits.max_expr_depth is 32)"
+        );
+        assert_eq!((err.span.line, err.span.col), (1, 28));
+        // Each parenthesis takes two levels.
+        assert!(host.compile_file(Path::new("t.rhai"), &nested(14)).is_ok());
+        let mut roomy = ScriptHost::new(Limits {
+            max_expr_depth: 100,
+            ..Limits::default()
+        });
+        assert!(roomy.compile_file(Path::new("t.rhai"), &nested(40)).is_ok());
     }
 
     #[test]

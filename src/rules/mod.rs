@@ -948,14 +948,18 @@ mod tests {
         );
         let found = problems(&[(
             "s.yaml",
-            "settings:\n  limits: { max_operations: 0, max_stack: 3 }\n",
+            "settings:\n  limits: { max_operations: 0, max_stack: 3, max_expr_depth: 100000 }\n",
         )]);
-        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found.len(), 3, "{found:?}");
         assert!(
             found[0].contains("`max_operations` must be at least 1"),
             "{found:?}"
         );
         assert!(found[1].contains("unknown key `max_stack`"), "{found:?}");
+        assert!(
+            found[2].contains("`max_expr_depth` can be at most 256"),
+            "{found:?}"
+        );
     }
 
     #[test]

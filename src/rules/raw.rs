@@ -167,12 +167,16 @@ pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
 pub(crate) const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
 pub(crate) const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
 pub(crate) const SCORE_KEYS: [&str; 2] = ["min", "max"];
-pub(crate) const LIMIT_KEYS: [&str; 5] = [
+/// The most `settings.limits.max_expr_depth` may be: parsing and running an expression
+/// recurses once per level, and worker threads have ordinary stacks.
+pub(crate) const MAX_EXPR_DEPTH: i64 = 256;
+pub(crate) const LIMIT_KEYS: [&str; 6] = [
     "max_operations",
     "max_call_depth",
     "max_string_size",
     "max_array_size",
     "max_map_size",
+    "max_expr_depth",
 ];
 pub(crate) const RULE_KEYS: [&str; 7] = [
     "id",
@@ -316,8 +320,19 @@ impl<'p> Decoder<'p> {
                     };
                     for (k, v) in self.known_keys(limits, &LIMIT_KEYS, "in `settings.limits`") {
                         match self.integer(v, "a whole number") {
-                            Some(n) if n.value >= 1 => settings.limits.push((k, n)),
-                            Some(n) => self.error(n.span, format!("`{k}` must be at least 1")),
+                            Some(n) if n.value < 1 => {
+                                self.error(n.span, format!("`{k}` must be at least 1"));
+                            }
+                            Some(n) if k == "max_expr_depth" && n.value > MAX_EXPR_DEPTH => {
+                                self.error(
+                                    n.span,
+                                    format!(
+                                        "`max_expr_depth` can be at most {MAX_EXPR_DEPTH} \
+                                         (deeper expressions could overflow the stack)"
+                                    ),
+                                );
+                            }
+                            Some(n) => settings.limits.push((k, n)),
                             None => {}
                         }
                     }

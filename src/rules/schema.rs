@@ -226,6 +226,9 @@ fn limit_key(key: &str) -> Option<Value> {
         "max_map_size" => {
             json!({ "type": "integer", "minimum": 1, "description": "Entries in one map (default 10000)." })
         }
+        "max_expr_depth" => {
+            json!({ "type": "integer", "minimum": 1, "maximum": super::raw::MAX_EXPR_DEPTH, "description": "Nesting of one Rhai expression, checked when the rules load (default 32, at most 256)." })
+        }
         _ => return None,
     })
 }
