@@ -37,6 +37,21 @@ impl Stage {
             && self.requires.is_empty()
             && self.when.is_none()
     }
+
+    /// True when every lead that meets `later` also meets this stage, so that, placed
+    /// above it, this stage takes all of `later`'s leads. (A `when:` here could say no,
+    /// so a stage with one covers nothing.)
+    pub fn covers(&self, later: &Stage) -> bool {
+        let min_covered = match (self.min_score, later.min_score) {
+            (None, _) => true,
+            (Some(mine), Some(theirs)) => mine <= theirs,
+            (Some(_), None) => false,
+        };
+        self.when.is_none()
+            && (!self.disqualified || later.disqualified)
+            && min_covered
+            && self.requires.iter().all(|s| later.requires.contains(s))
+    }
 }
 
 /// What the stage decision looks at besides the lead's fields.

@@ -617,17 +617,30 @@ impl Loader {
             .chain(script_signals.iter().map(String::as_str))
             .collect();
         let mut warnings = Vec::new();
-        let mut shadowed_by: Option<&str> = None;
-        for (stage, doc) in policy.stages.iter().zip(&docs.value) {
-            if let Some(by) = shadowed_by {
-                warnings.push(Diagnostic::warning(
-                    path,
-                    doc.id.span,
-                    format!(
-                        "stage `{}` can never be reached: `{by}` above it takes every lead",
-                        stage.id
-                    ),
-                ));
+        for (index, (stage, doc)) in policy.stages.iter().zip(&docs.value).enumerate() {
+            let above = &policy.stages[..index];
+            if let Some(by) = above.iter().find(|earlier| earlier.covers(stage)) {
+                let warning = if by.is_unconditional() {
+                    Diagnostic::warning(
+                        path,
+                        doc.id.span,
+                        format!(
+                            "stage `{}` can never be reached: `{}` above it takes every lead",
+                            stage.id, by.id
+                        ),
+                    )
+                } else {
+                    Diagnostic::warning(
+                        path,
+                        doc.id.span,
+                        format!(
+                            "stage `{}` can never be reached: every lead that meets it meets `{}` above it",
+                            stage.id, by.id
+                        ),
+                    )
+                    .with_help(format!("move `{}` above `{}`", stage.id, by.id))
+                };
+                warnings.push(warning);
                 continue;
             }
             for (signal, doc_signal) in stage.requires.iter().zip(&doc.requires) {
@@ -656,9 +669,6 @@ impl Loader {
                         stage.id, settings.score_max
                     ),
                 ));
-            }
-            if stage.is_unconditional() {
-                shadowed_by = Some(&stage.id);
             }
         }
         let disqualifies = rules
@@ -909,6 +919,36 @@ mod tests {
             problems(&[("a.yaml", &format!("{RULE}stages: []\n"))]).len(),
             1
         );
+        // Listed in the wrong order, the stricter stage is never reached.
+        let rule = "rules:\n  - id: r\n    when: { field: x, exists: true }\n    signals: [need, budget, pricing_discussed]\n";
+        let stages = "stages:\n  - id: prospect\n    min_score: 40\n    requires: [need, budget]\n  - id: ready\n    min_score: 70\n    requires: [need, budget, pricing_discussed]\n  - id: lead\n";
+        assert_eq!(
+            problems(&[("a.yaml", &format!("{rule}{stages}"))]),
+            vec![
+                "a.yaml:9:9: warning: stage `ready` can never be reached: every lead that meets it meets `prospect` above it (help: move `ready` above `prospect`)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stage_covers_a_later_one_only_when_nothing_in_it_could_say_no() {
+        use crate::stage::Stage;
+        let stage = |min: Option<i64>, requires: &[&str], disqualified: bool| Stage {
+            id: "s".into(),
+            description: None,
+            disqualified,
+            min_score: min,
+            requires: requires.iter().map(|s| (*s).into()).collect(),
+            when: None,
+        };
+        let prospect = stage(Some(40), &["need"], false);
+        assert!(prospect.covers(&stage(Some(70), &["need", "budget"], false)));
+        assert!(prospect.covers(&stage(Some(40), &["need"], true)));
+        assert!(!prospect.covers(&stage(Some(30), &["need", "budget"], false)));
+        assert!(!prospect.covers(&stage(None, &["need"], false)));
+        assert!(!prospect.covers(&stage(Some(70), &["budget"], false)));
+        assert!(!stage(None, &[], true).covers(&stage(None, &[], false)));
+        assert!(stage(None, &[], false).covers(&stage(Some(1), &["x"], true)));
     }
 
     #[test]
