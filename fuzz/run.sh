@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs each fuzz target for a bounded time, seeded from the repository's own rules and
 # fixtures. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`); runs on stable Rust
-# without a sanitizer (the crate has no unsafe code).
+# without a sanitizer (the crate has no unsafe code), with debug assertions and overflow
+# checks on.
 #
 #   fuzz/run.sh              # every target, 30 s each
 #   fuzz/run.sh 600 score    # one target, ten minutes
 #
 # A crash or a hang (an input taking over 10 s) stops with the input saved in
-# fuzz/artifacts/<target>/; replay it with `cargo fuzz run -s none <target> <file>`.
+# fuzz/artifacts/<target>/; replay it with `cargo fuzz run -s none -a <target> <file>`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ seed() {
         while read -r file; do cp "$file" "$1/seed-${file//\//_}"; done
 }
 
-cargo fuzz build -s none
+cargo fuzz build -s none --debug-assertions
 for target in "${targets[@]}"; do
     corpus="fuzz/corpus/$target"
     mkdir -p "$corpus"
@@ -39,7 +40,7 @@ for target in "${targets[@]}"; do
     echo "fuzzing $target for ${seconds}s"
     log="fuzz/artifacts/$target.log"
     mkdir -p fuzz/artifacts
-    if ! cargo fuzz run -s none "$target" "$corpus" -- \
+    if ! cargo fuzz run -s none --debug-assertions "$target" "$corpus" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         grep -v "^\s*\[" "$log" | cut -c1-400 | tail -n 60 >&2
