@@ -582,6 +582,11 @@ fn broken_rules_at_start_are_a_usage_error() {
 }
 
 impl Server {
+    /// `host:port`, for raw TCP clients.
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
     fn wait_for_log(&self, text: &str) {
         let start = Instant::now();
         while !self.logs().contains(text) {
@@ -644,4 +649,214 @@ fn slow_and_vanishing_clients_do_not_hold_up_the_others() {
     );
     drop((slow, idle));
     assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+}
+
+/// Sends `request` on a new connection, reading while it writes (the server may answer
+/// and close before it has read everything), and returns what came back before the
+/// connection closed.
+fn exchange(addr: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let request = request.as_bytes().to_vec();
+    // A write cut short by the server closing is what is being tested, not a failure.
+    let writing = std::thread::spawn(move || writer.write_all(&request).is_ok());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let _ = writing.join();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A `GET /healthz` head with `extra` header lines.
+fn healthz_with(extra: &str) -> String {
+    format!("GET /healthz HTTP/1.1\r\nHost: leadscore\r\nConnection: close\r\n{extra}\r\n")
+}
+
+#[test]
+fn hundreds_of_idle_and_slow_connections_do_not_delay_a_request() {
+    let server = Server::start("many_connections", &[]);
+    let addr = server.addr();
+    // 300 connections under the default cap: half silent, half stuck in their headers.
+    let held: Vec<TcpStream> = (0..300)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            if i % 2 == 1 {
+                stream
+                    .write_all(b"POST /v1/score HTTP/1.1\r\nHost: leadscore\r\nX-Slow: ")
+                    .unwrap();
+            }
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+    let response = exchange(&addr, &healthz_with(""));
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "two requests took {:?} beside 300 held connections",
+        started.elapsed()
+    );
+    drop(held);
+}
+
+/// Sends a request on a new connection and checks that no answer comes for a while.
+fn send_unanswered(addr: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(healthz_with("").as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("a connection over the cap was answered: {other:?}"),
+    }
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+fn read_response(mut stream: TcpStream) -> String {
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+#[test]
+fn connections_over_the_cap_wait_for_a_free_slot() {
+    let server = Server::start("max_connections", &["--max-connections", "4"]);
+    let addr = server.addr();
+    let mut held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    // The fifth is not accepted: the kernel queues it, and it waits...
+    let waiting = send_unanswered(&addr);
+    server.wait_for_log("all connection slots are taken");
+    // ...until a connection closes, then it is served.
+    held.pop();
+    let started = Instant::now();
+    let response = read_response(waiting);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    assert!(response.ends_with("{\"status\":\"ok\"}"), "{response:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    // Silent connections cannot hold the slots for longer than the idle timeout.
+    let server = Server::start(
+        "max_connections_idle",
+        &["--max-connections", "2", "--idle-timeout", "2"],
+    );
+    let addr = server.addr();
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let waiting = send_unanswered(&addr);
+    let response = read_response(waiting);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    drop(held);
+}
+
+/// Reads from a connection until the server closes it; panics if it answers.
+fn wait_closed(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 256];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!(
+            "expected the server to close the connection, got {other:?}: {:?}",
+            String::from_utf8_lossy(&buf)
+        ),
+    }
+}
+
+#[test]
+fn connections_idle_past_the_idle_timeout_are_closed() {
+    let server = Server::start("idle_timeout", &["--idle-timeout", "1"]);
+    let addr = server.addr();
+    let timeout = Duration::from_secs(1);
+
+    // Slowloris: a byte of headers every 100 ms, which never finishes them in time.
+    let loris = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            let started = Instant::now();
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let head = format!("GET /healthz HTTP/1.1\r\nX-Slow: {}", "a".repeat(1000));
+            let mut buf = [0u8; 256];
+            for byte in head.bytes() {
+                if stream.write_all(&[byte]).is_err() {
+                    return started.elapsed();
+                }
+                match stream.read(&mut buf) {
+                    Ok(0) => return started.elapsed(),
+                    Ok(_) => panic!(
+                        "slowloris got an answer: {:?}",
+                        String::from_utf8_lossy(&buf)
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                        return started.elapsed();
+                    }
+                    Err(_) => {}
+                }
+            }
+            panic!("the slow client sent its whole head without being closed")
+        }
+    });
+    // A silent connection, and one kept alive after its request.
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    let mut kept = TcpStream::connect(&addr).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: leadscore\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 256];
+    while !response.ends_with(b"{\"status\":\"ok\"}") {
+        let n = kept.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before answering");
+        response.extend_from_slice(&buf[..n]);
+    }
+    let answered = Instant::now();
+    // A request in progress is not idle: an upload slower than the idle timeout is fine.
+    let body = qualified_lead().to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut upload = TcpStream::connect(&addr).unwrap();
+    write!(
+        upload,
+        "POST /v1/score HTTP/1.1\r\nHost: leadscore\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    // Meanwhile everyone else is served.
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    wait_closed(&mut silent);
+    let silent_for = started.elapsed();
+    wait_closed(&mut kept);
+    let kept_for = answered.elapsed();
+    let loris_for = loris.join().unwrap();
+    for (what, open_for) in [
+        ("silent", silent_for),
+        ("kept alive", kept_for),
+        ("slowloris", loris_for),
+    ] {
+        assert!(
+            open_for >= timeout - Duration::from_millis(100) && open_for < PATIENCE,
+            "the {what} connection was closed after {open_for:?}"
+        );
+    }
+
+    std::thread::sleep(timeout + Duration::from_millis(500));
+    upload.write_all(tail.as_bytes()).unwrap();
+    let response = read_response(upload);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    assert!(response.contains("\"stage\":\"prospect\""), "{response:?}");
 }

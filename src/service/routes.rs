@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Request, State as AxumState};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State as AxumState};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 
 use super::State;
+use super::connection::Activity;
 use crate::date::Date;
 use crate::io::{InputFormat, RawRecord, ReadOptions, RecordReader};
 use crate::lead::Lead;
@@ -48,8 +49,8 @@ fn routes() -> Router<Arc<State>> {
 }
 
 /// The middleware around every route, innermost first: a panic becomes a 500 for its
-/// request only, a request past the timeout a 408, and each request is logged and
-/// counted (its 500 or 408 included).
+/// request only, a request past the timeout a 408, each request is logged and counted
+/// (its 500 or 408 included), and the connection knows a request is in progress.
 fn layered(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
     let panics = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
         tracing::error!("a request handler panicked");
@@ -62,7 +63,19 @@ fn layered(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
             state.config.request_timeout,
         ))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .layer(middleware::from_fn(in_progress))
         .with_state(state)
+}
+
+/// Marks the connection busy while a request is in progress, so its idle timeout never
+/// cuts a slow upload or a long batch short. Served by other means (a router mounted
+/// elsewhere), a request has no such mark and this does nothing.
+async fn in_progress(request: Request, next: Next) -> Response {
+    let _busy = request
+        .extensions()
+        .get::<ConnectInfo<Activity>>()
+        .map(|ConnectInfo(activity)| activity.begin());
+    next.run(request).await
 }
 
 /// How many leads a response scored, for the request log.
