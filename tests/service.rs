@@ -673,6 +673,40 @@ fn healthz_with(extra: &str) -> String {
 }
 
 #[test]
+fn oversize_request_heads_get_431_and_others_are_served() {
+    let server = Server::start("big_heads", &[]);
+    let addr = server.addr();
+    let value = |n: usize| format!("X-Big: {}\r\n", "a".repeat(n));
+    let headers = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    // hyper's limits, which axum's server keeps: a head of about 400 KiB (8 KiB + 100
+    // reads of 4 KiB), and 100 headers (Host and Connection are two of them).
+    for (what, extra) in [
+        ("a 1 MiB header", value(1 << 20)),
+        ("500 headers", headers(500)),
+        ("101 headers", headers(99)),
+    ] {
+        let response = exchange(&addr, &healthz_with(&extra));
+        assert!(
+            response.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{what}: {response:?}"
+        );
+        assert!(response.contains("\r\nconnection: close\r\n"), "{what}");
+        assert_eq!(server.get("/healthz").0, 200, "after {what}");
+    }
+    // Large but within the limits: served.
+    for (what, extra) in [
+        ("a 64 KiB header", value(64 << 10)),
+        ("100 headers", headers(98)),
+    ] {
+        let response = exchange(&addr, &healthz_with(&extra));
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{what}: {response:?}"
+        );
+    }
+}
+
+#[test]
 fn hundreds_of_idle_and_slow_connections_do_not_delay_a_request() {
     let server = Server::start("many_connections", &[]);
     let addr = server.addr();
