@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -41,13 +41,7 @@ impl Server {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         let rules = dir.join("rules");
-        std::fs::create_dir_all(&rules).unwrap();
-        for entry in std::fs::read_dir(root().join("rules")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                std::fs::copy(&path, rules.join(path.file_name().unwrap())).unwrap();
-            }
-        }
+        copy_rules(&rules);
         let log = dir.join("serve.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
             .args([
@@ -140,6 +134,17 @@ impl Server {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Waits until `done` holds, polling.
+    fn poll_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            if start.elapsed() > PATIENCE {
+                panic!("timed out waiting for {what}\nlog:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// Waits until `/v1/rules` satisfies `done`.
     fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
@@ -191,6 +196,17 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Copies the starter rules into a new folder `to`.
+fn copy_rules(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
     }
 }
 
@@ -893,4 +909,86 @@ fn connections_idle_past_the_idle_timeout_are_closed() {
     let response = read_response(upload);
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
     assert!(response.contains("\"stage\":\"prospect\""), "{response:?}");
+}
+
+#[test]
+fn a_replaced_rules_folder_is_watched_again() {
+    let server = Server::start("replaced_folder", &[]);
+    let rules = server.rules();
+    let original = server.status();
+
+    // Removed: the last good rules stay, and /v1/rules says why.
+    std::fs::remove_dir_all(&rules).unwrap();
+    let missing = server.wait_for("the missing folder to be reported", |s| {
+        !s["last_reload_error"].is_null()
+    });
+    assert_eq!(missing["hash"], original["hash"]);
+    let message = missing["last_reload_error"]["message"].as_str().unwrap();
+    assert!(message.contains(&*rules.to_string_lossy()), "{message}");
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    // Created again with a changed rule, as `rm -rf rules && cp -r new rules` does.
+    // The folder is watched again only once it is back, so the first load may see it
+    // half copied; bant.yaml is changed last, so a lead scored on its new rule means
+    // the folder is complete.
+    copy_rules(&rules);
+    server.edit("bant.yaml", "gte: 10000 }", "gte: 50000 }");
+    server.poll_until("the new folder to load", || {
+        server.status()["last_reload_error"].is_null()
+            && server.score(&qualified_lead())["stage"] == "lead"
+    });
+    let replaced = server.status();
+    assert_ne!(replaced["hash"], original["hash"]);
+    // The new folder is watched: an edit in it takes effect.
+    server.edit("bant.yaml", "gte: 50000 }", "gte: 10000 }");
+    server.wait_for("an edit in the new folder", |s| {
+        s["hash"] == original["hash"]
+    });
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    // Swapped by renames, as a deploy switches releases: the same again.
+    let next = server.dir.join("rules.next");
+    copy_rules(&next);
+    let bant = next.join("bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 10000 }", "gte: 50000 }", 1)).unwrap();
+    std::fs::rename(&rules, server.dir.join("rules.old")).unwrap();
+    std::fs::rename(&next, &rules).unwrap();
+    server.wait_for("the swapped-in folder", |s| s["hash"] == replaced["hash"]);
+    assert_eq!(server.score(&qualified_lead())["stage"], "lead");
+    server.edit("bant.yaml", "gte: 50000 }", "gte: 10000 }");
+    let last = server.wait_for("an edit in the swapped-in folder", |s| {
+        s["hash"] == original["hash"]
+    });
+    assert_eq!(last["last_reload_error"], Value::Null);
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_rules_symlink_switched_to_another_release_is_followed() {
+    let server = Server::start("symlink_switch", &[]);
+    let rules = server.rules();
+    let original = server.status();
+    // rules -> release1, then switched atomically to release2, as a deploy does
+    // (`ln -sfn release2 rules.tmp && mv -T rules.tmp rules`).
+    let (one, two) = (server.dir.join("release1"), server.dir.join("release2"));
+    std::fs::rename(&rules, &one).unwrap();
+    std::os::unix::fs::symlink("release1", &rules).unwrap();
+    copy_rules(&two);
+    let bant = two.join("bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 10000 }", "gte: 50000 }", 1)).unwrap();
+    let link = server.dir.join("rules.tmp");
+    std::os::unix::fs::symlink("release2", &link).unwrap();
+    std::fs::rename(&link, &rules).unwrap();
+    let switched = server.wait_for("the switch to load", |s| s["hash"] != original["hash"]);
+    assert_eq!(switched["last_reload_error"], Value::Null);
+    assert_eq!(server.score(&qualified_lead())["stage"], "lead");
+    // The release now behind the link is the one watched.
+    server.edit("bant.yaml", "gte: 50000 }", "gte: 10000 }");
+    server.wait_for("an edit in the new release", |s| {
+        s["hash"] == original["hash"]
+    });
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
 }
