@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -41,13 +41,7 @@ impl Server {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         let rules = dir.join("rules");
-        std::fs::create_dir_all(&rules).unwrap();
-        for entry in std::fs::read_dir(root().join("rules")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                std::fs::copy(&path, rules.join(path.file_name().unwrap())).unwrap();
-            }
-        }
+        copy_rules(&rules);
         let log = dir.join("serve.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
             .args([
@@ -140,6 +134,17 @@ impl Server {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Waits until `done` holds, polling.
+    fn poll_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            if start.elapsed() > PATIENCE {
+                panic!("timed out waiting for {what}\nlog:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// Waits until `/v1/rules` satisfies `done`.
     fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
@@ -191,6 +196,17 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Copies the starter rules into a new folder `to`.
+fn copy_rules(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
     }
 }
 
@@ -456,17 +472,21 @@ fn a_broken_edit_never_takes_effect() {
     );
     assert_eq!(server.score(&qualified_lead()), verdict, "verdicts changed");
     assert!(server.logs().contains(&location), "{}", server.logs());
-    let (_, _, metrics) = server.get("/metrics");
+    // Counted as refused (once per reload tried: one save can be more than one reload
+    // when its file events straddle the quiet time), and nothing was swapped in.
     assert!(
-        metrics.contains("\nleadscore_rules_reload_failures_total 1\n"),
-        "{metrics}"
+        server.metric("leadscore_rules_reload_failures_total") >= 1,
+        "{}",
+        server.get("/metrics").2
     );
+    assert_eq!(server.metric("leadscore_rules_reloads_total"), 0);
 
     // Fixing the file clears the error and takes effect.
     server.edit("bant.yaml", "gtee: 50000", "gte: 50000");
     let fixed = server.wait_for("the fix to load", |s| s["hash"] != before["hash"]);
     assert_eq!(fixed["last_reload_error"], Value::Null);
     assert_eq!(server.score(&qualified_lead())["stage"], "lead");
+    assert_eq!(server.metric("leadscore_rules_reloads_total"), 1);
 }
 
 #[test]
@@ -582,6 +602,21 @@ fn broken_rules_at_start_are_a_usage_error() {
 }
 
 impl Server {
+    /// The value of an unlabelled counter at `/metrics`.
+    fn metric(&self, name: &str) -> u64 {
+        let (_, _, metrics) = self.get("/metrics");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    }
+
+    /// `host:port`, for raw TCP clients.
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
     fn wait_for_log(&self, text: &str) {
         let start = Instant::now();
         while !self.logs().contains(text) {
@@ -643,5 +678,331 @@ fn slow_and_vanishing_clients_do_not_hold_up_the_others() {
         started.elapsed()
     );
     drop((slow, idle));
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+}
+
+/// Sends `request` on a new connection, reading while it writes (the server may answer
+/// and close before it has read everything), and returns what came back before the
+/// connection closed.
+fn exchange(addr: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let request = request.as_bytes().to_vec();
+    // A write cut short by the server closing is what is being tested, not a failure.
+    let writing = std::thread::spawn(move || writer.write_all(&request).is_ok());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let _ = writing.join();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A `GET /healthz` head with `extra` header lines.
+fn healthz_with(extra: &str) -> String {
+    format!("GET /healthz HTTP/1.1\r\nHost: leadscore\r\nConnection: close\r\n{extra}\r\n")
+}
+
+#[test]
+fn oversize_request_heads_get_431_and_others_are_served() {
+    let server = Server::start("big_heads", &[]);
+    let addr = server.addr();
+    let value = |n: usize| format!("X-Big: {}\r\n", "a".repeat(n));
+    let headers = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    // hyper's limits, which axum's server keeps: a head of about 400 KiB (8 KiB + 100
+    // reads of 4 KiB), and 100 headers (Host and Connection are two of them).
+    for (what, extra) in [
+        ("a 1 MiB header", value(1 << 20)),
+        ("500 headers", headers(500)),
+        ("101 headers", headers(99)),
+    ] {
+        let response = exchange(&addr, &healthz_with(&extra));
+        assert!(
+            response.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{what}: {response:?}"
+        );
+        assert!(response.contains("\r\nconnection: close\r\n"), "{what}");
+        assert_eq!(server.get("/healthz").0, 200, "after {what}");
+    }
+    // Large but within the limits: served.
+    for (what, extra) in [
+        ("a 64 KiB header", value(64 << 10)),
+        ("100 headers", headers(98)),
+    ] {
+        let response = exchange(&addr, &healthz_with(&extra));
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{what}: {response:?}"
+        );
+    }
+}
+
+#[test]
+fn hundreds_of_idle_and_slow_connections_do_not_delay_a_request() {
+    let server = Server::start("many_connections", &[]);
+    let addr = server.addr();
+    // 300 connections under the default cap: half silent, half stuck in their headers.
+    let held: Vec<TcpStream> = (0..300)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            if i % 2 == 1 {
+                stream
+                    .write_all(b"POST /v1/score HTTP/1.1\r\nHost: leadscore\r\nX-Slow: ")
+                    .unwrap();
+            }
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+    let response = exchange(&addr, &healthz_with(""));
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "two requests took {:?} beside 300 held connections",
+        started.elapsed()
+    );
+    drop(held);
+}
+
+/// Sends a request on a new connection and checks that no answer comes for a while.
+fn send_unanswered(addr: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(healthz_with("").as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("a connection over the cap was answered: {other:?}"),
+    }
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+fn read_response(mut stream: TcpStream) -> String {
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+#[test]
+fn connections_over_the_cap_wait_for_a_free_slot() {
+    let server = Server::start("max_connections", &["--max-connections", "4"]);
+    let addr = server.addr();
+    let mut held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    // The fifth is not accepted: the kernel queues it, and it waits...
+    let waiting = send_unanswered(&addr);
+    server.wait_for_log("all connection slots are taken");
+    // ...until a connection closes, then it is served.
+    held.pop();
+    let started = Instant::now();
+    let response = read_response(waiting);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    assert!(response.ends_with("{\"status\":\"ok\"}"), "{response:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    // Silent connections cannot hold the slots for longer than the idle timeout.
+    let server = Server::start(
+        "max_connections_idle",
+        &["--max-connections", "2", "--idle-timeout", "2"],
+    );
+    let addr = server.addr();
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let waiting = send_unanswered(&addr);
+    let response = read_response(waiting);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    drop(held);
+}
+
+/// Reads from a connection until the server closes it; panics if it answers.
+fn wait_closed(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 256];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!(
+            "expected the server to close the connection, got {other:?}: {:?}",
+            String::from_utf8_lossy(&buf)
+        ),
+    }
+}
+
+#[test]
+fn connections_idle_past_the_idle_timeout_are_closed() {
+    let server = Server::start("idle_timeout", &["--idle-timeout", "1"]);
+    let addr = server.addr();
+    let timeout = Duration::from_secs(1);
+
+    // Slowloris: a byte of headers every 100 ms, which never finishes them in time.
+    let loris = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            let started = Instant::now();
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let head = format!("GET /healthz HTTP/1.1\r\nX-Slow: {}", "a".repeat(1000));
+            let mut buf = [0u8; 256];
+            for byte in head.bytes() {
+                if stream.write_all(&[byte]).is_err() {
+                    return started.elapsed();
+                }
+                match stream.read(&mut buf) {
+                    Ok(0) => return started.elapsed(),
+                    Ok(_) => panic!(
+                        "slowloris got an answer: {:?}",
+                        String::from_utf8_lossy(&buf)
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                        return started.elapsed();
+                    }
+                    Err(_) => {}
+                }
+            }
+            panic!("the slow client sent its whole head without being closed")
+        }
+    });
+    // A silent connection, and one kept alive after its request.
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    let mut kept = TcpStream::connect(&addr).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: leadscore\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 256];
+    while !response.ends_with(b"{\"status\":\"ok\"}") {
+        let n = kept.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before answering");
+        response.extend_from_slice(&buf[..n]);
+    }
+    let answered = Instant::now();
+    // A request in progress is not idle: an upload slower than the idle timeout is fine.
+    let body = qualified_lead().to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut upload = TcpStream::connect(&addr).unwrap();
+    write!(
+        upload,
+        "POST /v1/score HTTP/1.1\r\nHost: leadscore\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    // Meanwhile everyone else is served.
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    wait_closed(&mut silent);
+    let silent_for = started.elapsed();
+    wait_closed(&mut kept);
+    let kept_for = answered.elapsed();
+    let loris_for = loris.join().unwrap();
+    for (what, open_for) in [
+        ("silent", silent_for),
+        ("kept alive", kept_for),
+        ("slowloris", loris_for),
+    ] {
+        assert!(
+            open_for >= timeout - Duration::from_millis(100) && open_for < PATIENCE,
+            "the {what} connection was closed after {open_for:?}"
+        );
+    }
+
+    std::thread::sleep(timeout + Duration::from_millis(500));
+    upload.write_all(tail.as_bytes()).unwrap();
+    let response = read_response(upload);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    assert!(response.contains("\"stage\":\"prospect\""), "{response:?}");
+}
+
+#[test]
+fn a_replaced_rules_folder_is_watched_again() {
+    let server = Server::start("replaced_folder", &[]);
+    let rules = server.rules();
+    let original = server.status();
+
+    // Removed: the last good rules stay, and /v1/rules says why.
+    std::fs::remove_dir_all(&rules).unwrap();
+    let missing = server.wait_for("the missing folder to be reported", |s| {
+        !s["last_reload_error"].is_null()
+    });
+    assert_eq!(missing["hash"], original["hash"]);
+    let message = missing["last_reload_error"]["message"].as_str().unwrap();
+    assert!(message.contains(&*rules.to_string_lossy()), "{message}");
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    // Created again with a changed rule, as `rm -rf rules && cp -r new rules` does.
+    // The folder is watched again only once it is back, so the first load may see it
+    // half copied; bant.yaml is changed last, so a lead scored on its new rule means
+    // the folder is complete.
+    copy_rules(&rules);
+    server.edit("bant.yaml", "gte: 10000 }", "gte: 50000 }");
+    server.poll_until("the new folder to load", || {
+        server.status()["last_reload_error"].is_null()
+            && server.score(&qualified_lead())["stage"] == "lead"
+    });
+    let replaced = server.status();
+    assert_ne!(replaced["hash"], original["hash"]);
+    // The new folder is watched: an edit in it takes effect.
+    server.edit("bant.yaml", "gte: 50000 }", "gte: 10000 }");
+    server.wait_for("an edit in the new folder", |s| {
+        s["hash"] == original["hash"]
+    });
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+
+    // Swapped by renames, as a deploy switches releases: the same again.
+    let next = server.dir.join("rules.next");
+    copy_rules(&next);
+    let bant = next.join("bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 10000 }", "gte: 50000 }", 1)).unwrap();
+    std::fs::rename(&rules, server.dir.join("rules.old")).unwrap();
+    std::fs::rename(&next, &rules).unwrap();
+    server.wait_for("the swapped-in folder", |s| s["hash"] == replaced["hash"]);
+    assert_eq!(server.score(&qualified_lead())["stage"], "lead");
+    server.edit("bant.yaml", "gte: 50000 }", "gte: 10000 }");
+    let last = server.wait_for("an edit in the swapped-in folder", |s| {
+        s["hash"] == original["hash"]
+    });
+    assert_eq!(last["last_reload_error"], Value::Null);
+    assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_rules_symlink_switched_to_another_release_is_followed() {
+    let server = Server::start("symlink_switch", &[]);
+    let rules = server.rules();
+    let original = server.status();
+    // rules -> release1, then switched atomically to release2, as a deploy does
+    // (`ln -sfn release2 rules.tmp && mv -T rules.tmp rules`).
+    let (one, two) = (server.dir.join("release1"), server.dir.join("release2"));
+    std::fs::rename(&rules, &one).unwrap();
+    std::os::unix::fs::symlink("release1", &rules).unwrap();
+    copy_rules(&two);
+    let bant = two.join("bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 10000 }", "gte: 50000 }", 1)).unwrap();
+    let link = server.dir.join("rules.tmp");
+    std::os::unix::fs::symlink("release2", &link).unwrap();
+    std::fs::rename(&link, &rules).unwrap();
+    let switched = server.wait_for("the switch to load", |s| s["hash"] != original["hash"]);
+    assert_eq!(switched["last_reload_error"], Value::Null);
+    assert_eq!(server.score(&qualified_lead())["stage"], "lead");
+    // The release now behind the link is the one watched.
+    server.edit("bant.yaml", "gte: 50000 }", "gte: 10000 }");
+    server.wait_for("an edit in the new release", |s| {
+        s["hash"] == original["hash"]
+    });
     assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
 }

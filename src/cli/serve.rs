@@ -5,7 +5,10 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use leadscore::service::{Config, DEFAULT_MAX_BODY, Service, shutdown_signal};
+use leadscore::service::{
+    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS, Service,
+    shutdown_signal,
+};
 
 use super::{AsOfArgs, Exit, Failure, RulesArgs};
 
@@ -31,6 +34,18 @@ pub struct ServeArgs {
     /// Seconds a request may take, body upload included, before it gets a 408.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     request_timeout: u64,
+    /// Connections served at once. More are not accepted: they wait in the system's
+    /// listen backlog and are served in turn as connections close, so a flood of
+    /// connections cannot use up the process's file descriptors.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections: usize,
+    /// Seconds a connection may stay open without a request in progress (sending a
+    /// request's headers, idle between requests, or not reading its response) before it
+    /// is closed; a request in progress is bounded by --request-timeout instead.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
     /// Log level or filter (error, warn, info, debug, trace); default RUST_LOG, else info.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -45,6 +60,8 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
     config.as_of = args.as_of.as_of;
     config.max_body = args.max_body;
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
+    config.max_connections = args.max_connections;
+    config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout);
     let service = Service::load(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -19,6 +19,7 @@
 //! `GET /v1/rules`, `GET /healthz`, `GET /metrics`. [`Service::router`] gives them as an
 //! axum `Router` to mount in a larger application.
 
+mod connection;
 mod metrics;
 mod reload;
 mod routes;
@@ -45,6 +46,16 @@ pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 /// its body too slowly gets a 408 instead of holding a connection and a task forever.
 pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Connections open at once, by default. More wait in the kernel's listen backlog until
+/// one closes, so a flood of connections cannot use up the process's file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How long a connection may stay open without a request in progress, by default: time
+/// to send a request's headers, to send the next request on a kept-alive connection, or
+/// for a response to make progress. Past it the connection is closed, so clients that
+/// dribble their headers (slowloris) or sit idle cannot hold the connection slots.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long requests in flight may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -59,16 +70,22 @@ pub struct Config {
     pub max_body: usize,
     /// Requests still unanswered after this long (a slow client) get a 408.
     pub request_timeout: std::time::Duration,
+    /// Connections served at once; more wait, not accepted, until one closes.
+    pub max_connections: usize,
+    /// Connections without a request in progress for this long are closed.
+    pub idle_timeout: Duration,
 }
 
 impl Config {
-    /// Serves `rules_dir` as of today, with the default body limit.
+    /// Serves `rules_dir` as of today, with the default limits and timeouts.
     pub fn new(rules_dir: impl Into<PathBuf>) -> Config {
         Config {
             rules_dir: rules_dir.into(),
             as_of: None,
             max_body: DEFAULT_MAX_BODY,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -234,13 +251,19 @@ impl Service {
         reload::watch(self)
     }
 
-    /// The routes, as an axum `Router` with its state applied.
+    /// The routes, as an axum `Router` with its state applied. Served by your own
+    /// server, the connection cap and idle timeout of [`Service::serve`] are yours to set.
     pub fn router(&self) -> axum::Router {
         routes::router(Arc::clone(&self.state))
     }
 
     /// Serves HTTP on `listener` until `shutdown` completes, then stops accepting
     /// connections and lets requests in flight finish (for at most 30 seconds).
+    ///
+    /// At most [`Config::max_connections`] connections are served at once (more wait in
+    /// the listen backlog), and a connection without a request in progress for
+    /// [`Config::idle_timeout`] is closed. Request heads over hyper's limits (100
+    /// headers, about 400 KiB) get a 431.
     ///
     /// # Errors
     /// When accepting connections fails for good.
@@ -250,7 +273,13 @@ impl Service {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
+        let config = &self.state.config;
+        let listener =
+            connection::Listener::new(listener, config.max_connections, config.idle_timeout);
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<connection::Activity>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
             let _ = stopping_tx.send(());

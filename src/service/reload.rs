@@ -194,42 +194,81 @@ impl Drop for Watcher {
 /// logged, and SIGHUP still reloads.
 pub(crate) fn watch(service: &Service) -> Watcher {
     let (tx, rx) = mpsc::channel::<()>(1);
-    let dir = service.rules_dir().to_path_buf();
-    let fs_tx = tx.clone();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.as_ref().map_or(true, relevant) {
-            // A full channel already holds a pending reload, which will see this change.
-            let _ = fs_tx.try_send(());
-        }
-    })
-    .and_then(|mut w| {
-        use notify::Watcher as _;
-        w.watch(&dir, notify::RecursiveMode::NonRecursive)
-            .map(|()| w)
-    });
-    let watcher = match watcher {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(
-                dir = %dir.display(),
-                "cannot watch the rules folder ({e}); reload with SIGHUP"
-            );
-            None
-        }
-    };
+    let folder = absolute(service.rules_dir());
+    let watcher = start_watching(&folder, tx.clone());
     let hangup = hangup(tx);
     let service = service.clone();
     let task = tokio::spawn(async move {
-        // Owned here so the watcher and the signal listener live as long as the task.
-        let _keep = (watcher, hangup);
-        reload_loop(service, rx).await;
+        // Owned here so the signal listener lives as long as the task.
+        let _hangup = hangup;
+        reload_loop(service, rx, watcher, folder).await;
     });
     Watcher { task }
 }
 
-/// File events that may change the rules: a rule file written, created, renamed or
-/// removed, or the folder itself. Reads are not (our own load would retrigger itself).
-fn relevant(event: &notify::Event) -> bool {
+/// The folder as the watcher names it in events: joined to the working directory, with
+/// symlinks left alone (a symlink switched to a new release is a replaced folder too).
+fn absolute(dir: &Path) -> PathBuf {
+    std::env::current_dir().map_or_else(|_| dir.to_path_buf(), |cwd| cwd.join(dir))
+}
+
+/// Watches the folder for its rule files, and the folder's parent for the folder itself
+/// being removed, created or renamed: a watch follows the folder it was put on, so after
+/// `rm -rf rules && cp -r new rules`, a `git checkout` or a symlink switch, only the
+/// parent still sees what happens at the folder's path.
+fn start_watching(folder: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let target = folder.to_path_buf();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.as_ref().map_or(true, |e| relevant(e, &target)) {
+            // A full channel already holds a pending reload, which will see this change.
+            let _ = tx.try_send(());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                dir = %folder.display(),
+                "cannot watch the rules folder ({e}); reload with SIGHUP"
+            );
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(folder, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(
+            dir = %folder.display(),
+            "cannot watch the rules folder ({e}); reload with SIGHUP"
+        );
+    }
+    if let Some(parent) = folder.parent()
+        && let Err(e) = watcher.watch(parent, notify::RecursiveMode::NonRecursive)
+    {
+        tracing::warn!(
+            dir = %parent.display(),
+            "cannot watch the folder holding the rules ({e}); after replacing the rules folder, reload with SIGHUP"
+        );
+    }
+    Some(watcher)
+}
+
+/// Watches the folder afresh before a load: the old watch may be on a folder that was
+/// removed or renamed away. Watching before loading loses nothing: a change made before
+/// the watch is in the load, one made after it is an event.
+fn rewatch(watcher: &mut notify::RecommendedWatcher, folder: &Path) {
+    use notify::Watcher as _;
+    // Fails when the watch went with a removed folder; nothing to undo then.
+    let _ = watcher.unwatch(folder);
+    if let Err(e) = watcher.watch(folder, notify::RecursiveMode::NonRecursive) {
+        // A missing folder: the load reports it, and the parent's watch sees it return.
+        tracing::debug!(dir = %folder.display(), "cannot watch the rules folder: {e}");
+    }
+}
+
+/// File events that may change the rules: a rule file in the folder written, created,
+/// renamed or removed, or the folder itself (seen from its parent). Reads are not (our
+/// own load would retrigger itself), nor anything else in the parent folder.
+fn relevant(event: &notify::Event, folder: &Path) -> bool {
     use notify::EventKind;
     use notify::event::{AccessKind, AccessMode};
     let kind = matches!(
@@ -244,7 +283,7 @@ fn relevant(event: &notify::Event) -> bool {
         || event
             .paths
             .iter()
-            .any(|p| is_rule_file(p) || p.extension().is_none()))
+            .any(|p| p == folder || (p.parent() == Some(folder) && is_rule_file(p))))
 }
 
 #[cfg(unix)]
@@ -269,10 +308,18 @@ fn hangup(_: mpsc::Sender<()>) -> Option<tokio::task::JoinHandle<()>> {
     None
 }
 
-async fn reload_loop(service: Service, mut rx: mpsc::Receiver<()>) {
+async fn reload_loop(
+    service: Service,
+    mut rx: mpsc::Receiver<()>,
+    mut watcher: Option<notify::RecommendedWatcher>,
+    folder: PathBuf,
+) {
     while rx.recv().await.is_some() {
         // Wait for the folder to go quiet.
         while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+        if let Some(watcher) = watcher.as_mut() {
+            rewatch(watcher, &folder);
+        }
         let svc = service.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || svc.reload()).await {
             tracing::error!("the reload task failed: {e}");
@@ -304,5 +351,40 @@ mod tests {
         std::fs::write(dir.join("a.yaml"), "rules: [] \n").unwrap();
         assert_ne!(hash_dir(&dir).unwrap(), first);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_the_folder_and_its_rule_files_trigger_a_reload() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind};
+        use notify::{Event, EventKind};
+        let folder = Path::new("/srv/app/./rules");
+        let event = |kind: EventKind, path: &str| Event::new(kind).add_path(PathBuf::from(path));
+        let create = EventKind::Create(CreateKind::Folder);
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        for (event, want) in [
+            // The folder created again, seen from its parent.
+            (event(create, "/srv/app/rules"), true),
+            (event(write, "/srv/app/rules/bant.yaml"), true),
+            (event(write, "/srv/app/rules/score.rhai"), true),
+            // The parent's other entries: a log written next to the folder must not
+            // reload (each reload logs).
+            (event(write, "/srv/app/serve.log"), false),
+            (event(create, "/srv/app/rules2"), false),
+            (event(write, "/srv/app/bant.yaml"), false),
+            (event(write, "/srv/app/rules/notes.txt"), false),
+            (event(write, "/srv/app/rules/tests/t.yaml"), false),
+            // Our own reads.
+            (
+                event(
+                    EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                    "/srv/app/rules",
+                ),
+                false,
+            ),
+            // An overflow: anything may have changed.
+            (Event::new(EventKind::Any), true),
+        ] {
+            assert_eq!(relevant(&event, folder), want, "{event:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Request, State as AxumState};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State as AxumState};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 
 use super::State;
+use super::connection::Activity;
 use crate::date::Date;
 use crate::io::{InputFormat, RawRecord, ReadOptions, RecordReader};
 use crate::lead::Lead;
@@ -33,10 +34,10 @@ const JSON: &str = "application/json";
 const NDJSON: &str = "application/x-ndjson";
 
 pub(crate) fn router(state: Arc<State>) -> Router {
-    let panics = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-        tracing::error!("a request handler panicked");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-    });
+    layered(routes(), state)
+}
+
+fn routes() -> Router<Arc<State>> {
     Router::new()
         .route("/v1/score", post(score))
         .route("/v1/explain", post(explain))
@@ -45,13 +46,36 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The middleware around every route, innermost first: a panic becomes a 500 for its
+/// request only, a request past the timeout a 408, each request is logged and counted
+/// (its 500 or 408 included), and the connection knows a request is in progress.
+fn layered(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
+    let panics = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+        tracing::error!("a request handler panicked");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+    });
+    routes
         .layer(panics)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
         ))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .layer(middleware::from_fn(in_progress))
         .with_state(state)
+}
+
+/// Marks the connection busy while a request is in progress, so its idle timeout never
+/// cuts a slow upload or a long batch short. Served by other means (a router mounted
+/// elsewhere), a request has no such mark and this does nothing.
+async fn in_progress(request: Request, next: Next) -> Response {
+    let _busy = request
+        .extensions()
+        .get::<ConnectInfo<Activity>>()
+        .map(|ConnectInfo(activity)| activity.begin());
+    next.run(request).await
 }
 
 /// How many leads a response scored, for the request log.
@@ -606,5 +630,67 @@ mod tests {
             body_kind(&HeaderMap::new()).map_err(|e| e.status.as_u16()),
             Err(415)
         );
+    }
+
+    /// Sends raw HTTP/1.1 requests on one connection and reads until the server closes
+    /// it: the text of every response.
+    fn exchange(addr: std::net::SocketAddr, requests: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        stream.write_all(requests.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[test]
+    fn a_panic_is_a_500_for_that_request_only() {
+        let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+        let service = super::super::Service::load(super::super::Config::new(rules)).unwrap();
+        async fn buggy() -> Response {
+            panic!("a handler bug")
+        }
+        // The production routes and layers, plus one route that panics.
+        let app = layered(
+            routes().route("/panic", get(buggy)),
+            Arc::clone(&service.state),
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, app).await });
+
+        // Two requests on one connection: the panic answers the first with a 500 and a
+        // JSON error, and the connection goes on to serve the second.
+        let both = exchange(
+            addr,
+            "GET /panic HTTP/1.1\r\nHost: t\r\n\r\n\
+             GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        let (first, second) = both
+            .split_once("HTTP/1.1 200 OK")
+            .unwrap_or_else(|| panic!("no 200 after the panic:\n{both}"));
+        assert!(first.starts_with("HTTP/1.1 500"), "{both}");
+        assert!(first.contains("content-type: application/json"), "{both}");
+        assert!(first.ends_with("{\"error\":\"internal error\"}"), "{both}");
+        assert!(second.ends_with("{\"status\":\"ok\"}"), "{both}");
+
+        // Others are served, and the 500 was logged and counted like any response.
+        let metrics = exchange(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+        let line = "leadscore_http_requests_total{route=\"unmatched\",status=\"500\"} 1";
+        assert!(metrics.lines().any(|l| l == line), "{metrics}");
     }
 }
