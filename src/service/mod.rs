@@ -59,8 +59,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long requests in flight may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// How the service runs.
+/// How the service runs. Made by [`Config::new`], then adjusted field by field (it may
+/// gain fields, so it cannot be written as a struct literal outside the crate).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// The rules folder.
     pub rules_dir: PathBuf,
