@@ -1,8 +1,9 @@
 //! Laws that hold for any lead and any input, checked on generated data (proptest):
 //! scoring is deterministic, adding a matching rule with positive points never lowers a
 //! score, reordering records only reorders verdicts, a lead never lands in a stage whose
-//! requirements it misses, and no input bytes or rule text can crash the reader, the
-//! loader or the pipeline, or lose a record.
+//! requirements it misses, the bulk path (JSON straight into the rules' slots) gives the
+//! verdict of reading the whole record, and no input bytes or rule text can crash the
+//! reader, the loader or the pipeline, or lose a record.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -146,6 +147,37 @@ proptest! {
         prop_assert_eq!(scorer.clone().score(&lead, as_of()).to_json_line(), first.clone());
         let again = std::thread::scope(|s| s.spawn(|| scorer.score(&lead, as_of()).to_json_line()).join());
         prop_assert_eq!(again.expect("thread"), first);
+    }
+
+    #[test]
+    fn the_bulk_path_agrees_with_reading_the_whole_record(json in lead_json(), depth in 0usize..140) {
+        let scorer = starter();
+        // Plus a field no rule reads, nested `depth` deep: past serde_json's recursion
+        // limit both paths must refuse the record (the bulk path once scored it).
+        let mut text = json.to_string();
+        let comma = if text.len() > 2 { "," } else { "" };
+        let unread = format!("\"zz_unread\": {}1{}{comma}", "[".repeat(depth), "]".repeat(depth));
+        text.insert_str(1, &unread);
+        let mut reader = RecordReader::new(
+            Box::new(Cursor::new(text.into_bytes())),
+            InputFormat::Jsonl,
+            "p",
+            &ReadOptions::default(),
+        );
+        let raw = reader.next_raw().expect("one record");
+        let bulk = scorer.score_record(raw.clone(), as_of());
+        let ordinary = raw
+            .parse()
+            .lead
+            .and_then(|lead| scorer.try_score(&lead, as_of()).map_err(|e| e.reason));
+        match (bulk.result, ordinary) {
+            (Ok(verdict), Ok(mut expected)) => {
+                expected.name_by(&bulk.position);
+                prop_assert_eq!(verdict.to_json_line(), expected.to_json_line());
+            }
+            (Err(_), Err(_)) => {}
+            (bulk, ordinary) => prop_assert!(false, "bulk {:?}\nordinary {:?}", bulk, ordinary),
+        }
     }
 
     #[test]
