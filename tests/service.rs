@@ -1006,3 +1006,64 @@ fn a_rules_symlink_switched_to_another_release_is_followed() {
     });
     assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
 }
+
+#[test]
+fn request_bodies_share_a_total_budget_and_wait_for_room() {
+    let server = Server::start(
+        "max_body_total",
+        &["--max-body", "100000", "--max-body-total", "100000"],
+    );
+    let addr = server.addr();
+    // A client announces a body as large as the whole budget and sends half of it.
+    let body = format!("[{}]", qualified_lead());
+    let padded = format!("{body}{}", " ".repeat(100_000 - body.len()));
+    let mut holder = TcpStream::connect(&addr).unwrap();
+    holder.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        holder,
+        "POST /v1/score HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        padded.len(),
+        &padded[..50_000]
+    )
+    .unwrap();
+    holder.flush().unwrap();
+    let until = |name: &str, value: u64| {
+        let start = Instant::now();
+        while server.metric(name) != value {
+            assert!(start.elapsed() < PATIENCE, "{name} never reached {value}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // 100,000 bytes, counted in whole KiB.
+    until("leadscore_request_body_bytes_reserved", 98 * 1024);
+    // Another body waits for room; requests without one are served meanwhile.
+    let lead = qualified_lead().to_string();
+    let mut waiting = TcpStream::connect(&addr).unwrap();
+    write!(
+        waiting,
+        "POST /v1/score HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{lead}",
+        lead.len()
+    )
+    .unwrap();
+    until("leadscore_requests_waiting_for_body_room", 1);
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(waiting.read(&mut byte), Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a body was read beyond the budget"
+    );
+    assert_eq!(server.get("/healthz").0, 200);
+    // Once the first body is in and answered, the room is given back.
+    holder.write_all(&padded.as_bytes()[50_000..]).unwrap();
+    let mut head = [0u8; 12];
+    holder.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    waiting.set_read_timeout(Some(PATIENCE)).unwrap();
+    let response = read_response(waiting);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    assert!(response.contains("\"stage\":\"prospect\""), "{response:?}");
+    until("leadscore_request_body_bytes_reserved", 0);
+    until("leadscore_requests_waiting_for_body_room", 0);
+}

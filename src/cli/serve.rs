@@ -6,8 +6,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use leadscore::service::{
-    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS, Service,
-    shutdown_signal,
+    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_BODY_TOTAL,
+    DEFAULT_MAX_CONNECTIONS, Service, shutdown_signal,
 };
 
 use super::{AsOfArgs, Exit, Failure, RulesArgs};
@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Largest request body, in bytes (or with KiB, MiB, GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// Bytes of request bodies held at once across all requests (or with KiB, MiB, GiB).
+    /// A request whose body does not fit waits for room, within --request-timeout; a body
+    /// larger than the total runs alone.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_BODY_TOTAL)]
+    max_body_total: usize,
     /// Seconds a request may take, body upload included, before it gets a 408.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     request_timeout: u64,
@@ -59,6 +64,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
     let mut config = Config::new(&args.rules.rules);
     config.as_of = args.as_of.as_of;
     config.max_body = args.max_body;
+    config.max_body_total = args.max_body_total;
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     config.max_connections = args.max_connections;
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout);

@@ -96,8 +96,9 @@ impl Metrics {
         self.reload_failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self, rules_loaded_at: u64) -> String {
+    /// The Prometheus text exposition format (version 0.0.4), with the current `gauges`
+    /// (name, help, value) read elsewhere.
+    pub fn render(&self, rules_loaded_at: u64, gauges: &[(&str, &str, u64)]) -> String {
         let mut out = String::with_capacity(4096);
         let (requests, latency) = {
             let requests = lock(&self.requests);
@@ -182,6 +183,10 @@ impl Metrics {
             "When the rules in use were loaded (Unix time).",
         );
         let _ = writeln!(out, "{name} {rules_loaded_at}");
+        for (name, help, value) in gauges {
+            header(&mut out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
         out
     }
 }
@@ -214,7 +219,7 @@ mod tests {
         m.reloaded();
         m.reload_failed();
         m.reload_failed();
-        let text = m.render(1_700_000_000);
+        let text = m.render(1_700_000_000, &[("leadscore_g", "A gauge.", 7)]);
         for line in [
             "leadscore_http_requests_total{route=\"/v1/score\",status=\"200\"} 2",
             "leadscore_http_requests_total{route=\"/v1/score\",status=\"400\"} 1",

@@ -19,6 +19,7 @@
 //! `GET /v1/rules`, `GET /healthz`, `GET /metrics`. [`Service::router`] gives them as an
 //! axum `Router` to mount in a larger application.
 
+mod budget;
 mod connection;
 mod metrics;
 mod reload;
@@ -34,6 +35,7 @@ use serde::Serialize;
 
 use crate::date::Date;
 use crate::error::Error;
+use budget::BodyBudget;
 use metrics::Metrics;
 use reload::Snapshot;
 
@@ -49,6 +51,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fr
 /// Connections open at once, by default. More wait in the kernel's listen backlog until
 /// one closes, so a flood of connections cannot use up the process's file descriptors.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Bytes of request bodies held at once across all requests, by default: 25 bodies of the
+/// largest default size, however many connections are open.
+pub const DEFAULT_MAX_BODY_TOTAL: usize = 256 * 1024 * 1024;
 
 /// How long a connection may stay open without a request in progress, by default: time
 /// to send a request's headers, to send the next request on a kept-alive connection, or
@@ -70,6 +76,9 @@ pub struct Config {
     pub as_of: Option<Date>,
     /// Request bodies over this many bytes are refused with 413.
     pub max_body: usize,
+    /// Bytes of request bodies held at once across all requests; a request whose body
+    /// does not fit waits for room (bounded by `request_timeout`).
+    pub max_body_total: usize,
     /// Requests still unanswered after this long (a slow client) get a 408.
     pub request_timeout: std::time::Duration,
     /// Connections served at once; more wait, not accepted, until one closes.
@@ -85,6 +94,7 @@ impl Config {
             rules_dir: rules_dir.into(),
             as_of: None,
             max_body: DEFAULT_MAX_BODY,
+            max_body_total: DEFAULT_MAX_BODY_TOTAL,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -117,6 +127,8 @@ pub(crate) struct State {
     /// One reload at a time, so a slow load cannot overwrite a newer one.
     reloading: Mutex<()>,
     metrics: Metrics,
+    /// Room for request bodies across all requests.
+    bodies: BodyBudget,
 }
 
 /// What is loaded, as `GET /v1/rules` reports it.
@@ -154,6 +166,7 @@ impl Service {
         let snapshot = reload::load(&config.rules_dir).map_err(|(e, _)| e)?;
         Ok(Service {
             state: Arc::new(State {
+                bodies: BodyBudget::new(config.max_body_total),
                 config,
                 current: ArcSwap::from_pointee(snapshot),
                 last_failure: Mutex::new(None),

@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 
 use super::State;
+use super::budget::Room;
 use super::connection::Activity;
 use crate::date::Date;
 use crate::io::{InputFormat, RawRecord, ReadOptions, RecordReader};
@@ -205,9 +206,15 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
     }
 }
 
-/// Reads the whole body, refusing it with 413 past `limit` bytes (at once when its
-/// Content-Length says so, else as soon as the limit is passed).
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the whole body, refusing it with 413 past `max_body` bytes (at once when its
+/// Content-Length says so, else as soon as the limit is passed). Room for it is reserved
+/// in the shared body budget first, and kept until the returned [`Room`] is dropped.
+async fn read_body(
+    state: &State,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Room), ApiError> {
+    let limit = state.config.max_body;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -223,8 +230,9 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    let room = state.bodies.reserve(declared.unwrap_or(limit as u64)).await;
     match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+        Ok(collected) => Ok((collected.to_bytes(), room)),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(e) => Err(ApiError::bad_request(format!(
             "cannot read the request body: {e}"
@@ -438,7 +446,7 @@ async fn score(
     body: Body,
 ) -> Result<Response, ApiError> {
     let kind = body_kind(&headers)?;
-    let bytes = read_body(&headers, body, state.config.max_body).await?;
+    let (bytes, _room) = read_body(&state, &headers, body).await?;
     // Taken once: a reload during this request does not change its rules.
     let snapshot = state.current.load_full();
     let as_of = state.as_of();
@@ -515,7 +523,7 @@ async fn explain(
             "explain takes one lead as application/json",
         ));
     }
-    let bytes = read_body(&headers, body, state.config.max_body).await?;
+    let (bytes, _room) = read_body(&state, &headers, body).await?;
     let Parsed::One(lead) = parse_json(&bytes)? else {
         return Err(ApiError::bad_request(
             "explain takes one lead (a JSON object), found an array",
@@ -543,7 +551,19 @@ async fn healthz() -> Response {
 /// `GET /metrics`.
 async fn metrics(AxumState(state): AppState) -> Response {
     let loaded = state.current.load().loaded_unix;
-    let mut response = state.metrics.render(loaded).into_response();
+    let gauges = [
+        (
+            "leadscore_request_body_bytes_reserved",
+            "Room reserved for request bodies now, or set aside for the next in line (of --max-body-total).",
+            state.bodies.reserved_bytes(),
+        ),
+        (
+            "leadscore_requests_waiting_for_body_room",
+            "Requests waiting for room for their bodies now.",
+            state.bodies.waiting(),
+        ),
+    ];
+    let mut response = state.metrics.render(loaded, &gauges).into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
