@@ -1,5 +1,5 @@
 //! Any bytes read as JSONL: every record gets a verdict or a rejection with a reason,
-//! numbered in order, and the bulk path agrees with the ordinary one.
+//! numbered in order; the bulk path, the ordinary one and the parallel pipeline agree.
 
 #![no_main]
 

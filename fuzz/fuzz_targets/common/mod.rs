@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use leadscore::io::{InputFormat, ReadOptions, RecordReader};
-use leadscore::{Date, Lead, Rules, Scorer, Verdict};
+use leadscore::{Date, Lead, Outcome, Pipeline, Rules, Scorer, Verdict};
 
 /// The starter `rules/` folder, file by file.
 pub const STARTER: [(&str, &str); 6] = [
@@ -113,18 +113,23 @@ pub fn check_verdict(verdict: &Verdict) {
     }
 }
 
-/// Reads `bytes` as `format` and scores every record with the starter rules, two ways:
-/// the bulk path ([`Scorer::score_record`], JSON straight into slots) and the ordinary
-/// one (parse the whole record, then [`Scorer::try_score`]). Both must agree, and every
-/// record must be numbered in order.
-pub fn read_and_score(bytes: &[u8], format: InputFormat) {
-    let scorer = starter();
-    let mut reader = RecordReader::new(
+fn record_reader(bytes: &[u8], format: InputFormat) -> RecordReader {
+    RecordReader::new(
         Box::new(Cursor::new(bytes.to_vec())),
         format,
         "fuzz",
         &ReadOptions::default(),
-    );
+    )
+}
+
+/// Reads `bytes` as `format` and scores every record with the starter rules, three ways:
+/// the bulk path ([`Scorer::score_record`], JSON straight into slots), the ordinary one
+/// (parse the whole record, then [`Scorer::try_score`]), and the parallel [`Pipeline`]
+/// on two threads. All must agree, and every record must be numbered in order.
+pub fn read_and_score(bytes: &[u8], format: InputFormat) {
+    let scorer = starter();
+    let mut reader = record_reader(bytes, format);
+    let mut sequential: Vec<String> = Vec::new();
     let mut count = 0u64;
     let mut last_line = 0u64;
     while let Some(raw) = reader.next_raw() {
@@ -136,6 +141,7 @@ pub fn read_and_score(bytes: &[u8], format: InputFormat) {
 
         let bulk = scorer.score_record(raw.clone(), as_of());
         assert_eq!(bulk.position, position);
+        sequential.push(summary(&bulk));
         let record = raw.parse();
         let ordinary = record
             .lead
@@ -159,5 +165,24 @@ pub fn read_and_score(bytes: &[u8], format: InputFormat) {
                  bulk: {bulk:?}\nordinary: {ordinary:?}"
             ),
         }
+    }
+    // The pipeline: the same outcomes, in the same order, none lost or added.
+    let mut parallel: Vec<String> = Vec::new();
+    let written = Pipeline::new(scorer, as_of()).threads(2).run(
+        record_reader(bytes, format),
+        &mut |o: Outcome| {
+            parallel.push(summary(&o));
+            Ok(())
+        },
+    );
+    assert!(written.is_ok(), "writing to memory failed");
+    assert_eq!(parallel, sequential, "the pipeline disagrees");
+}
+
+/// An outcome as one line: where, and its verdict or why it was rejected.
+fn summary(outcome: &Outcome) -> String {
+    match &outcome.result {
+        Ok(verdict) => format!("{} {}", outcome.position, verdict.to_json_line()),
+        Err(rejection) => format!("{} rejected: {}", outcome.position, rejection.reason),
     }
 }
