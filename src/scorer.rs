@@ -76,6 +76,26 @@ impl Scorer {
     /// field slots where it can be), for embedders who run their own threads: a
     /// verdict named after the record's place when it has no id, or a rejection that
     /// keeps the record whole.
+    ///
+    /// ```
+    /// use leadscore::io::{InputFormat, ReadOptions, RecordReader};
+    /// use leadscore::{Date, Rules, Scorer};
+    /// let scorer = Scorer::new(Rules::load_dir("rules")?);
+    /// let input = "{\"id\": \"L-1\", \"budget\": 50000}\nnot json\n";
+    /// let mut reader = RecordReader::new(
+    ///     Box::new(std::io::Cursor::new(input)),
+    ///     InputFormat::Jsonl,
+    ///     "leads.jsonl",
+    ///     &ReadOptions::default(),
+    /// );
+    /// let as_of = Date::parse("2026-01-15").unwrap();
+    /// let first = scorer.score_record(reader.next_raw().unwrap(), as_of);
+    /// assert_eq!(first.result.unwrap().id.to_string(), "L-1");
+    /// let second = scorer.score_record(reader.next_raw().unwrap(), as_of);
+    /// assert_eq!(second.position.to_string(), "leads.jsonl:2");
+    /// assert!(second.result.is_err()); // rejected, with the reason and the record
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn score_record(&self, raw: RawRecord, as_of: Date) -> crate::pipeline::Outcome {
         crate::pipeline::score_raw(self, as_of, raw)
     }
