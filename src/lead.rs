@@ -882,7 +882,10 @@ impl Schema {
     /// Coerces each slot's final value to its field's declared type; a value that does
     /// not fit is left out and named in `misfits`. Both ways of binding end here, so
     /// they agree.
-    fn coerce_slots<'a>(&self, values: impl Iterator<Item = Option<Cow<'a, Value>>>) -> Bound<'a> {
+    pub(crate) fn coerce_slots<'a>(
+        &self,
+        values: impl Iterator<Item = Option<Cow<'a, Value>>>,
+    ) -> Bound<'a> {
         let mut bound = Bound {
             values: Vec::with_capacity(self.fields.len()),
             misfits: Vec::new(),

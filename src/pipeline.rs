@@ -279,12 +279,9 @@ fn batch(
 
 /// Parses and scores one record.
 pub(crate) fn score_raw(scorer: &Scorer, as_of: Date, raw: RawRecord) -> Outcome {
-    // JSON goes straight into slots; anything unusual takes the ordinary path below,
-    // which gives the precise reason.
-    if let Some(result) = raw
-        .json_text()
-        .and_then(|text| scorer.try_score_json(text, as_of))
-    {
+    // Records go straight into the rules' slots; anything unusual takes the ordinary
+    // path below, which gives the precise reason.
+    if let Some(result) = scorer.try_score_bound(&raw, as_of) {
         let position = raw.position().clone();
         let result = match result {
             Ok(verdict) => Ok(named(verdict, &position)),

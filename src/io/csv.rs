@@ -2,12 +2,13 @@
 //! the delimiter is sniffed from the header when not given, and a bad row rejects only
 //! itself.
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, Cursor, Read};
 use std::sync::Arc;
 
 use super::{BOM, Body, RawRecord, ReadOptions};
-use crate::lead::{Lead, Value};
+use crate::lead::{Bound, Lead, Schema, Value};
 
 /// The delimiters sniffing chooses among, preferred in this order on a tie.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -90,8 +91,8 @@ pub(super) struct CsvRecords {
     reader: ::csv::Reader<Input>,
     source: Arc<str>,
     delimiter: u8,
-    /// Header names, trimmed; `None` until the header is read.
-    header: Option<Arc<[String]>>,
+    /// The header; `None` until it is read.
+    header: Option<Arc<Header>>,
     row: ::csv::ByteRecord,
     /// Records produced so far.
     record: u64,
@@ -151,7 +152,7 @@ impl CsvRecords {
             .iter()
             .map(|name| String::from_utf8_lossy(name).trim().to_string())
             .collect::<Vec<_>>();
-        self.header = Some(Arc::from(names));
+        self.header = Some(Arc::new(Header::new(names)));
         Ok(true)
     }
 
@@ -254,13 +255,88 @@ fn sniff_delimiter(header: &[u8]) -> u8 {
     DELIMITERS[best]
 }
 
+/// The header row: column names, trimmed, and which columns share a name.
+#[derive(Debug)]
+pub(super) struct Header {
+    names: Vec<String>,
+    /// For each column, the first column with the same name.
+    first: Vec<usize>,
+    /// Whether any name is repeated.
+    repeats: bool,
+}
+
+impl Header {
+    fn new(names: Vec<String>) -> Header {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let first: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| *seen.entry(name.as_str()).or_insert(i))
+            .collect();
+        let repeats = first.iter().enumerate().any(|(i, &f)| f != i);
+        Header {
+            names,
+            first,
+            repeats,
+        }
+    }
+}
+
 /// Parses a row read under `header`: the lead (or why not) and the row as CSV text.
 pub(super) fn parse_row(
-    header: &[String],
+    header: &Header,
     row: &::csv::ByteRecord,
     delimiter: u8,
 ) -> (Result<Lead, String>, String) {
-    (lead_from_row(header, row), raw_row(row, delimiter))
+    (lead_from_row(&header.names, row), raw_row(row, delimiter))
+}
+
+/// Binds a row straight to the schema's slots, without building a lead: only the cells
+/// of fields the rules know are copied. The same values as binding the parsed lead;
+/// `None` when the row would be rejected (ragged, invalid UTF-8), for the ordinary path
+/// to say why.
+pub(super) fn bind_row(
+    schema: &Schema,
+    header: &Header,
+    row: &::csv::ByteRecord,
+) -> Option<Bound<'static>> {
+    if row.len() != header.names.len() {
+        return None;
+    }
+    // A lead keeps a repeated name where its first non-empty cell was, with its last
+    // value, and of a field's aliases the one placed last wins: so each cell goes with
+    // its name's place in this row, and a slot keeps the text of the latest place.
+    let mut placed: Vec<usize> = if header.repeats {
+        vec![usize::MAX; row.len()]
+    } else {
+        Vec::new()
+    };
+    let mut cells: Vec<Option<(&str, usize)>> = vec![None; schema.fields().len()];
+    for (column, (name, cell)) in header.names.iter().zip(row).enumerate() {
+        if cell.is_empty() || name.is_empty() {
+            continue;
+        }
+        // Checked for every column, read or not: the ordinary path rejects any.
+        let text = std::str::from_utf8(cell).ok()?;
+        let Some(slot) = schema.lookup(name) else {
+            continue;
+        };
+        let place = if header.repeats {
+            let first = &mut placed[header.first[column]];
+            *first = (*first).min(column);
+            *first
+        } else {
+            column
+        };
+        match cells[slot] {
+            Some((_, latest)) if latest > place => {}
+            _ => cells[slot] = Some((text, place)),
+        }
+    }
+    let values = cells
+        .into_iter()
+        .map(|cell| cell.map(|(text, _)| Cow::Owned(Value::Text(text.to_string()))));
+    Some(schema.coerce_slots(values))
 }
 
 /// A lead from a row: text values under the header names; empty cells are left out.

@@ -16,7 +16,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::lead::Lead;
+use crate::lead::{Bound, Lead, Schema};
 
 pub use output::{OutputFormat, RejectWriter, VerdictWriter};
 
@@ -189,7 +189,7 @@ enum Body {
     },
     /// A CSV row and the header it is read under.
     CsvRow {
-        header: Arc<[String]>,
+        header: Arc<csv::Header>,
         row: ::csv::ByteRecord,
         delimiter: u8,
     },
@@ -208,6 +208,18 @@ impl RawRecord {
                 std::str::from_utf8(bytes).ok()
             }
             _ => None,
+        }
+    }
+
+    /// Binds the record straight to the schema's slots, without building a lead (JSON
+    /// skips the fields the rules do not read; CSV copies only their cells). `None` when
+    /// it cannot be (not a JSON object, a CSV row that would be rejected): the ordinary
+    /// path, [`RawRecord::parse`], says why.
+    pub(crate) fn bind(&self, schema: &Schema) -> Option<Bound<'static>> {
+        match &self.body {
+            Body::JsonLine(_) | Body::JsonValue { .. } => schema.bind_json(self.json_text()?).ok(),
+            Body::CsvRow { header, row, .. } => csv::bind_row(schema, header, row),
+            Body::Done { .. } => None,
         }
     }
 
