@@ -72,8 +72,8 @@ impl Scorer {
     }
 
     /// Scores one record cut by a [`RecordReader`](crate::io::RecordReader) exactly as
-    /// the bulk [`Pipeline`](crate::Pipeline) does (JSON read straight into the rules'
-    /// field slots where it can be), for embedders who run their own threads: a
+    /// the bulk [`Pipeline`](crate::Pipeline) does (JSON and CSV read straight into the
+    /// rules' field slots where they can be), for embedders who run their own threads: a
     /// verdict named after the record's place when it has no id, or a rejection that
     /// keeps the record whole.
     ///
