@@ -147,7 +147,7 @@ impl<'s> Pipeline<'s> {
         while let Ok((seq, batch)) = work.recv() {
             let outcomes = batch
                 .into_iter()
-                .map(|raw| score_raw(self.scorer, self.as_of, raw))
+                .map(|raw| self.scorer.score_record(raw, self.as_of))
                 .collect();
             if done.send((seq, outcomes)).is_err() {
                 return;
@@ -275,47 +275,6 @@ fn batch(
         }
         seq += 1;
     }
-}
-
-/// Parses and scores one record.
-pub(crate) fn score_raw(scorer: &Scorer, as_of: Date, raw: RawRecord) -> Outcome {
-    // Records go straight into the rules' slots; anything unusual takes the ordinary
-    // path below, which gives the precise reason.
-    if let Some(result) = scorer.try_score_bound(&raw, as_of) {
-        let position = raw.position().clone();
-        let result = match result {
-            Ok(verdict) => Ok(named(verdict, &position)),
-            Err(e) => Err(Rejection {
-                reason: e.reason,
-                raw: raw.parse().raw,
-            }),
-        };
-        return Outcome { position, result };
-    }
-    let record = raw.parse();
-    let result = match record.lead {
-        Err(reason) => Err(Rejection {
-            reason,
-            raw: record.raw,
-        }),
-        Ok(lead) => match scorer.try_score(&lead, as_of) {
-            Err(e) => Err(Rejection {
-                reason: e.reason,
-                raw: record.raw,
-            }),
-            Ok(verdict) => Ok(named(verdict, &record.position)),
-        },
-    };
-    Outcome {
-        position: record.position,
-        result,
-    }
-}
-
-/// A lead without an id is named by where it was read.
-fn named(mut verdict: Verdict, position: &Position) -> Verdict {
-    verdict.name_by(position);
-    verdict
 }
 
 /// Hands outcomes to the sink in input order, returning a credit per batch written.

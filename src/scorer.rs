@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::date::Date;
 use crate::io::RawRecord;
+use crate::pipeline::{Outcome as RecordOutcome, Rejection};
 
 use crate::lead::{Bound, Lead, LeadError};
 use crate::rules::predicate::Env;
@@ -64,11 +65,7 @@ impl Scorer {
     /// # Errors
     /// Names each field whose value does not fit, and why.
     pub fn try_score(&self, lead: &Lead, as_of: Date) -> Result<Verdict, LeadError> {
-        let bound = self.rules.schema.bind(lead);
-        if !bound.misfits.is_empty() {
-            return Err(misfit_error(&bound));
-        }
-        Ok(self.decide(Some(lead), &bound, as_of))
+        self.decide_bound(Some(lead), &self.rules.schema.bind(lead), as_of)
     }
 
     /// Scores one record cut by a [`RecordReader`](crate::io::RecordReader) exactly as
@@ -96,8 +93,32 @@ impl Scorer {
     /// assert!(second.result.is_err()); // rejected, with the reason and the record
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn score_record(&self, raw: RawRecord, as_of: Date) -> crate::pipeline::Outcome {
-        crate::pipeline::score_raw(self, as_of, raw)
+    pub fn score_record(&self, raw: RawRecord, as_of: Date) -> RecordOutcome {
+        let position = raw.position().clone();
+        // Records go straight into the rules' slots; anything unusual takes the ordinary
+        // path, which gives the precise reason.
+        let result = match self.try_score_bound(&raw, as_of) {
+            Some(Ok(verdict)) => Ok(verdict),
+            Some(Err(e)) => Err(Rejection {
+                reason: e.reason,
+                raw: raw.parse().raw,
+            }),
+            None => {
+                let record = raw.parse();
+                record
+                    .lead
+                    .and_then(|lead| self.try_score(&lead, as_of).map_err(|e| e.reason))
+                    .map_err(|reason| Rejection {
+                        reason,
+                        raw: record.raw,
+                    })
+            }
+        };
+        let result = result.map(|mut verdict| {
+            verdict.name_by(&position);
+            verdict
+        });
+        RecordOutcome { position, result }
     }
 
     /// Scores a record bound straight to the rules' field slots, reading only the fields
@@ -113,10 +134,21 @@ impl Scorer {
             return None;
         }
         let bound = raw.bind(&self.rules.schema)?;
+        Some(self.decide_bound(None, &bound, as_of))
+    }
+
+    /// Decides on values bound to their slots, refusing the lead when any value does not
+    /// fit its declared type.
+    fn decide_bound(
+        &self,
+        lead: Option<&Lead>,
+        bound: &Bound<'_>,
+        as_of: Date,
+    ) -> Result<Verdict, LeadError> {
         if !bound.misfits.is_empty() {
-            return Some(Err(misfit_error(&bound)));
+            return Err(misfit_error(bound));
         }
-        Some(Ok(self.decide(None, &bound, as_of)))
+        Ok(self.decide(lead, bound, as_of))
     }
 
     fn decide(&self, lead: Option<&Lead>, bound: &Bound<'_>, as_of: Date) -> Verdict {
