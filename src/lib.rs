@@ -34,16 +34,14 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
-pub mod convert;
+pub mod analysis;
 mod date;
 mod diagnostic;
-pub mod diff;
 mod error;
 mod explain;
 pub mod io;
 mod lead;
 mod pipeline;
-pub mod report;
 mod rules;
 mod ruletest;
 mod scorer;
@@ -53,6 +51,7 @@ pub mod service;
 mod stage;
 mod verdict;
 
+pub use analysis::{convert, diff, report};
 pub use date::Date;
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;
