@@ -11,7 +11,7 @@ use crate::rules::RuleKind;
 use crate::rules::predicate::{ConditionTrace, Env};
 use crate::scorer::{Outcome, Scorer, evaluate};
 use crate::stage::Facts;
-use crate::verdict::Verdict;
+use crate::verdict::{Decayed, Verdict};
 
 /// Why a lead got its verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,8 +36,18 @@ pub struct RuleTrace {
     pub description: Option<String>,
     /// Whether it matched.
     pub matched: bool,
-    /// Points it gave (when matched) or would give (YAML rules, when not).
+    /// Points it gave (when matched, after decay) or would give (YAML rules, when not).
     pub points: i64,
+    /// The score dimension its points count in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+    /// The points before decay and the age that faded them, when it matched and decays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decay: Option<Decayed>,
+    /// Why a rule whose condition holds still did not count (a decayed rule without
+    /// its date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Signals it gave or would give.
     pub signals: Vec<String>,
     /// Its reason, when it matched.
@@ -107,6 +117,11 @@ impl Scorer {
                     description: rule.description.clone(),
                     matched: false,
                     points: rule.points,
+                    score: rule
+                        .dimension
+                        .map(|index| rules.settings.dimension_names[index].to_string()),
+                    decay: None,
+                    note: None,
                     signals: rule.signals.iter().map(|s| s.to_string()).collect(),
                     reason: None,
                     disqualify: None,
@@ -116,15 +131,26 @@ impl Scorer {
                         RuleKind::Script(_) => None,
                     },
                 };
-                match evaluate(rule, &env) {
-                    Outcome::Matched(m) => {
+                match evaluate(rule, rules, &env) {
+                    Outcome::Matched(m, _) => {
                         trace.matched = true;
                         trace.points = m.points;
+                        trace.score = m.score.map(|s| s.to_string());
+                        trace.decay = m.decay;
                         trace.signals = m.signals.iter().map(|s| s.to_string()).collect();
                         trace.reason = m.reason;
                         trace.disqualify = m.disqualify;
                     }
-                    Outcome::NotMatched => {}
+                    Outcome::NotMatched => {
+                        if let (Some(decay), Some(condition)) = (&rule.decay, &trace.condition)
+                            && condition.holds
+                        {
+                            let field = &rules.schema.field(decay.slot).name;
+                            trace.note = Some(format!(
+                                "not counted: no date in `{field}` to decay the points by"
+                            ));
+                        }
+                    }
                     Outcome::Failed(e) => trace.error = Some(e),
                 }
                 trace
@@ -134,6 +160,8 @@ impl Scorer {
             score: verdict.score,
             signals: &verdict.signals,
             disqualified: verdict.disqualified.is_some(),
+            scores: verdict.scores.points(),
+            grade: verdict.grade.as_ref().and_then(|g| g.as_deref()),
         };
         let mut stages = Vec::new();
         for index in 0..rules.policy.stages.len() {
@@ -163,7 +191,30 @@ impl Explanation {
     pub fn render(&self) -> String {
         let v = &self.verdict;
         let mut out = String::new();
-        let _ = writeln!(out, "lead {}: score {}, stage {}", v.id, v.score, v.stage);
+        let _ = write!(out, "lead {}: score {}", v.id, v.score);
+        for (name, points) in v.scores.iter() {
+            let _ = write!(out, ", {name} {points}");
+        }
+        if let Some(grade) = &v.grade {
+            let _ = write!(out, ", grade {}", grade.as_deref().unwrap_or("none"));
+        }
+        let _ = writeln!(out, ", stage {}", v.stage);
+        if let Some(transition) = &v.transition {
+            let _ = match transition {
+                Some(t) => writeln!(
+                    out,
+                    "transition: {} -> {} ({})",
+                    t.from.as_deref().unwrap_or("none"),
+                    t.to,
+                    t.direction.as_str()
+                ),
+                None => writeln!(
+                    out,
+                    "transition: none, the CRM already has it in {}",
+                    v.stage
+                ),
+            };
+        }
         if let Some(reason) = &v.disqualified {
             let _ = writeln!(out, "disqualified: {reason}");
         }
@@ -180,11 +231,21 @@ impl Explanation {
                 "no match".to_string()
             };
             let _ = write!(out, "  {mark} {:<24} {points}", rule.rule);
+            if let Some(score) = &rule.score {
+                let _ = write!(out, " to {score}");
+            }
+            if let Some(decay) = &rule.decay {
+                let _ = write!(
+                    out,
+                    " (decayed from {:+}, {} days old)",
+                    decay.points, decay.age_days
+                );
+            }
             if !rule.signals.is_empty() {
                 let _ = write!(out, "  [{}]", rule.signals.join(", "));
             }
             let _ = writeln!(out, "  ({})", rule.at);
-            for text in [&rule.reason, &rule.disqualify, &rule.error]
+            for text in [&rule.reason, &rule.disqualify, &rule.error, &rule.note]
                 .into_iter()
                 .flatten()
             {
@@ -213,11 +274,19 @@ impl Explanation {
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                writeln!(
+                let _ = write!(
                     out,
                     "\nnext: {} needs {missing} and {} more points",
                     next.stage, next.points_needed
-                )
+                );
+                for (name, needed) in next.scores_needed.iter() {
+                    let _ = write!(out, ", {needed} more {name}");
+                }
+                if let Some(grades) = &next.grade_needed {
+                    let grades: Vec<&str> = grades.iter().map(|g| g.as_ref()).collect();
+                    let _ = write!(out, ", a grade of {}", grades.join(" or "));
+                }
+                writeln!(out)
             }
             None => writeln!(out, "\nnext: none (top stage or disqualified)"),
         };

@@ -37,6 +37,7 @@
 pub mod analysis;
 mod date;
 mod diagnostic;
+mod dimension;
 mod error;
 mod explain;
 pub mod io;
@@ -49,6 +50,7 @@ mod script;
 #[cfg(feature = "service")]
 pub mod service;
 mod stage;
+mod transition;
 mod verdict;
 
 pub use analysis::{convert, diff, report};
@@ -62,4 +64,4 @@ pub use rules::{ConditionTrace, Rules};
 pub use ruletest::{TestCase, TestFailure, TestReport, TestSuite};
 pub use scorer::Scorer;
 pub use script::{DEFAULT_MAX_OPERATIONS, Limits};
-pub use verdict::{Match, Next, RuleFailure, Verdict};
+pub use verdict::{Decayed, Direction, Match, Next, RuleFailure, Scores, Transition, Verdict};

@@ -7,11 +7,12 @@ use crate::date::Date;
 use crate::io::RawRecord;
 use crate::pipeline::{Outcome as RecordOutcome, Rejection};
 
+use crate::dimension::{Faded, dimension_scores};
 use crate::lead::{Bound, Lead, LeadError};
 use crate::rules::predicate::Env;
 use crate::rules::{Rule, RuleKind, Rules};
 use crate::stage::Facts;
-use crate::verdict::{Match, RuleFailure, Verdict};
+use crate::verdict::{Decayed, Match, RuleFailure, Scores, Verdict};
 
 /// Scores leads against loaded [`Rules`]. Cheap to clone (the rules sit behind an
 /// `Arc`), `Send + Sync`: one per pipeline, shared by every thread.
@@ -33,7 +34,8 @@ pub struct Scorer {
 
 /// How one rule came out on one lead.
 pub(crate) enum Outcome {
-    Matched(Match),
+    /// Matched, with the index of the dimension its points count in.
+    Matched(Match, Option<usize>),
     NotMatched,
     Failed(String),
 }
@@ -162,10 +164,18 @@ impl Scorer {
                 message: why.clone(),
             })
             .collect();
+        let settings = &rules.settings;
         let mut matched = Vec::new();
+        // (dimension, points) of matched rules; stays empty without dimensions.
+        let mut dimension_points = Vec::new();
         for rule in &rules.rules {
-            match evaluate(rule, &env) {
-                Outcome::Matched(m) => matched.push(m),
+            match evaluate(rule, rules, &env) {
+                Outcome::Matched(m, dimension) => {
+                    if let Some(index) = dimension {
+                        dimension_points.push((index, m.points));
+                    }
+                    matched.push(m);
+                }
                 Outcome::NotMatched => {}
                 Outcome::Failed(message) => errors.push(RuleFailure {
                     rule: rule.id.to_string(),
@@ -176,7 +186,18 @@ impl Scorer {
         let total: i64 = matched
             .iter()
             .fold(0i64, |sum, m| sum.saturating_add(m.points));
-        let score = total.clamp(rules.settings.score_min, rules.settings.score_max);
+        let score = total.clamp(settings.score_min, settings.score_max);
+        let scores = if settings.dimensions.is_empty() {
+            Vec::new()
+        } else {
+            dimension_scores(&settings.dimensions, dimension_points.into_iter())
+        };
+        let grade = settings.grade.as_ref().map(|scale| {
+            scores
+                .get(scale.dimension)
+                .and_then(|points| scale.grade(*points))
+                .cloned()
+        });
         let mut signals: Vec<Arc<str>> = matched
             .iter()
             .flat_map(|m| m.signals.iter().cloned())
@@ -188,17 +209,31 @@ impl Scorer {
             score,
             signals: &signals,
             disqualified: disqualified.is_some(),
+            scores: &scores,
+            grade: grade.as_ref().and_then(|g| g.as_deref()),
         };
         let (chosen, stage_failures) = rules.policy.choose(&facts, &env);
         errors.extend(stage_failures);
         let next = rules.policy.next(chosen, &facts);
+        let transition = settings.current_stage.as_ref().map(|current| {
+            let from = current
+                .read(env.value(current.slot))
+                .unwrap_or_else(|message| {
+                    errors.push(RuleFailure {
+                        rule: format!("field:{}", current.field),
+                        message,
+                    });
+                    None
+                });
+            crate::transition::transition(&rules.policy, from, chosen)
+        });
         Verdict {
-            id: env
-                .value(rules.settings.id_slot)
-                .cloned()
-                .unwrap_or_default(),
+            id: env.value(settings.id_slot).cloned().unwrap_or_default(),
             score,
+            scores: Scores::new(settings.dimension_names.clone(), scores),
+            grade,
             stage: rules.policy.stages[chosen].id.clone(),
+            transition,
             signals,
             matched,
             disqualified,
@@ -221,20 +256,38 @@ fn misfit_error(bound: &Bound<'_>) -> LeadError {
 }
 
 /// Runs one rule on one lead.
-pub(crate) fn evaluate(rule: &Rule, env: &Env<'_>) -> Outcome {
+pub(crate) fn evaluate(rule: &Rule, rules: &Rules, env: &Env<'_>) -> Outcome {
     match &rule.kind {
         RuleKind::Yaml(predicate) => match predicate.test(env) {
             Ok(false) => Outcome::NotMatched,
             Err(message) => Outcome::Failed(message),
             Ok(true) => {
+                let (points, decay) = match &rule.decay {
+                    None => (rule.points, None),
+                    Some(decay) => {
+                        match decay.apply(rule.points, env.value(decay.slot), env.as_of) {
+                            Some(faded) => (faded.points, Some(decayed(faded))),
+                            // A decayed rule without its date does not match.
+                            None => return Outcome::NotMatched,
+                        }
+                    }
+                };
                 let render = |t: &crate::rules::compile::Template| t.render(|slot| env.value(slot));
-                Outcome::Matched(Match {
-                    rule: rule.id.clone(),
-                    points: rule.points,
-                    signals: rule.signals.clone(),
-                    reason: rule.reason.as_ref().map(render),
-                    disqualify: rule.disqualify.as_ref().map(render),
-                })
+                let score = rule
+                    .dimension
+                    .map(|index| rules.settings.dimension_names[index].clone());
+                Outcome::Matched(
+                    Match {
+                        rule: rule.id.clone(),
+                        points,
+                        score,
+                        decay,
+                        signals: rule.signals.clone(),
+                        reason: rule.reason.as_ref().map(render),
+                        disqualify: rule.disqualify.as_ref().map(render),
+                    },
+                    rule.dimension,
+                )
             }
         },
         RuleKind::Script(script) => {
@@ -244,15 +297,57 @@ pub(crate) fn evaluate(rule: &Rule, env: &Env<'_>) -> Outcome {
             {
                 Ok(None) => Outcome::NotMatched,
                 Err(message) => Outcome::Failed(message),
-                Ok(Some(out)) => Outcome::Matched(Match {
-                    rule: rule.id.clone(),
-                    points: out.points,
-                    signals: out.signals,
-                    reason: out.reason,
-                    disqualify: out.disqualify,
-                }),
+                Ok(Some(out)) => script_match(rule, rules, env, out),
             }
         }
+    }
+}
+
+/// A matched Rhai rule: its points go to the dimension its map names (`score:`), and
+/// fade with that dimension's decay.
+fn script_match(
+    rule: &Rule,
+    rules: &Rules,
+    env: &Env<'_>,
+    out: crate::script::ScriptOutcome,
+) -> Outcome {
+    let settings = &rules.settings;
+    let dimension = match &out.score {
+        None => None,
+        Some(name) => match settings.dimensions.iter().position(|d| *d.name == **name) {
+            Some(index) => Some(index),
+            None => {
+                return Outcome::Failed(format!(
+                    "the rule returned `score: \"{name}\"`, which is not a declared score dimension"
+                ));
+            }
+        },
+    };
+    let (points, decay) = match dimension.and_then(|index| settings.dimensions[index].decay) {
+        None => (out.points, None),
+        Some(decay) => match decay.apply(out.points, env.value(decay.slot), env.as_of) {
+            Some(faded) => (faded.points, Some(decayed(faded))),
+            None => return Outcome::NotMatched,
+        },
+    };
+    Outcome::Matched(
+        Match {
+            rule: rule.id.clone(),
+            points,
+            score: dimension.map(|index| settings.dimension_names[index].clone()),
+            decay,
+            signals: out.signals,
+            reason: out.reason,
+            disqualify: out.disqualify,
+        },
+        dimension,
+    )
+}
+
+fn decayed(faded: Faded) -> Decayed {
+    Decayed {
+        points: faded.undecayed,
+        age_days: faded.age_days,
     }
 }
 

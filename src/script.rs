@@ -86,6 +86,8 @@ pub(crate) struct ScriptRule {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ScriptOutcome {
     pub points: i64,
+    /// The score dimension named by `score:` in the returned map.
+    pub score: Option<Arc<str>>,
     pub signals: Vec<Arc<str>>,
     pub reason: Option<String>,
     pub disqualify: Option<String>,
@@ -470,8 +472,59 @@ fn register_helpers(engine: &mut Engine) {
     );
     // A missing field reads as `()`; asking how long ago it was gives `()` too, not an error.
     engine.register_fn("days_since", |_: ()| Dynamic::UNIT);
+    register_decay(engine);
     engine.register_fn("is_blank", |s: ImmutableString| s.trim().is_empty());
     engine.register_fn("is_blank", |_: ()| true);
+}
+
+/// `decay(points, date, half_life_days)`: the points faded by the date's age at the
+/// as-of date, with the arithmetic of YAML `decay:`; `()` when the date is missing or
+/// not a date (so a rule returning it does not apply), an error for a half-life that is
+/// not above 0.
+fn register_decay(engine: &mut Engine) {
+    fn decay(
+        ctx: &NativeCallContext,
+        points: rhai::INT,
+        date: Option<&str>,
+        half_life: f64,
+    ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        if !(half_life > 0.0 && half_life.is_finite()) {
+            return Err(
+                format!("decay: half_life_days must be more than 0, found {half_life}").into(),
+            );
+        }
+        match (tag_date(ctx), date.and_then(Date::parse)) {
+            (Some(as_of), Some(date)) => Ok(Dynamic::from_int(
+                crate::dimension::fade(points, date, as_of, half_life).points,
+            )),
+            _ => Ok(Dynamic::UNIT),
+        }
+    }
+    engine.register_fn(
+        "decay",
+        |ctx: NativeCallContext, points: rhai::INT, date: ImmutableString, half_life: rhai::INT| {
+            decay(&ctx, points, Some(&date), half_life as f64)
+        },
+    );
+    engine.register_fn(
+        "decay",
+        |ctx: NativeCallContext,
+         points: rhai::INT,
+         date: ImmutableString,
+         half_life: rhai::FLOAT| { decay(&ctx, points, Some(&date), half_life) },
+    );
+    engine.register_fn(
+        "decay",
+        |ctx: NativeCallContext, points: rhai::INT, _: (), half_life: rhai::INT| {
+            decay(&ctx, points, None, half_life as f64)
+        },
+    );
+    engine.register_fn(
+        "decay",
+        |ctx: NativeCallContext, points: rhai::INT, _: (), half_life: rhai::FLOAT| {
+            decay(&ctx, points, None, half_life)
+        },
+    );
 }
 
 /// Appends a value to a memo key: a tag byte, then the value's bytes (lengths
@@ -547,9 +600,12 @@ fn map_outcome(map: Map) -> Result<ScriptOutcome, String> {
             "signals" => out.signals = signal_list(value)?,
             "reason" => out.reason = optional_text(value, "reason")?,
             "disqualify" => out.disqualify = optional_text(value, "disqualify")?,
+            "score" => {
+                out.score = optional_text(value, "score")?.map(|name| Arc::from(name.as_str()))
+            }
             other => {
                 return Err(format!(
-                    "unknown key `{other}` in the returned map; use points, signals, reason or disqualify"
+                    "unknown key `{other}` in the returned map; use points, signals, reason, disqualify or score"
                 ));
             }
         }
@@ -874,6 +930,7 @@ mod tests {
             full,
             ScriptOutcome {
                 points: 10,
+                score: None,
                 signals: vec![Arc::from("need")],
                 reason: Some("12 views".to_string()),
                 disqualify: None

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::rules::predicate::{Env, Predicate};
-use crate::verdict::{Next, RuleFailure};
+use crate::verdict::{Next, RuleFailure, Scores};
 
 /// One stage: a lead is in it when its score reaches `min_score`, it has every signal in
 /// `requires`, and `when` holds; a `disqualified` stage takes disqualified leads only.
@@ -16,6 +16,12 @@ pub(crate) struct Stage {
     pub min_score: Option<i64>,
     pub requires: Vec<Arc<str>>,
     pub when: Option<Predicate>,
+    /// Minimum points per dimension (`min_scores:`): (dimension index, minimum).
+    pub min_scores: Vec<(usize, i64)>,
+    /// The names of those dimensions, in the same order.
+    pub min_score_names: Arc<[Arc<str>]>,
+    /// The grades the stage accepts (`grades:`); `None` accepts any.
+    pub grades: Option<Vec<Arc<str>>>,
 }
 
 impl Stage {
@@ -27,6 +33,9 @@ impl Stage {
             min_score,
             requires: requires.iter().map(|s| Arc::from(*s)).collect(),
             when: None,
+            min_scores: Vec::new(),
+            min_score_names: Arc::from(Vec::new()),
+            grades: None,
         }
     }
 
@@ -36,6 +45,8 @@ impl Stage {
             && self.min_score.is_none()
             && self.requires.is_empty()
             && self.when.is_none()
+            && self.min_scores.is_empty()
+            && self.grades.is_none()
     }
 
     /// True when every lead that meets `later` also meets this stage, so that, placed
@@ -47,9 +58,22 @@ impl Stage {
             (Some(mine), Some(theirs)) => mine <= theirs,
             (Some(_), None) => false,
         };
+        let dimensions_covered = self.min_scores.iter().all(|(dim, mine)| {
+            later
+                .min_scores
+                .iter()
+                .any(|(other, theirs)| other == dim && mine <= theirs)
+        });
+        let grades_covered = match (&self.grades, &later.grades) {
+            (None, _) => true,
+            (Some(mine), Some(theirs)) => theirs.iter().all(|g| mine.contains(g)),
+            (Some(_), None) => false,
+        };
         self.when.is_none()
             && (!self.disqualified || later.disqualified)
             && min_covered
+            && dimensions_covered
+            && grades_covered
             && self.requires.iter().all(|s| later.requires.contains(s))
     }
 }
@@ -60,6 +84,10 @@ pub(crate) struct Facts<'a> {
     /// Sorted, unique.
     pub signals: &'a [Arc<str>],
     pub disqualified: bool,
+    /// Points per dimension, by dimension index.
+    pub scores: &'a [i64],
+    /// The lead's grade, when the rules grade.
+    pub grade: Option<&'a str>,
 }
 
 impl Facts<'_> {
@@ -68,12 +96,33 @@ impl Facts<'_> {
             .binary_search_by(|s| s.as_ref().cmp(signal))
             .is_ok()
     }
+
+    fn dimension(&self, index: usize) -> i64 {
+        self.scores.get(index).copied().unwrap_or(0)
+    }
+
+    fn graded_one_of(&self, grades: &[Arc<str>]) -> bool {
+        self.grade
+            .is_some_and(|grade| grades.iter().any(|g| **g == *grade))
+    }
 }
 
 /// A requirement of a stage that a lead misses.
 enum Unmet<'a> {
     NotDisqualified,
-    Score { score: i64, min: i64 },
+    Score {
+        score: i64,
+        min: i64,
+    },
+    Dimension {
+        name: &'a str,
+        score: i64,
+        min: i64,
+    },
+    Grade {
+        grade: Option<&'a str>,
+        accepted: &'a [Arc<str>],
+    },
     Signal(&'a str),
     When,
     WhenFailed(String),
@@ -84,6 +133,16 @@ impl std::fmt::Display for Unmet<'_> {
         match self {
             Unmet::NotDisqualified => f.write_str("no rule disqualifies the lead"),
             Unmet::Score { score, min } => write!(f, "score {score} is below {min}"),
+            Unmet::Dimension { name, score, min } => {
+                write!(f, "{name} score {score} is below {min}")
+            }
+            Unmet::Grade { grade, accepted } => {
+                let accepted: Vec<&str> = accepted.iter().map(|g| g.as_ref()).collect();
+                match grade {
+                    Some(grade) => write!(f, "grade {grade} is not one of {}", accepted.join(", ")),
+                    None => write!(f, "no grade, needs one of {}", accepted.join(", ")),
+                }
+            }
             Unmet::Signal(signal) => write!(f, "missing signal `{signal}`"),
             Unmet::When => f.write_str("its `when` condition does not hold"),
             Unmet::WhenFailed(message) => write!(f, "its `when` condition failed: {message}"),
@@ -153,6 +212,24 @@ impl StagePolicy {
             miss(Unmet::Score {
                 score: facts.score,
                 min,
+            });
+        }
+        for ((index, min), name) in stage.min_scores.iter().zip(stage.min_score_names.iter()) {
+            let score = facts.dimension(*index);
+            if score < *min {
+                miss(Unmet::Dimension {
+                    name,
+                    score,
+                    min: *min,
+                });
+            }
+        }
+        if let Some(accepted) = &stage.grades
+            && !facts.graded_one_of(accepted)
+        {
+            miss(Unmet::Grade {
+                grade: facts.grade,
+                accepted,
             });
         }
         for signal in &stage.requires {
@@ -231,6 +308,19 @@ impl StagePolicy {
                 .cloned()
                 .collect(),
             points_needed: above.min_score.map_or(0, |min| (min - facts.score).max(0)),
+            scores_needed: Scores::new(
+                above.min_score_names.clone(),
+                above
+                    .min_scores
+                    .iter()
+                    .map(|(index, min)| (min - facts.dimension(*index)).max(0))
+                    .collect(),
+            ),
+            grade_needed: above
+                .grades
+                .as_ref()
+                .filter(|accepted| !facts.graded_one_of(accepted))
+                .cloned(),
         })
     }
 }
@@ -250,6 +340,8 @@ mod tests {
             score,
             signals: &signals,
             disqualified,
+            scores: &[],
+            grade: None,
         };
         let scripts = ScriptHost::new(Limits::default());
         let lead = Lead::new();
@@ -274,6 +366,8 @@ mod tests {
             stage: Arc::from(stage),
             missing: missing.iter().map(|s| Arc::from(*s)).collect(),
             points_needed,
+            scores_needed: Scores::default(),
+            grade_needed: None,
         })
     }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::lead::Value;
 
@@ -14,8 +15,21 @@ pub struct Verdict {
     pub id: Value,
     /// Sum of matched points, clamped to the `settings.score` range.
     pub score: i64,
+    /// Points per score dimension (`settings.scores`), in declared order, each clamped to
+    /// its own range; empty (and left out of the JSON) when the rules declare none.
+    #[serde(skip_serializing_if = "Scores::is_empty")]
+    pub scores: Scores,
+    /// The grade (`settings.grade`): `None` when the rules grade nothing (no key in the
+    /// JSON), `Some(None)` when no band is reached (`null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grade: Option<Option<Arc<str>>>,
     /// The stage chosen by the stage policy (e.g. `prospect`).
     pub stage: Arc<str>,
+    /// The move from the stage the CRM holds (`settings.current_stage`) to `stage`:
+    /// `None` when the rules read no current stage (no key in the JSON), `Some(None)`
+    /// when the stage did not change (`null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Option<Transition>>,
     /// Signals given by matched rules, sorted, each once.
     pub signals: Vec<Arc<str>>,
     /// Matched rules, in rule order.
@@ -35,8 +49,14 @@ pub struct Verdict {
 pub struct Match {
     /// The rule id (a YAML `id` or a Rhai function name).
     pub rule: Arc<str>,
-    /// Points the rule gave (may be negative).
+    /// Points the rule gave (may be negative), after decay.
     pub points: i64,
+    /// The score dimension the points count in (a rule's `score:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<Arc<str>>,
+    /// The points before decay and the age that faded them, for a decayed rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decay: Option<Decayed>,
     /// Signals the rule gave.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<Arc<str>>,
@@ -48,6 +68,15 @@ pub struct Match {
     pub disqualify: Option<String>,
 }
 
+/// What decay did to a matched rule's points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Decayed {
+    /// The rule's points before decay.
+    pub points: i64,
+    /// Whole days from the rule's date to the as-of date (0 for a later date).
+    pub age_days: i64,
+}
+
 /// The next stage up and what stands between the lead and it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Next {
@@ -57,6 +86,110 @@ pub struct Next {
     pub missing: Vec<Arc<str>>,
     /// Points still needed to reach the stage's `min_score` (0 when reached).
     pub points_needed: i64,
+    /// Points still needed in each dimension the stage sets a minimum for
+    /// (`min_scores`), 0 where reached; empty (no key) when it sets none.
+    #[serde(skip_serializing_if = "Scores::is_empty")]
+    pub scores_needed: Scores,
+    /// The grades the stage accepts (`grades:`), when the lead's grade is not one of
+    /// them; `None` (no key) otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grade_needed: Option<Vec<Arc<str>>>,
+}
+
+/// Points per named score dimension, in declared order; serializes as a JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scores {
+    names: Arc<[Arc<str>]>,
+    points: Vec<i64>,
+}
+
+impl Scores {
+    /// Pairs dimension names with their points (extra names or points are dropped).
+    pub fn new(names: Arc<[Arc<str>]>, mut points: Vec<i64>) -> Scores {
+        points.truncate(names.len());
+        Scores { names, points }
+    }
+
+    /// Points for the named dimension.
+    pub fn get(&self, name: &str) -> Option<i64> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
+    }
+
+    /// `(dimension, points)` in declared order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.names
+            .iter()
+            .zip(&self.points)
+            .map(|(name, points)| (name.as_ref(), *points))
+    }
+
+    /// The points alone, in declared order.
+    pub(crate) fn points(&self) -> &[i64] {
+        &self.points
+    }
+
+    /// True when there are no dimensions.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Appends the scores as a JSON object to `out`, as serde_json writes them.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (name, points)) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, name);
+            out.push(b':');
+            write_int(out, points);
+        }
+        out.push(b'}');
+    }
+}
+
+impl Serialize for Scores {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.points.len()))?;
+        for (name, points) in self.iter() {
+            map.serialize_entry(name, &points)?;
+        }
+        map.end()
+    }
+}
+
+/// A lead's move from the stage the CRM holds to the stage the rules decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// The stage the CRM holds; `None` for a lead it has no (readable) stage for.
+    pub from: Option<Arc<str>>,
+    /// The stage the rules decide.
+    pub to: Arc<str>,
+    /// Which way the lead moves.
+    pub direction: Direction,
+}
+
+/// Which way a [`Transition`] goes, by the stage list's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// To a stage listed higher, or out of a disqualified stage.
+    Up,
+    /// To a stage listed lower, or into a disqualified stage.
+    Down,
+    /// A lead the CRM holds no stage for.
+    New,
+}
+
+impl Direction {
+    /// `up`, `down` or `new`, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::New => "new",
+        }
+    }
 }
 
 /// A rule that could not be evaluated on this lead.
@@ -94,8 +227,31 @@ impl Verdict {
         write_value(out, &self.id);
         out.extend_from_slice(b",\"score\":");
         write_int(out, self.score);
+        if !self.scores.is_empty() {
+            out.extend_from_slice(b",\"scores\":");
+            self.scores.write_json(out);
+        }
+        if let Some(grade) = &self.grade {
+            out.extend_from_slice(b",\"grade\":");
+            write_opt_str(out, grade.as_deref());
+        }
         out.extend_from_slice(b",\"stage\":");
         write_str(out, &self.stage);
+        if let Some(transition) = &self.transition {
+            out.extend_from_slice(b",\"transition\":");
+            match transition {
+                Some(t) => {
+                    out.extend_from_slice(b"{\"from\":");
+                    write_opt_str(out, t.from.as_deref());
+                    out.extend_from_slice(b",\"to\":");
+                    write_str(out, &t.to);
+                    out.extend_from_slice(b",\"direction\":");
+                    write_str(out, t.direction.as_str());
+                    out.push(b'}');
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+        }
         out.extend_from_slice(b",\"signals\":");
         write_strs(out, &self.signals);
         out.extend_from_slice(b",\"matched\":[");
@@ -107,6 +263,17 @@ impl Verdict {
             write_str(out, &m.rule);
             out.extend_from_slice(b",\"points\":");
             write_int(out, m.points);
+            if let Some(score) = &m.score {
+                out.extend_from_slice(b",\"score\":");
+                write_str(out, score);
+            }
+            if let Some(decay) = &m.decay {
+                out.extend_from_slice(b",\"decay\":{\"points\":");
+                write_int(out, decay.points);
+                out.extend_from_slice(b",\"age_days\":");
+                write_int(out, decay.age_days);
+                out.push(b'}');
+            }
             if !m.signals.is_empty() {
                 out.extend_from_slice(b",\"signals\":");
                 write_strs(out, &m.signals);
@@ -135,6 +302,14 @@ impl Verdict {
                 write_strs(out, &next.missing);
                 out.extend_from_slice(b",\"points_needed\":");
                 write_int(out, next.points_needed);
+                if !next.scores_needed.is_empty() {
+                    out.extend_from_slice(b",\"scores_needed\":");
+                    next.scores_needed.write_json(out);
+                }
+                if let Some(grades) = &next.grade_needed {
+                    out.extend_from_slice(b",\"grade_needed\":");
+                    write_strs(out, grades);
+                }
                 out.push(b'}');
             }
             None => out.extend_from_slice(b"null"),
@@ -167,6 +342,13 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
         other => {
             let _ = serde_json::to_writer(&mut *out, other);
         }
+    }
+}
+
+fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
@@ -253,12 +435,17 @@ mod tests {
         Verdict {
             id,
             score: -7,
+            scores: Scores::default(),
+            grade: None,
             stage: s.clone(),
+            transition: None,
             signals: vec![s.clone(), Arc::from("need")],
             matched: vec![
                 Match {
                     rule: s.clone(),
                     points: 3,
+                    score: None,
+                    decay: None,
                     signals: vec![],
                     reason: Some(text.to_string()),
                     disqualify: None,
@@ -266,6 +453,8 @@ mod tests {
                 Match {
                     rule: Arc::from("b"),
                     points: -2,
+                    score: None,
+                    decay: None,
                     signals: vec![s.clone()],
                     reason: None,
                     disqualify: Some(text.to_string()),
@@ -276,6 +465,8 @@ mod tests {
                 stage: s.clone(),
                 missing: vec![s.clone()],
                 points_needed: 10,
+                scores_needed: Scores::default(),
+                grade_needed: None,
             }),
             errors: vec![RuleFailure {
                 rule: text.to_string(),
@@ -310,6 +501,64 @@ mod tests {
         empty.disqualified = None;
         empty.errors.clear();
         assert_eq!(empty.to_json_line(), serde_json::to_string(&empty).unwrap());
+    }
+
+    /// The same verdict with every key the time dimension adds filled in.
+    fn timed(text: &str, grade: Option<&str>, transition: Option<Transition>) -> Verdict {
+        let s: Arc<str> = Arc::from(text);
+        let names: Arc<[Arc<str>]> = Arc::from(vec![s.clone(), Arc::from("engagement")]);
+        let mut v = verdict(text, Value::Text(text.into()));
+        v.scores = Scores::new(names.clone(), vec![40, -3]);
+        v.grade = Some(grade.map(Arc::from));
+        v.transition = Some(transition);
+        v.matched[0].score = Some(s.clone());
+        v.matched[0].decay = Some(Decayed {
+            points: 6,
+            age_days: 30,
+        });
+        if let Some(next) = &mut v.next {
+            next.scores_needed = Scores::new(names, vec![0, 12]);
+            next.grade_needed = Some(vec![s.clone(), Arc::from("B")]);
+        }
+        v
+    }
+
+    #[test]
+    fn scores_grades_decay_and_transitions_are_written_as_serde_json_writes_them() {
+        let moves = [
+            None,
+            Some(Transition {
+                from: None,
+                to: Arc::from("lead"),
+                direction: Direction::New,
+            }),
+            Some(Transition {
+                from: Some(Arc::from("lead \"x\"")),
+                to: Arc::from("prospect"),
+                direction: Direction::Up,
+            }),
+        ];
+        for text in ["fit", "quote \" and \\", "é"] {
+            for grade in [None, Some("A"), Some(text)] {
+                for transition in moves.clone() {
+                    let v = timed(text, grade, transition);
+                    assert_eq!(v.to_json_line(), serde_json::to_string(&v).unwrap());
+                }
+            }
+        }
+        let line = timed("fit", Some("A"), None).to_json_line();
+        assert!(
+            line.starts_with(
+                "{\"id\":\"fit\",\"score\":-7,\"scores\":{\"fit\":40,\"engagement\":-3},\
+                 \"grade\":\"A\",\"stage\":\"fit\",\"transition\":null,"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains(
+                "\"points\":3,\"score\":\"fit\",\"decay\":{\"points\":6,\"age_days\":30}"
+            )
+        );
     }
 
     proptest! {

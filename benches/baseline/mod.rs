@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use leadscore::{Date, Match, Next, Value, Verdict};
+use leadscore::{Date, Match, Next, Scores, Value, Verdict};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -128,6 +128,8 @@ impl HandRules {
             matched.push(Match {
                 rule: n.rules[i].clone(),
                 points,
+                score: None,
+                decay: None,
                 signals: signals.iter().map(|s| (*s).clone()).collect(),
                 reason,
                 disqualify,
@@ -302,12 +304,17 @@ impl HandRules {
                 stage: n.stages[above].clone(),
                 missing: requires.into_iter().filter(|s| !has(s)).cloned().collect(),
                 points_needed: (min - score).max(0),
+                scores_needed: Scores::default(),
+                grade_needed: None,
             },
         );
         Verdict {
             id: l.id.clone().map_or(Value::Null, Value::Text),
             score,
+            scores: Scores::default(),
+            grade: None,
             stage: n.stages[stage].clone(),
+            transition: None,
             signals,
             matched,
             disqualified,

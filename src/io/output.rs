@@ -329,7 +329,10 @@ mod tests {
         Verdict {
             id: Value::Text("L1".to_string()),
             score: 35,
+            scores: Default::default(),
+            grade: None,
             stage: Arc::from("lead"),
+            transition: None,
             signals: vec![Arc::from("authority"), Arc::from("fit")],
             matched: vec![
                 Match {
@@ -338,6 +341,8 @@ mod tests {
                     signals: vec![Arc::from("authority")],
                     reason: Some("title is CTO".to_string()),
                     disqualify: None,
+                    score: None,
+                    decay: None,
                 },
                 Match {
                     rule: Arc::from("saas"),
@@ -345,6 +350,8 @@ mod tests {
                     signals: vec![],
                     reason: None,
                     disqualify: None,
+                    score: None,
+                    decay: None,
                 },
             ],
             disqualified: None,
@@ -352,6 +359,8 @@ mod tests {
                 stage: Arc::from("prospect"),
                 missing: vec![Arc::from("need"), Arc::from("budget")],
                 points_needed: 10,
+                scores_needed: Default::default(),
+                grade_needed: None,
             }),
             errors: vec![RuleFailure {
                 rule: "field:budget".to_string(),
@@ -365,7 +374,10 @@ mod tests {
         Verdict {
             id,
             score: 0,
+            scores: Default::default(),
+            grade: None,
             stage: Arc::from("cold"),
+            transition: None,
             signals: vec![],
             matched: vec![],
             disqualified: None,
@@ -491,12 +503,16 @@ mod tests {
             stage: Arc::from("sql"),
             missing: vec![],
             points_needed: 0,
+            scores_needed: Default::default(),
+            grade_needed: None,
         });
         assert_eq!(next_cell(&v), "sql");
         v.next = Some(Next {
             stage: Arc::from("sql"),
             missing: vec![],
             points_needed: 3,
+            scores_needed: Default::default(),
+            grade_needed: None,
         });
         assert_eq!(next_cell(&v), "sql (+3)");
     }

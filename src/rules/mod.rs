@@ -2,6 +2,7 @@
 //! policy), compile everything once, and report every problem at once.
 
 pub(crate) mod compile;
+mod dimensions;
 pub(crate) mod predicate;
 pub use predicate::ConditionTrace;
 pub(crate) mod raw;
@@ -12,11 +13,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::diagnostic::{Diagnostic, Span, attach_source_lines};
+use crate::diagnostic::{Diagnostic, Span, attach_source_lines, did_you_mean};
+use crate::dimension::{Decay, Dimension, GradeScale};
 use crate::error::Error;
 use crate::lead::{Schema, Slot};
 use crate::script::{Limits, ScriptHost, ScriptRule};
 use crate::stage::{Stage, StagePolicy};
+use crate::transition::CurrentStage;
 use compile::{Compiler, Template};
 use predicate::Predicate;
 use raw::{AmountDoc, Decoder, RuleFileDoc, SettingsDoc, StageDoc};
@@ -35,6 +38,10 @@ pub(crate) struct Rule {
     pub signals: Vec<Arc<str>>,
     pub reason: Option<Template>,
     pub disqualify: Option<Template>,
+    /// The score dimension its points count in (`score:`).
+    pub dimension: Option<usize>,
+    /// How its points fade (its own `decay:`, else its dimension's).
+    pub decay: Option<Decay>,
     /// Where the rule is written.
     pub path: Arc<Path>,
     pub span: Span,
@@ -56,6 +63,14 @@ pub(crate) struct Settings {
     pub id_slot: Slot,
     /// How `convert` estimates an opportunity's amount (default: the `budget` field).
     pub amount: Amount,
+    /// Score dimensions (`scores:`), in declared order.
+    pub dimensions: Vec<Dimension>,
+    /// Their names, shared by every verdict's `scores`.
+    pub dimension_names: Arc<[Arc<str>]>,
+    /// Letter grades on one dimension (`grade:`).
+    pub grade: Option<GradeScale>,
+    /// Where the CRM's stage for the lead is read (`current_stage:`).
+    pub current_stage: Option<CurrentStage>,
 }
 
 /// The compiled `amount:` setting.
@@ -240,6 +255,7 @@ impl Loader {
         let mut schema = Schema::default();
         self.declare_fields(&decoded, sources, &mut schema);
         let (settings_doc, settings_file) = self.merge_settings(&decoded, sources);
+        let dimensions = self.dimensions(settings_doc, settings_file, &mut schema);
         let limits =
             settings_doc.map_or_else(Limits::default, |s| Limits::from_settings(&s.limits));
         let mut scripts = ScriptHost::new(limits);
@@ -249,12 +265,28 @@ impl Loader {
             if is_rhai(&source.path) {
                 self.compile_script(index, source, &mut scripts, &mut rules, &mut script_signals);
             } else if let Some(d) = decoded.iter().find(|d| std::ptr::eq(d.source, source)) {
-                self.compile_rules(index, d, &mut schema, &mut scripts, &mut rules);
+                self.compile_rules(index, d, &mut schema, &mut scripts, &mut rules, &dimensions);
             }
         }
         self.check_duplicate_ids(&rules, sources);
-        let settings = self.settings(settings_doc, settings_file, &mut schema, &mut scripts);
-        let policy = self.stage_policy(&decoded, sources, &mut schema, &mut scripts);
+        let grade = self.grade_scale(settings_doc, settings_file, &dimensions);
+        let mut settings = self.settings(settings_doc, settings_file, &mut schema, &mut scripts);
+        settings.dimension_names = dimensions.iter().map(|d| d.name.clone()).collect();
+        settings.dimensions = dimensions;
+        settings.grade = grade;
+        let has_grade = settings_doc.is_some_and(|s| s.grade.is_some());
+        let policy = self.stage_policy(
+            &decoded,
+            sources,
+            &mut schema,
+            &mut scripts,
+            &settings,
+            has_grade,
+        );
+        if let Some(policy) = &policy {
+            settings.current_stage =
+                self.current_stage(settings_doc, settings_file, &mut schema, policy);
+        }
         // After every script and expression is compiled: the fields they read get slots.
         scripts.resolve_reads(&mut schema);
         if let Some(policy) = &policy {
@@ -412,7 +444,61 @@ impl Loader {
             id_field,
             id_slot,
             amount,
+            dimensions: Vec::new(),
+            dimension_names: Arc::from(Vec::new()),
+            grade: None,
+            current_stage: None,
         }
+    }
+
+    /// Compiles `current_stage:` once the stage ids are known: every mapped stage must
+    /// exist (problems go to the settings file).
+    fn current_stage(
+        &mut self,
+        doc: Option<&SettingsDoc>,
+        file: usize,
+        schema: &mut Schema,
+        policy: &StagePolicy,
+    ) -> Option<CurrentStage> {
+        let doc = doc?.current_stage.as_ref()?;
+        let stage_ids: Vec<&str> = policy.stages.iter().map(|s| s.id.as_ref()).collect();
+        let mut lookup = Vec::new();
+        let mut problems = Vec::new();
+        for (crm, stage) in &doc.map {
+            match stage_ids.iter().position(|id| *id == stage.value) {
+                Some(index) => lookup.push((predicate::Folded::new(&crm.value), index)),
+                None => {
+                    let help = match did_you_mean(&stage.value, stage_ids.iter().copied()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("stages are: {}", stage_ids.join(", ")),
+                    };
+                    problems.push(
+                        Diagnostic::error(
+                            PathBuf::new(),
+                            stage.span,
+                            format!(
+                                "`current_stage.map` maps `{}` to unknown stage `{}`",
+                                crm.value, stage.value
+                            ),
+                        )
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+        // Stage ids are read as they are, after the CRM's own values.
+        lookup.extend(
+            stage_ids
+                .iter()
+                .enumerate()
+                .map(|(index, id)| (predicate::Folded::new(id), index)),
+        );
+        self.report(file, problems);
+        Some(CurrentStage {
+            field: Arc::from(doc.field.value.as_str()),
+            slot: schema.slot_for(&doc.field.value),
+            lookup,
+        })
     }
 
     fn compile_script(
@@ -435,6 +521,9 @@ impl Loader {
                     signals: Vec::new(),
                     reason: None,
                     disqualify: None,
+                    // A script names its dimension in what it returns.
+                    dimension: None,
+                    decay: None,
                     path: path.clone(),
                     span: f.span,
                     kind: RuleKind::Script(f),
@@ -450,6 +539,7 @@ impl Loader {
         schema: &mut Schema,
         scripts: &mut ScriptHost,
         rules: &mut Vec<Rule>,
+        dimensions: &[Dimension],
     ) {
         let path: Arc<Path> = Arc::from(decoded.source.path.as_path());
         let mut compiler = Compiler {
@@ -472,6 +562,23 @@ impl Loader {
             let predicate = doc.when.as_ref().and_then(|w| compiler.condition(w));
             let reason = doc.reason.as_ref().and_then(|t| compiler.template(t));
             let disqualify = doc.disqualify.as_ref().and_then(|t| compiler.template(t));
+            let dimension = doc.score.as_ref().and_then(|name| {
+                dimensions::resolve_dimension(
+                    name,
+                    dimensions,
+                    &decoded.source.path,
+                    &mut compiler.problems,
+                )
+            });
+            let own_decay = doc.decay.as_ref().and_then(|d| {
+                dimensions::compile_decay(
+                    d,
+                    &decoded.source.path,
+                    compiler.schema,
+                    &mut compiler.problems,
+                )
+            });
+            let decay = own_decay.or_else(|| dimension.and_then(|i| dimensions[i].decay));
             let Some(predicate) = predicate else { continue };
             rules.push(Rule {
                 id: Arc::from(doc.id.value.as_str()),
@@ -485,6 +592,8 @@ impl Loader {
                     .collect(),
                 reason,
                 disqualify,
+                dimension,
+                decay,
                 path: path.clone(),
                 span: doc.id.span,
             });
@@ -530,6 +639,8 @@ impl Loader {
         sources: &[Source],
         schema: &mut Schema,
         scripts: &mut ScriptHost,
+        settings: &Settings,
+        has_grade: bool,
     ) -> Option<StagePolicy> {
         let mut declaring = decoded.iter().filter(|d| d.doc.stages.is_some());
         let Some(first) = declaring.next() else {
@@ -573,6 +684,25 @@ impl Loader {
                 }
                 None => None,
             };
+            let min_scores = dimensions::stage_min_scores(
+                &doc.min_scores,
+                &settings.dimensions,
+                compiler.path,
+                &mut compiler.problems,
+            );
+            let min_score_names = min_scores
+                .iter()
+                .map(|(index, _)| settings.dimensions[*index].name.clone())
+                .collect();
+            let grades = doc.grades.as_ref().map(|written| {
+                dimensions::stage_grades(
+                    written,
+                    settings.grade.as_ref(),
+                    has_grade,
+                    compiler.path,
+                    &mut compiler.problems,
+                )
+            });
             stages.push(Stage {
                 id: Arc::from(doc.id.value.as_str()),
                 description: doc.description.clone(),
@@ -584,6 +714,9 @@ impl Loader {
                     .map(|r| Arc::from(r.value.as_str()))
                     .collect(),
                 when,
+                min_scores,
+                min_score_names,
+                grades,
             });
         }
         let problems = std::mem::take(&mut compiler.problems);
@@ -940,6 +1073,9 @@ mod tests {
             min_score: min,
             requires: requires.iter().map(|s| (*s).into()).collect(),
             when: None,
+            min_scores: Vec::new(),
+            min_score_names: Arc::from(Vec::new()),
+            grades: None,
         };
         let prospect = stage(Some(40), &["need"], false);
         assert!(prospect.covers(&stage(Some(70), &["need", "budget"], false)));

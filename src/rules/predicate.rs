@@ -72,7 +72,7 @@ impl Folded {
         &self.0
     }
 
-    fn equals(&self, text: &str) -> bool {
+    pub fn equals(&self, text: &str) -> bool {
         let text = text.trim();
         if text.is_ascii() {
             return text.eq_ignore_ascii_case(&self.0);

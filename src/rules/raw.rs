@@ -49,6 +49,51 @@ pub(crate) struct SettingsDoc {
     /// Sandbox limits given, by key (`max_operations`, ...).
     pub limits: Vec<(&'static str, Spanned<i64>)>,
     pub amount: Option<AmountDoc>,
+    /// `scores:`, the named score dimensions in declared order.
+    pub scores: Vec<DimensionDoc>,
+    /// `grade:`, letter grades on one dimension.
+    pub grade: Option<GradeDoc>,
+    /// `current_stage:`, where the CRM has the lead now.
+    pub current_stage: Option<CurrentStageDoc>,
+}
+
+/// One score dimension: `fit: { min: 0, max: 100, decay: {...} }`.
+#[derive(Debug, Clone)]
+pub(crate) struct DimensionDoc {
+    pub name: Spanned<String>,
+    pub min: Option<Spanned<i64>>,
+    pub max: Option<Spanned<i64>>,
+    pub decay: Option<DecayDoc>,
+}
+
+/// `decay: { field: last_activity_at, half_life_days: 30 }`.
+#[derive(Debug, Clone)]
+pub(crate) struct DecayDoc {
+    pub field: Spanned<String>,
+    pub half_life_days: Spanned<f64>,
+}
+
+/// `grade: { score: fit, bands: [ { grade: A, min: 80 }, ... ] }`.
+#[derive(Debug, Clone)]
+pub(crate) struct GradeDoc {
+    pub span: Span,
+    pub score: Spanned<String>,
+    pub bands: Vec<BandDoc>,
+}
+
+/// One grade band: the grade a lead gets from `min` points up.
+#[derive(Debug, Clone)]
+pub(crate) struct BandDoc {
+    pub grade: Spanned<String>,
+    pub min: Spanned<i64>,
+}
+
+/// `current_stage: { field: lead_status, map: { Open: lead, ... } }`.
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentStageDoc {
+    pub field: Spanned<String>,
+    /// CRM value -> stage id, in written order.
+    pub map: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
 /// `amount:`, how `leadscore convert` estimates an opportunity's amount.
@@ -70,6 +115,10 @@ pub(crate) struct RuleDoc {
     pub signals: Vec<Spanned<String>>,
     pub reason: Option<Spanned<String>>,
     pub disqualify: Option<Spanned<String>>,
+    /// `score:`, the dimension the rule's points count in.
+    pub score: Option<Spanned<String>>,
+    /// `decay:`, how the rule's points fade with the age of a date.
+    pub decay: Option<DecayDoc>,
 }
 
 /// A condition, before its fields are resolved and its regexes built.
@@ -105,6 +154,10 @@ pub(crate) struct StageDoc {
     pub min_score: Option<Spanned<i64>>,
     pub requires: Vec<Spanned<String>>,
     pub when: Option<ConditionDoc>,
+    /// `min_scores: { fit: 40 }`, in written order.
+    pub min_scores: Vec<(Spanned<String>, Spanned<i64>)>,
+    /// `grades: [A, B]`.
+    pub grades: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Comparison operators of `{field: NAME, OP: VALUE}`.
@@ -164,7 +217,20 @@ impl Op {
 
 pub(crate) const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
 pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-pub(crate) const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
+pub(crate) const SETTINGS_KEYS: [&str; 7] = [
+    "score",
+    "id_field",
+    "limits",
+    "amount",
+    "scores",
+    "grade",
+    "current_stage",
+];
+pub(crate) const DIMENSION_KEYS: [&str; 3] = ["min", "max", "decay"];
+pub(crate) const DECAY_KEYS: [&str; 2] = ["field", "half_life_days"];
+pub(crate) const GRADE_KEYS: [&str; 2] = ["score", "bands"];
+pub(crate) const BAND_KEYS: [&str; 2] = ["grade", "min"];
+pub(crate) const CURRENT_STAGE_KEYS: [&str; 2] = ["field", "map"];
 pub(crate) const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
 pub(crate) const SCORE_KEYS: [&str; 2] = ["min", "max"];
 /// The most `settings.limits.max_expr_depth` may be: parsing and running an expression
@@ -178,7 +244,7 @@ pub(crate) const LIMIT_KEYS: [&str; 6] = [
     "max_map_size",
     "max_expr_depth",
 ];
-pub(crate) const RULE_KEYS: [&str; 7] = [
+pub(crate) const RULE_KEYS: [&str; 9] = [
     "id",
     "description",
     "when",
@@ -186,14 +252,18 @@ pub(crate) const RULE_KEYS: [&str; 7] = [
     "signals",
     "reason",
     "disqualify",
+    "score",
+    "decay",
 ];
-pub(crate) const STAGE_KEYS: [&str; 6] = [
+pub(crate) const STAGE_KEYS: [&str; 8] = [
     "id",
     "description",
     "disqualified",
     "min_score",
     "requires",
     "when",
+    "min_scores",
+    "grades",
 ];
 pub(crate) const COMBINATORS: [&str; 4] = ["all", "any", "not", "expr"];
 
@@ -338,6 +408,9 @@ impl<'p> Decoder<'p> {
                     }
                 }
                 "amount" => settings.amount = self.amount(value),
+                "scores" => settings.scores = self.dimensions(value),
+                "grade" => settings.grade = self.grade(value),
+                "current_stage" => settings.current_stage = self.current_stage(value),
                 _ => {}
             }
         }
@@ -366,6 +439,160 @@ impl<'p> Decoder<'p> {
             .map(|text| AmountDoc::Expr(expr_doc(text)))
     }
 
+    fn dimensions(&mut self, node: &Node) -> Vec<DimensionDoc> {
+        let Some(entries) = self.mapping(node, "`scores` (dimension name: { min, max, decay })")
+        else {
+            return Vec::new();
+        };
+        let mut dimensions = Vec::new();
+        for (key, spec) in entries {
+            let Some(name) = self.text(key, "a dimension name") else {
+                continue;
+            };
+            let mut dimension = DimensionDoc {
+                name,
+                min: None,
+                max: None,
+                decay: None,
+            };
+            if !matches!(spec.kind, NodeKind::Null)
+                && let Some(props) = self.mapping(spec, "`{ min, max, decay }`")
+            {
+                let context = format!("in score dimension `{}`", dimension.name.value);
+                for (k, v) in self.known_keys(props, &DIMENSION_KEYS, &context) {
+                    match k {
+                        "min" => dimension.min = self.integer(v, "a whole number"),
+                        "max" => dimension.max = self.integer(v, "a whole number"),
+                        _ => dimension.decay = self.decay(v),
+                    }
+                }
+            }
+            dimensions.push(dimension);
+        }
+        dimensions
+    }
+
+    fn decay(&mut self, node: &Node) -> Option<DecayDoc> {
+        let entries = self.mapping(node, "`decay: { field: NAME, half_life_days: N }`")?;
+        let mut field = None;
+        let mut half_life = None;
+        for (k, v) in self.known_keys(entries, &DECAY_KEYS, "in `decay`") {
+            match k {
+                "field" => field = self.text(v, "a date field name"),
+                _ => half_life = self.number(v, "a number of days"),
+            }
+        }
+        let help = "e.g. `decay: { field: last_activity_at, half_life_days: 30 }`";
+        let (Some(field), Some(half_life_days)) = (field, half_life) else {
+            self.error_with_help(
+                node.span,
+                "`decay` needs a `field` and a `half_life_days`",
+                help,
+            );
+            return None;
+        };
+        if !(half_life_days.value > 0.0 && half_life_days.value.is_finite()) {
+            self.error_with_help(
+                half_life_days.span,
+                "`half_life_days` must be more than 0",
+                help,
+            );
+            return None;
+        }
+        Some(DecayDoc {
+            field,
+            half_life_days,
+        })
+    }
+
+    fn grade(&mut self, node: &Node) -> Option<GradeDoc> {
+        let entries = self.mapping(node, "`grade: { score: DIMENSION, bands: [...] }`")?;
+        let mut score = None;
+        let mut bands = Vec::new();
+        for (k, v) in self.known_keys(entries, &GRADE_KEYS, "in `grade`") {
+            match k {
+                "score" => score = self.text(v, "a score dimension name"),
+                _ => {
+                    let Some(items) = self.sequence(v, "a list of `{ grade, min }` bands") else {
+                        continue;
+                    };
+                    bands = items.iter().filter_map(|item| self.band(item)).collect();
+                }
+            }
+        }
+        let Some(score) = score else {
+            self.error_with_help(
+                node.span,
+                "`grade` needs the `score` dimension it grades",
+                "e.g. `grade: { score: fit, bands: [ { grade: A, min: 80 }, { grade: B, min: 60 } ] }`",
+            );
+            return None;
+        };
+        Some(GradeDoc {
+            span: node.span,
+            score,
+            bands,
+        })
+    }
+
+    fn band(&mut self, node: &Node) -> Option<BandDoc> {
+        let entries = self.mapping(node, "a band `{ grade: A, min: 80 }`")?;
+        let mut grade = None;
+        let mut min = None;
+        for (k, v) in self.known_keys(entries, &BAND_KEYS, "in a grade band") {
+            match k {
+                "grade" => grade = self.text(v, "a grade name"),
+                _ => min = self.integer(v, "a whole number"),
+            }
+        }
+        match (grade, min) {
+            (Some(grade), Some(min)) => Some(BandDoc { grade, min }),
+            _ => {
+                self.error_with_help(
+                    node.span,
+                    "a grade band needs a `grade` and a `min`",
+                    "e.g. `{ grade: A, min: 80 }`",
+                );
+                None
+            }
+        }
+    }
+
+    fn current_stage(&mut self, node: &Node) -> Option<CurrentStageDoc> {
+        let entries = self.mapping(node, "`current_stage: { field: NAME, map: {...} }`")?;
+        let mut field = None;
+        let mut map = Vec::new();
+        for (k, v) in self.known_keys(entries, &CURRENT_STAGE_KEYS, "in `current_stage`") {
+            match k {
+                "field" => field = self.text(v, "a field name"),
+                _ => {
+                    let Some(pairs) = self.mapping(v, "`map: { CRM value: stage id }`") else {
+                        continue;
+                    };
+                    for (value, stage) in pairs {
+                        let crm = match &value.kind {
+                            NodeKind::Int(n) => Some(Spanned::new(n.to_string(), value.span)),
+                            NodeKind::Bool(b) => Some(Spanned::new(b.to_string(), value.span)),
+                            _ => self.text(value, "a CRM value"),
+                        };
+                        if let (Some(crm), Some(stage)) = (crm, self.text(stage, "a stage id")) {
+                            map.push((crm, stage));
+                        }
+                    }
+                }
+            }
+        }
+        let Some(field) = field else {
+            self.error_with_help(
+                node.span,
+                "`current_stage` needs the `field` that holds the CRM's stage",
+                "e.g. `current_stage: { field: lead_status, map: { Open: lead, Working: prospect } }`",
+            );
+            return None;
+        };
+        Some(CurrentStageDoc { field, map })
+    }
+
     fn rules(&mut self, node: &Node) -> Vec<RuleDoc> {
         let Some(items) = self.sequence(node, "`rules` (a list of rules)") else {
             return Vec::new();
@@ -384,6 +611,8 @@ impl<'p> Decoder<'p> {
             signals: Vec::new(),
             reason: None,
             disqualify: None,
+            score: None,
+            decay: None,
         };
         for (key, value) in self.known_keys(entries, &RULE_KEYS, "in a rule") {
             match key {
@@ -398,6 +627,8 @@ impl<'p> Decoder<'p> {
                 "signals" => rule.signals = self.text_list(value, "a list of signal names"),
                 "reason" => rule.reason = self.text(value, "text"),
                 "disqualify" => rule.disqualify = self.text(value, "the reason for disqualifying"),
+                "score" => rule.score = self.text(value, "a score dimension name"),
+                "decay" => rule.decay = self.decay(value),
                 _ => {}
             }
         }
@@ -555,6 +786,8 @@ impl<'p> Decoder<'p> {
             min_score: None,
             requires: Vec::new(),
             when: None,
+            min_scores: Vec::new(),
+            grades: None,
         };
         for (key, value) in self.known_keys(entries, &STAGE_KEYS, "in a stage") {
             match key {
@@ -564,6 +797,11 @@ impl<'p> Decoder<'p> {
                 "min_score" => stage.min_score = self.integer(value, "a whole number"),
                 "requires" => stage.requires = self.text_list(value, "a list of signal names"),
                 "when" => stage.when = self.condition(value, 0),
+                "min_scores" => stage.min_scores = self.min_scores(value),
+                "grades" => {
+                    let grades = self.text_list(value, "a list of grades");
+                    stage.grades = Some(Spanned::new(grades, value.span));
+                }
                 _ => {}
             }
         }
@@ -577,6 +815,22 @@ impl<'p> Decoder<'p> {
         };
         stage.id = id;
         Some(stage)
+    }
+
+    fn min_scores(&mut self, node: &Node) -> Vec<(Spanned<String>, Spanned<i64>)> {
+        let Some(entries) = self.mapping(node, "`min_scores: { DIMENSION: points }`") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, value) in entries {
+            if let (Some(name), Some(min)) = (
+                self.text(key, "a score dimension name"),
+                self.integer(value, "a whole number"),
+            ) {
+                out.push((name, min));
+            }
+        }
+        out
     }
 
     // ---- primitive decoders ----
@@ -675,6 +929,20 @@ impl<'p> Decoder<'p> {
     fn integer(&mut self, node: &Node, what: &str) -> Option<Spanned<i64>> {
         match &node.kind {
             NodeKind::Int(n) => Some(Spanned::new(*n, node.span)),
+            _ => {
+                self.error(
+                    node.span,
+                    format!("expected {what}, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, node: &Node, what: &str) -> Option<Spanned<f64>> {
+        match &node.kind {
+            NodeKind::Int(n) => Some(Spanned::new(*n as f64, node.span)),
+            NodeKind::Float(x) => Some(Spanned::new(*x, node.span)),
             _ => {
                 self.error(
                     node.span,

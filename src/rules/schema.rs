@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 
 use super::Rules;
 use super::raw::{
-    AMOUNT_KEYS, COMBINATORS, FIELD_KEYS, FILE_KEYS, LIMIT_KEYS, Op, RULE_KEYS, SCORE_KEYS,
-    SETTINGS_KEYS, STAGE_KEYS,
+    AMOUNT_KEYS, BAND_KEYS, COMBINATORS, CURRENT_STAGE_KEYS, DECAY_KEYS, DIMENSION_KEYS,
+    FIELD_KEYS, FILE_KEYS, GRADE_KEYS, LIMIT_KEYS, Op, RULE_KEYS, SCORE_KEYS, SETTINGS_KEYS,
+    STAGE_KEYS,
 };
 use crate::lead::FieldType;
 
@@ -88,7 +89,22 @@ pub(crate) fn schema() -> Value {
             "scalar": {
                 "description": "Text, a number, or true/false.",
                 "type": ["string", "number", "boolean"]
-            }
+            },
+            "decay": object(
+                &DECAY_KEYS,
+                decay_key,
+                "Points fade with the age of a date: halved every `half_life_days` days from the field's date to the as-of date.",
+            ),
+            "dimension": object(
+                &DIMENSION_KEYS,
+                dimension_key,
+                "A score dimension: the sum of the points of the rules that name it, clamped to its range.",
+            ),
+            "band": object(
+                &BAND_KEYS,
+                band_key,
+                "A grade band: leads whose dimension reaches `min` get `grade`, unless a band above takes them.",
+            )
         }
     })
 }
@@ -187,6 +203,79 @@ fn settings_key(key: &str) -> Option<Value> {
             amount["maxProperties"] = json!(1);
             amount
         }
+        "scores" => json!({
+            "description": "Named score dimensions, e.g. `fit` (who the lead is) and `engagement` (what they did): `fit: { min: 0, max: 100 }`. A rule's `score: fit` counts its points there.",
+            "type": "object",
+            "additionalProperties": {
+                "anyOf": [{ "type": "null" }, { "$ref": "#/$defs/dimension" }]
+            }
+        }),
+        "grade" => object(
+            &GRADE_KEYS,
+            grade_key,
+            "Letter grades on one score dimension: the first band from the top whose `min` the dimension reaches.",
+        ),
+        "current_stage" => object(
+            &CURRENT_STAGE_KEYS,
+            current_stage_key,
+            "Where the CRM has the lead now, so verdicts carry the `transition` from it.",
+        ),
+        _ => return None,
+    })
+}
+
+fn dimension_key(key: &str) -> Option<Value> {
+    Some(match key {
+        "min" => integer("The lowest points of the dimension (default 0)."),
+        "max" => integer("The highest points of the dimension (default 100)."),
+        "decay" => {
+            json!({ "$ref": "#/$defs/decay", "description": "Decay for every rule in this dimension that has none of its own." })
+        }
+        _ => return None,
+    })
+}
+
+fn decay_key(key: &str) -> Option<Value> {
+    Some(match key {
+        "field" => text("The date field whose age fades the points (e.g. `last_activity_at`)."),
+        "half_life_days" => json!({
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "Days after which the points are halved."
+        }),
+        _ => return None,
+    })
+}
+
+fn grade_key(key: &str) -> Option<Value> {
+    Some(match key {
+        "score" => text("The score dimension graded (declared under `scores`)."),
+        "bands" => json!({
+            "description": "Bands from the highest `min` down.",
+            "type": "array",
+            "minItems": 1,
+            "items": { "$ref": "#/$defs/band" }
+        }),
+        _ => return None,
+    })
+}
+
+fn band_key(key: &str) -> Option<Value> {
+    Some(match key {
+        "grade" => text("The grade, e.g. `A`."),
+        "min" => integer("The dimension's points needed for this grade."),
+        _ => return None,
+    })
+}
+
+fn current_stage_key(key: &str) -> Option<Value> {
+    Some(match key {
+        "field" => text("The field holding the CRM's stage or status (e.g. `lead_status`)."),
+        "map" => json!({
+            "description": "CRM values and the stage each means, e.g. `{ Open: lead, Working: prospect }`; stage ids are read as they are too. Case and surrounding blanks are ignored.",
+            "type": "object",
+            "additionalProperties": { "type": "string" }
+        }),
         _ => return None,
     })
 }
@@ -252,6 +341,8 @@ fn rule_key(key: &str) -> Option<Value> {
         "disqualify" => text(
             "Disqualifies a matching lead, with this reason; `{field}` takes the lead's value.",
         ),
+        "score" => text("The score dimension (under `settings.scores`) the points count in."),
+        "decay" => json!({ "$ref": "#/$defs/decay" }),
         _ => return None,
     })
 }
@@ -267,6 +358,12 @@ fn stage_key(key: &str) -> Option<Value> {
         "min_score" => integer("The score the lead needs."),
         "requires" => names("Signals the lead needs, every one."),
         "when" => condition("A further condition the lead must meet."),
+        "min_scores" => json!({
+            "description": "Points the lead needs in each named score dimension, e.g. `{ fit: 40 }`.",
+            "type": "object",
+            "additionalProperties": { "type": "integer" }
+        }),
+        "grades" => names("Grades the lead must have one of (from `settings.grade`)."),
         _ => return None,
     })
 }
@@ -490,6 +587,36 @@ mod tests {
                 "settings: { limits: { KEY: ~ } }\n",
             ),
             (
+                "dimension",
+                keys(&defs["dimension"]["properties"]),
+                DIMENSION_KEYS.to_vec(),
+                "settings: { scores: { fit: { KEY: ~ } } }\n",
+            ),
+            (
+                "decay",
+                keys(&defs["decay"]["properties"]),
+                DECAY_KEYS.to_vec(),
+                "rules:\n  - { id: a, when: { expr: \"true\" }, decay: { KEY: ~ } }\n",
+            ),
+            (
+                "grade",
+                keys(&settings["grade"]["properties"]),
+                GRADE_KEYS.to_vec(),
+                "settings: { grade: { KEY: ~ } }\n",
+            ),
+            (
+                "band",
+                keys(&defs["band"]["properties"]),
+                BAND_KEYS.to_vec(),
+                "settings: { grade: { score: fit, bands: [ { KEY: ~ } ] } }\n",
+            ),
+            (
+                "current_stage",
+                keys(&settings["current_stage"]["properties"]),
+                CURRENT_STAGE_KEYS.to_vec(),
+                "settings: { current_stage: { KEY: ~ } }\n",
+            ),
+            (
                 "rule",
                 keys(&defs["rule"]["properties"]),
                 RULE_KEYS.to_vec(),
@@ -538,8 +665,13 @@ mod tests {
     #[test]
     fn every_key_has_a_description_of_its_value() {
         type Describe = fn(&str) -> Option<Value>;
-        let lists: [(&[&str], Describe); 8] = [
+        let lists: [(&[&str], Describe); 13] = [
             (&AMOUNT_KEYS, amount_key),
+            (&DIMENSION_KEYS, dimension_key),
+            (&DECAY_KEYS, decay_key),
+            (&GRADE_KEYS, grade_key),
+            (&BAND_KEYS, band_key),
+            (&CURRENT_STAGE_KEYS, current_stage_key),
             (&FILE_KEYS, file_key),
             (&FIELD_KEYS, field_key),
             (&SETTINGS_KEYS, settings_key),
