@@ -56,6 +56,12 @@ struct Expect {
     not_matched: Vec<String>,
     disqualified: Option<bool>,
     errors: Option<bool>,
+    /// `grade: B`, or `grade: none` for no band reached.
+    grade: Option<String>,
+    /// `scores: { fit: 30, engagement: { min: 5 } }`: (dimension, min, max).
+    scores: Vec<(String, Option<i64>, Option<i64>)>,
+    /// `transition: up`, `down`, `new`, or `none` (the stage did not change).
+    transition: Option<String>,
 }
 
 /// A case that did not come out as expected.
@@ -101,7 +107,7 @@ impl TestReport {
 
 const FILE_KEYS: [&str; 2] = ["as_of", "cases"];
 const CASE_KEYS: [&str; 4] = ["name", "lead", "expect", "as_of"];
-const EXPECT_KEYS: [&str; 8] = [
+const EXPECT_KEYS: [&str; 11] = [
     "stage",
     "score",
     "signals",
@@ -110,6 +116,9 @@ const EXPECT_KEYS: [&str; 8] = [
     "not_matched",
     "disqualified",
     "errors",
+    "grade",
+    "scores",
+    "transition",
 ];
 
 impl TestSuite {
@@ -206,20 +215,41 @@ impl Expect {
         {
             out.push(format!("stage: expected {stage}, got {}", v.stage));
         }
-        match (self.score_min, self.score_max) {
-            (Some(lo), Some(hi)) if lo == hi && v.score != lo => {
-                out.push(format!("score: expected {lo}, got {}", v.score));
+        out.extend(range_mismatch(
+            "score",
+            self.score_min,
+            self.score_max,
+            v.score,
+        ));
+        for (name, lo, hi) in &self.scores {
+            match v.scores.get(name) {
+                Some(points) => {
+                    out.extend(range_mismatch(&format!("scores.{name}"), *lo, *hi, points));
+                }
+                None => out.push(format!(
+                    "scores.{name}: the rules declare no such dimension"
+                )),
             }
-            (lo, hi) if lo.is_some_and(|lo| v.score < lo) || hi.is_some_and(|hi| v.score > hi) => {
-                let show = |b: Option<i64>| b.map_or("any".to_string(), |n| n.to_string());
-                out.push(format!(
-                    "score: expected {} to {}, got {}",
-                    show(lo),
-                    show(hi),
-                    v.score
-                ));
+        }
+        if let Some(want) = &self.grade {
+            let got = match &v.grade {
+                None => "no grading (settings.grade)",
+                Some(None) => "none",
+                Some(Some(grade)) => grade,
+            };
+            if want != got {
+                out.push(format!("grade: expected {want}, got {got}"));
             }
-            _ => {}
+        }
+        if let Some(want) = &self.transition {
+            let got = match &v.transition {
+                None => "no transitions (settings.current_stage)".to_string(),
+                Some(None) => "none".to_string(),
+                Some(Some(t)) => t.direction.as_str().to_string(),
+            };
+            if *want != got {
+                out.push(format!("transition: expected {want}, got {got}"));
+            }
         }
         let has_signal = |s: &str| v.signals.iter().any(|x| &**x == s);
         let matched = |r: &str| v.matched.iter().any(|m| &*m.rule == r);
@@ -278,6 +308,24 @@ impl Expect {
             ));
         }
         out
+    }
+}
+
+/// `what: expected N, got M` (or `expected LO to HI`) when `got` is out of range.
+fn range_mismatch(what: &str, lo: Option<i64>, hi: Option<i64>, got: i64) -> Option<String> {
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if lo == hi => {
+            (got != lo).then(|| format!("{what}: expected {lo}, got {got}"))
+        }
+        (lo, hi) if lo.is_some_and(|lo| got < lo) || hi.is_some_and(|hi| got > hi) => {
+            let show = |b: Option<i64>| b.map_or("any".to_string(), |n| n.to_string());
+            Some(format!(
+                "{what}: expected {} to {}, got {got}",
+                show(lo),
+                show(hi)
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -380,26 +428,30 @@ impl CaseReader<'_> {
         for (key, value) in self.entries(node, "`expect`", &EXPECT_KEYS) {
             match key {
                 "stage" => e.stage = self.text(value).map(|s| s.value),
-                "score" => match &value.kind {
-                    NodeKind::Int(n) => (e.score_min, e.score_max) = (Some(*n), Some(*n)),
-                    NodeKind::Map(_) => {
-                        for (k, v) in self.entries(value, "`score`", &["min", "max"]) {
-                            let n = match v.kind {
-                                NodeKind::Int(n) => Some(n),
-                                _ => {
-                                    self.error(v.span, "expected a whole number");
-                                    None
-                                }
-                            };
-                            if k == "min" {
-                                e.score_min = n;
-                            } else {
-                                e.score_max = n;
-                            }
+                "score" => (e.score_min, e.score_max) = self.range(value, "`score`"),
+                "scores" => {
+                    for (name, range) in self.pairs(value, "`scores` (dimension: points)") {
+                        let (lo, hi) = self.range(range, "a dimension's points");
+                        e.scores.push((name, lo, hi));
+                    }
+                }
+                "grade" => {
+                    e.grade = match &value.kind {
+                        NodeKind::Null => Some("none".to_string()),
+                        _ => self.text(value).map(|s| s.value),
+                    }
+                }
+                "transition" => {
+                    let directions = ["up", "down", "new", "none"];
+                    e.transition = match &value.kind {
+                        NodeKind::Null => Some("none".to_string()),
+                        NodeKind::Str(s) if directions.contains(&s.as_str()) => Some(s.clone()),
+                        _ => {
+                            self.error(value.span, "expected up, down, new or none");
+                            None
                         }
                     }
-                    _ => self.error(value.span, "expected a score (a number, or { min, max })"),
-                },
+                }
                 "signals" => e.signals = self.names(value),
                 "not_signals" => e.not_signals = self.names(value),
                 "matched" => e.matched = self.names(value),
@@ -409,6 +461,51 @@ impl CaseReader<'_> {
             }
         }
         e
+    }
+
+    /// A number, or `{ min, max }` with either bound.
+    fn range(&mut self, value: &Node, what: &str) -> (Option<i64>, Option<i64>) {
+        let mut range = (None, None);
+        match &value.kind {
+            NodeKind::Int(n) => range = (Some(*n), Some(*n)),
+            NodeKind::Map(_) => {
+                for (k, v) in self.entries(value, what, &["min", "max"]) {
+                    let n = match v.kind {
+                        NodeKind::Int(n) => Some(n),
+                        _ => {
+                            self.error(v.span, "expected a whole number");
+                            None
+                        }
+                    };
+                    if k == "min" {
+                        range.0 = n;
+                    } else {
+                        range.1 = n;
+                    }
+                }
+            }
+            _ => self.error(value.span, "expected a number, or { min, max }"),
+        }
+        range
+    }
+
+    /// The entries of a mapping with any keys, in written order.
+    fn pairs<'n>(&mut self, node: &'n Node, what: &str) -> Vec<(String, &'n Node)> {
+        let NodeKind::Map(entries) = &node.kind else {
+            self.error(
+                node.span,
+                format!("expected {what}, found {}", node.kind_name()),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            match k.as_str() {
+                Some(name) => out.push((name.to_string(), v)),
+                None => self.error(k.span, format!("expected a name in {what}")),
+            }
+        }
+        out
     }
 
     fn text(&mut self, node: &Node) -> Option<Spanned<String>> {

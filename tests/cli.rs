@@ -16,6 +16,11 @@ use serde_json::{Value, json};
 
 const AS_OF: &str = "2026-11-27";
 
+/// The starter rules before score dimensions, grades, decay and transitions: tests of the
+/// command line's mechanics (formats, explain's layout) use them, so their figures stay
+/// those of plain points.
+const CLASSIC: &str = "fixtures/classic_rules";
+
 /// How long a test waits on a child process before calling it hung.
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -346,6 +351,8 @@ fn score_format_json_of_no_records_is_an_empty_array() {
 fn score_format_csv_writes_a_header_and_one_row_per_verdict() {
     let out = leadscore(&[
         "score",
+        "--rules",
+        CLASSIC,
         "--as-of",
         AS_OF,
         "--format",
@@ -366,6 +373,8 @@ fn score_format_csv_writes_a_header_and_one_row_per_verdict() {
 fn score_format_table_writes_aligned_columns() {
     let out = leadscore(&[
         "score",
+        "--rules",
+        CLASSIC,
         "--as-of",
         AS_OF,
         "--format",
@@ -533,7 +542,14 @@ fn score_rules_flag_wins_over_leadscore_rules() {
 fn score_as_of_decides_a_within_days_rule() {
     // The lead was last active on 2026-11-02; `recent_activity` wants 30 days at most.
     let at = |date: &str| {
-        let out = leadscore(&["score", "--as-of", date, "fixtures/cli/activity.jsonl"]);
+        let out = leadscore(&[
+            "score",
+            "--rules",
+            CLASSIC,
+            "--as-of",
+            date,
+            "fixtures/cli/activity.jsonl",
+        ]);
         assert_code(&out, 0);
         json_lines(&stdout(&out)).remove(0)
     };
@@ -835,6 +851,8 @@ fn rhai_rules_that_loop_or_throw_never_lose_a_lead() {
 fn explain_by_id_lists_every_rule_the_stage_decision_and_next() {
     let out = leadscore(&[
         "explain",
+        "--rules",
+        CLASSIC,
         "--as-of",
         AS_OF,
         "--id",
@@ -929,7 +947,14 @@ fn explain_unknown_id_is_a_usage_error() {
 
 #[test]
 fn explain_without_id_explains_the_first_lead() {
-    let out = leadscore(&["explain", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
+    let out = leadscore(&[
+        "explain",
+        "--rules",
+        CLASSIC,
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.jsonl",
+    ]);
     assert_code(&out, 0);
     let text = stdout(&out);
     assert!(
@@ -942,8 +967,8 @@ fn explain_without_id_explains_the_first_lead() {
 fn explain_reads_standard_input() {
     let lead = b"{\"id\": \"X-1\", \"email\": \"ana@acme.com\", \"budget\": 20000}\n";
     for args in [
-        &["explain", "--as-of", AS_OF][..],
-        &["explain", "--as-of", AS_OF, "-"],
+        &["explain", "--rules", CLASSIC, "--as-of", AS_OF][..],
+        &["explain", "--rules", CLASSIC, "--as-of", AS_OF, "-"],
     ] {
         let out = leadscore_with_stdin(args, lead);
         assert_code(&out, 0);
@@ -969,7 +994,7 @@ fn explain_empty_input_is_a_usage_error() {
 #[test]
 fn explain_names_a_lead_without_id_by_its_position() {
     let out = leadscore_with_stdin(
-        &["explain", "--as-of", AS_OF],
+        &["explain", "--rules", CLASSIC, "--as-of", AS_OF],
         b"{\"email\": \"a@acme.com\"}\n",
     );
     assert_code(&out, 0);
@@ -1080,7 +1105,7 @@ fn check_missing_rules_folder_is_a_usage_error() {
 fn test_passes_the_starter_rules() {
     let out = leadscore(&["test"]);
     assert_code(&out, 0);
-    assert_eq!(stdout(&out), "15 passed, 0 failed\n");
+    assert_eq!(stdout(&out), "24 passed, 0 failed\n");
 }
 
 #[test]
@@ -1104,7 +1129,7 @@ fn test_failing_case_exits_1_and_shows_expected_and_actual() {
             "FAIL a student is ready to convert ({}/tests/failing.yaml:3)\n\
              \x20 stage: expected ready_to_convert, got disqualified\n\
              \x20 score: expected 99, got 40\n\
-             15 passed, 1 failed\n",
+             24 passed, 1 failed\n",
             dir.str()
         )
     );
@@ -1133,7 +1158,7 @@ fn init_creates_a_folder_that_check_and_test_pass() {
     );
     let test = leadscore(&["test", "--rules", dir.str()]);
     assert_code(&test, 0);
-    assert_eq!(stdout(&test), "15 passed, 0 failed\n");
+    assert_eq!(stdout(&test), "24 passed, 0 failed\n");
 }
 
 #[test]
@@ -1324,4 +1349,147 @@ fn score_streams_the_first_verdict_before_the_input_ends() {
     let second = verdicts.recv().expect("a second verdict");
     assert!(second.starts_with("{\"id\":\"F-2\""), "{second}");
     assert_eq!(status.code(), Some(0));
+}
+
+// --- time: scores, grades, transitions --------------------------------------------------
+
+/// The ids of the verdicts `score --changed ARG` keeps from the sample leads.
+fn changed(arg: &[&str]) -> Vec<String> {
+    // The files first: a bare `--changed` followed by a file would take it as its value.
+    let mut args = vec!["score", "-q", "--as-of", AS_OF, "fixtures/leads.jsonl"];
+    args.extend_from_slice(arg);
+    let out = leadscore(&args);
+    assert_code(&out, 0);
+    json_lines(&stdout(&out))
+        .iter()
+        .map(|v| v["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn score_changed_keeps_the_leads_whose_stage_differs_from_the_crm_s() {
+    // lead_status in fixtures/leads.jsonl: L-1001 Working (prospect) and decided ready: up;
+    // L-1003 Qualified (ready) decided prospect, L-1012 Working decided disqualified: down;
+    // L-1007 Open (lead) and L-1013 Closed - Not Converted agree with the rules; the
+    // other ten have no status: new.
+    assert_eq!(changed(&["--changed", "up"]), ["L-1001"]);
+    assert_eq!(changed(&["--changed", "down"]), ["L-1003", "L-1012"]);
+    assert_eq!(changed(&["--changed", "new"]).len(), 10);
+    assert_eq!(changed(&["--changed", "any"]).len(), 13);
+    let any = changed(&["--changed"]);
+    assert_eq!(any.len(), 13);
+    assert!(
+        !any.iter().any(|id| id == "L-1007" || id == "L-1013"),
+        "{any:?}"
+    );
+    assert_eq!(
+        changed(&["--changed", "up", "--stage", "prospect"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn score_changed_says_so_in_the_summary() {
+    let out = leadscore(&[
+        "score",
+        "--as-of",
+        AS_OF,
+        "--changed",
+        "down",
+        "fixtures/leads.jsonl",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(
+        stderr(&out),
+        "read 15 records: 15 scored, 0 rejected, 2 with a changed stage written\n"
+    );
+}
+
+#[test]
+fn score_changed_without_a_current_stage_setting_is_a_usage_error() {
+    let out = leadscore(&[
+        "score",
+        "--rules",
+        CLASSIC,
+        "--changed",
+        "up",
+        "fixtures/leads.jsonl",
+    ]);
+    assert_code(&out, 2);
+    assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("current_stage"), "{}", stderr(&out));
+}
+
+#[test]
+fn score_verdicts_carry_scores_grade_and_transition_in_every_format() {
+    let jsonl = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
+    let first = json_lines(&stdout(&jsonl)).remove(0);
+    assert_eq!(first["scores"], json!({"fit": 60, "engagement": 26}));
+    assert_eq!(first["grade"], "A");
+    assert_eq!(
+        first["transition"],
+        json!({"from": "prospect", "to": "ready_to_convert", "direction": "up"})
+    );
+    let csv = leadscore(&[
+        "score",
+        "--as-of",
+        AS_OF,
+        "--format",
+        "csv",
+        "fixtures/leads.jsonl",
+    ]);
+    let text = stdout(&csv);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "id,score,score_fit,score_engagement,grade,stage,transition_from,transition,\
+             signals,matched,disqualified,next_stage,missing,points_needed,errors"
+        )
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|row| row.starts_with("L-1001,100,60,26,A,ready_to_convert,prospect,up,")),
+        "{text}"
+    );
+    let table = leadscore(&[
+        "score",
+        "--as-of",
+        AS_OF,
+        "--format",
+        "table",
+        "fixtures/leads.jsonl",
+    ]);
+    assert!(
+        stdout(&table).contains("\nL-1001                100 A  ready_to_convert"),
+        "{}",
+        stdout(&table)
+    );
+}
+
+#[test]
+fn score_csv_of_no_records_still_has_the_rules_columns() {
+    let out = leadscore(&["score", "--format", "csv", "fixtures/cli/empty.jsonl"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).starts_with(
+        "id,score,score_fit,score_engagement,grade,stage,transition_from,transition,"
+    ));
+}
+
+#[test]
+fn decay_fades_engagement_as_the_as_of_date_moves_on() {
+    // fixtures/cli/activity.jsonl: last active 2026-11-02; recent_activity gives 20
+    // engagement points, halved every 30 days, and stops after 90 days.
+    let engagement = |date: &str| {
+        let out = leadscore(&["score", "--as-of", date, "fixtures/cli/activity.jsonl"]);
+        assert_code(&out, 0);
+        json_lines(&stdout(&out)).remove(0)["scores"]["engagement"].clone()
+    };
+    assert_eq!(engagement("2026-11-02"), 20);
+    assert_eq!(engagement("2026-12-02"), 10);
+    assert_eq!(engagement("2027-01-01"), 5);
+    assert_eq!(engagement("2027-02-01"), 0);
+    // Before the activity happened, `within_days` does not hold.
+    assert_eq!(engagement("2026-10-01"), 0);
 }

@@ -1,4 +1,7 @@
-//! The starter rules over the sample leads, against golden verdict files.
+//! Rule folders over the sample leads, against golden verdict files. The classic rules
+//! (the starter folder before score dimensions, grades, decay and transitions) must keep
+//! their recorded verdicts byte for byte: folders that do not opt into new keys never
+//! change. The starter rules, which use them all, have golden files of their own.
 
 mod common;
 
@@ -6,18 +9,85 @@ use common::{assert_golden, code, leadscore, stderr, stdout};
 
 const AS_OF: &str = "2026-11-27";
 
+const CLASSIC: &str = "fixtures/classic_rules";
+
+#[test]
+fn classic_rules_score_the_jsonl_fixtures_as_recorded() {
+    let out = leadscore(&[
+        "score",
+        "--rules",
+        CLASSIC,
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.jsonl",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_golden("fixtures/expected/leads.jsonl", &stdout(&out));
+}
+
+#[test]
+fn classic_rules_score_the_salesforce_csv_as_recorded() {
+    let out = leadscore(&[
+        "score",
+        "--rules",
+        CLASSIC,
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.csv",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_golden("fixtures/expected/leads_csv.jsonl", &stdout(&out));
+}
+
 #[test]
 fn starter_rules_score_the_jsonl_fixtures_as_recorded() {
     let out = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_golden("fixtures/expected/leads.jsonl", &stdout(&out));
+    assert_golden("fixtures/expected/starter.jsonl", &stdout(&out));
 }
 
 #[test]
 fn starter_rules_score_the_salesforce_csv_as_recorded() {
     let out = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.csv"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_golden("fixtures/expected/leads_csv.jsonl", &stdout(&out));
+    assert_golden("fixtures/expected/starter_csv.jsonl", &stdout(&out));
+}
+
+#[test]
+fn timed_rules_score_their_leads_as_recorded() {
+    let out = leadscore(&[
+        "score",
+        "--rules",
+        "fixtures/timed/rules",
+        "--as-of",
+        AS_OF,
+        "fixtures/timed/leads.jsonl",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_golden("fixtures/expected/timed.jsonl", &stdout(&out));
+}
+
+#[test]
+fn timed_rules_explain_a_lead_as_recorded() {
+    let out = leadscore(&[
+        "explain",
+        "--rules",
+        "fixtures/timed/rules",
+        "--as-of",
+        AS_OF,
+        "--id",
+        "T-2",
+        "fixtures/timed/leads.jsonl",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_golden("fixtures/expected/timed_explain.txt", &stdout(&out));
+}
+
+#[test]
+fn broken_time_keys_are_all_reported_as_recorded() {
+    let out = leadscore(&["check", "--rules", "fixtures/bad_time_rules"]);
+    assert_eq!(code(&out), 2);
+    assert_golden("fixtures/expected/bad_time_rules.txt", &stderr(&out));
 }
 
 #[test]

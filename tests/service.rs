@@ -450,7 +450,7 @@ fn a_broken_edit_never_takes_effect() {
         "the broken rules were swapped in"
     );
     let error = &broken["last_reload_error"];
-    let location = format!("{}:32:28", server.rules().join("bant.yaml").display());
+    let location = format!("{}:34:28", server.rules().join("bant.yaml").display());
     assert_eq!(
         error["diagnostics"][0]["location"],
         location.as_str(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use leadscore::io::{OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input};
-use leadscore::{Outcome, Pipeline, Scorer};
+use leadscore::{Direction, Outcome, Pipeline, Scorer, Verdict};
 
 use super::batch::InputArgs;
 use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
@@ -21,7 +21,8 @@ pub(super) const MAX_REPORTED_REJECTS: u64 = 20;
 #[command(after_help = "Examples:
   leadscore score fixtures/leads.jsonl
   leadscore score --format table fixtures/leads.csv
-  cat leads.jsonl | leadscore score --stage ready_to_convert --rejects rejects.jsonl > ready.jsonl")]
+  cat leads.jsonl | leadscore score --stage ready_to_convert --rejects rejects.jsonl > ready.jsonl
+  leadscore score --changed up crm-export.csv      # leads the rules move above the CRM's stage")]
 pub struct ScoreArgs {
     #[command(flatten)]
     input: InputArgs,
@@ -38,6 +39,12 @@ pub struct ScoreArgs {
     /// Keep only leads in this stage.
     #[arg(long, value_name = "STAGE")]
     stage: Option<String>,
+    /// Keep only leads whose stage differs from the one the CRM holds
+    /// (`settings.current_stage`); `up`, `down` or `new` for one direction. Alone, put it
+    /// after the files (or write `--changed any`).
+    #[arg(long, value_name = "DIRECTION", num_args = 0..=1, default_missing_value = "any",
+          value_parser = ["any", "up", "down", "new"])]
+    changed: Option<String>,
     /// Write each rejected record, whole, with its reason, to FILE (JSON Lines).
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
@@ -61,6 +68,7 @@ pub struct Counts {
 pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     let scorer = args.rules.load()?;
     check_stage(&scorer, args.stage.as_deref())?;
+    let changed = Changed::from_arg(&scorer, args.changed.as_deref())?;
     let input = args.input.format();
     let options = read_options(args.input.delimiter)?;
     let format = output_format(args);
@@ -69,12 +77,14 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         None => Box::new(io::stdout().lock()),
     };
     let mut sink = Sink {
-        verdicts: VerdictWriter::new(BufWriter::with_capacity(1 << 16, out), format),
+        verdicts: VerdictWriter::new(BufWriter::with_capacity(1 << 16, out), format)
+            .for_rules(scorer.rules()),
         rejects: match &args.rejects {
             Some(path) => Some(RejectWriter::new(BufWriter::new(create(path)?))),
             None => None,
         },
         stage: args.stage.clone(),
+        changed,
         counts: Counts::default(),
         progress: progress_bar(args.quiet),
     };
@@ -109,7 +119,13 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         Ok(()) => {}
     }
     if !args.quiet {
-        eprintln!("{}", summary(&counts, args.stage.is_some()));
+        let filter = match (args.stage.is_some(), changed.is_some()) {
+            (false, false) => None,
+            (true, false) => Some("in the chosen stage"),
+            (false, true) => Some("with a changed stage"),
+            (true, true) => Some("in the chosen stage with a changed stage"),
+        };
+        eprintln!("{}", summary(&counts, filter));
     }
     Ok(if unreadable > 0 {
         Exit::Usage
@@ -147,8 +163,41 @@ struct Sink {
     verdicts: VerdictWriter<BufWriter<Box<dyn Write>>>,
     rejects: Option<RejectWriter<BufWriter<File>>>,
     stage: Option<String>,
+    changed: Option<Changed>,
     counts: Counts,
     progress: ProgressBar,
+}
+
+/// `--changed`: which transitions to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Changed {
+    Any,
+    Only(Direction),
+}
+
+impl Changed {
+    fn from_arg(scorer: &Scorer, arg: Option<&str>) -> Result<Option<Changed>, Failure> {
+        let Some(arg) = arg else { return Ok(None) };
+        if scorer.rules().current_stage_field().is_none() {
+            return Err(Failure::usage(
+                "--changed compares with the stage the CRM holds, but the rules do not say where \
+                 to read it; add `current_stage: { field: lead_status, map: { ... } }` under `settings`",
+            ));
+        }
+        Ok(Some(match arg {
+            "up" => Changed::Only(Direction::Up),
+            "down" => Changed::Only(Direction::Down),
+            "new" => Changed::Only(Direction::New),
+            _ => Changed::Any,
+        }))
+    }
+
+    fn keeps(self, verdict: &Verdict) -> bool {
+        match verdict.transition.as_ref().and_then(Option::as_ref) {
+            None => false,
+            Some(t) => self == Changed::Any || self == Changed::Only(t.direction),
+        }
+    }
 }
 
 impl leadscore::Sink for Sink {
@@ -160,7 +209,9 @@ impl leadscore::Sink for Sink {
         match outcome.result {
             Ok(verdict) => {
                 self.counts.scored += 1;
-                if self.stage.as_deref().is_none_or(|s| s == &*verdict.stage) {
+                if self.stage.as_deref().is_none_or(|s| s == &*verdict.stage)
+                    && self.changed.is_none_or(|c| c.keeps(&verdict))
+                {
                     self.counts.written += 1;
                     self.verdicts.write(&verdict)?;
                 }
@@ -203,7 +254,7 @@ impl Sink {
     }
 }
 
-fn summary(counts: &Counts, filtered: bool) -> String {
+fn summary(counts: &Counts, filter: Option<&str>) -> String {
     let records = if counts.read == 1 {
         "record"
     } else {
@@ -213,8 +264,8 @@ fn summary(counts: &Counts, filtered: bool) -> String {
         "read {} {records}: {} scored, {} rejected",
         counts.read, counts.scored, counts.rejected
     );
-    if filtered {
-        text.push_str(&format!(", {} in the chosen stage written", counts.written));
+    if let Some(filter) = filter {
+        text.push_str(&format!(", {} {filter} written", counts.written));
     }
     text
 }

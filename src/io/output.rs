@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Position;
+use crate::rules::Rules;
 use crate::verdict::Verdict;
 
 /// Output formats for verdicts.
@@ -61,6 +62,46 @@ pub struct VerdictWriter<W: Write> {
     sink: Sink<W>,
     /// One verdict's JSON, reused from verdict to verdict.
     line: Vec<u8>,
+    /// CSV columns for the keys the rules opt into; taken from the first verdict
+    /// unless [`VerdictWriter::for_rules`] gave them.
+    extra: Option<ExtraColumns>,
+}
+
+/// CSV columns beyond [`CSV_HEADER`]: one per score dimension (`score_fit`) after
+/// `score`, then `grade`; `transition_from` and `transition` after `stage`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ExtraColumns {
+    dimensions: Vec<String>,
+    grade: bool,
+    transition: bool,
+}
+
+impl ExtraColumns {
+    fn of(verdict: &Verdict) -> ExtraColumns {
+        ExtraColumns {
+            dimensions: verdict.scores.iter().map(|(n, _)| n.to_string()).collect(),
+            grade: verdict.grade.is_some(),
+            transition: verdict.transition.is_some(),
+        }
+    }
+
+    fn header(&self) -> Vec<String> {
+        let mut header = Vec::with_capacity(CSV_HEADER.len() + self.dimensions.len() + 3);
+        for column in CSV_HEADER {
+            header.push(column.to_string());
+            if column == "score" {
+                header.extend(self.dimensions.iter().map(|d| format!("score_{d}")));
+                if self.grade {
+                    header.push("grade".to_string());
+                }
+            }
+            if column == "stage" && self.transition {
+                header.push("transition_from".to_string());
+                header.push("transition".to_string());
+            }
+        }
+        header
+    }
 }
 
 enum Sink<W: Write> {
@@ -100,7 +141,19 @@ impl<W: Write> VerdictWriter<W> {
         VerdictWriter {
             sink,
             line: Vec::with_capacity(1024),
+            extra: None,
         }
+    }
+
+    /// Fixes the CSV columns from the rules (a column per score dimension, the grade,
+    /// the transition), so that even an output without verdicts has the full header.
+    pub fn for_rules(mut self, rules: &Rules) -> Self {
+        self.extra = Some(ExtraColumns {
+            dimensions: rules.score_dimensions().map(str::to_string).collect(),
+            grade: rules.grades_leads(),
+            transition: rules.current_stage_field().is_some(),
+        });
+        self
     }
 
     /// Writes one verdict.
@@ -123,11 +176,12 @@ impl<W: Write> VerdictWriter<W> {
                 out.write_all(&self.line)
             }
             Sink::Csv { out, started } => {
+                let extra = self.extra.get_or_insert_with(|| ExtraColumns::of(verdict));
                 if !*started {
-                    out.write_record(CSV_HEADER)?;
+                    out.write_record(extra.header())?;
                     *started = true;
                 }
-                out.write_record(csv_row(verdict))?;
+                out.write_record(csv_row(verdict, extra))?;
                 Ok(())
             }
             Sink::Table { out, started } => {
@@ -169,7 +223,7 @@ impl<W: Write> VerdictWriter<W> {
             }
             Sink::Csv { mut out, started } => {
                 if !started {
-                    out.write_record(CSV_HEADER)?;
+                    out.write_record(self.extra.unwrap_or_default().header())?;
                 }
                 out.flush()?;
                 out.into_inner().map_err(|e| e.into_error())
@@ -185,18 +239,31 @@ impl<W: Write> VerdictWriter<W> {
     }
 }
 
-/// The verdict's CSV cells, in `CSV_HEADER` order.
-fn csv_row(verdict: &Verdict) -> [String; 10] {
+/// The verdict's CSV cells, in the order of `extra`'s header.
+fn csv_row(verdict: &Verdict, extra: &ExtraColumns) -> Vec<String> {
     let next = verdict.next.as_ref();
     let errors: Vec<String> = verdict
         .errors
         .iter()
         .map(|e| format!("{}: {}", e.rule, e.message))
         .collect();
-    [
-        verdict.id.to_string(),
-        verdict.score.to_string(),
-        verdict.stage.to_string(),
+    let mut row = vec![verdict.id.to_string(), verdict.score.to_string()];
+    for dimension in &extra.dimensions {
+        let points = verdict.scores.get(dimension);
+        row.push(points.map_or(String::new(), |p| p.to_string()));
+    }
+    if extra.grade {
+        let grade = verdict.grade.as_ref().and_then(|g| g.as_deref());
+        row.push(grade.unwrap_or_default().to_string());
+    }
+    row.push(verdict.stage.to_string());
+    if extra.transition {
+        let transition = verdict.transition.as_ref().and_then(Option::as_ref);
+        let from = transition.and_then(|t| t.from.as_deref());
+        row.push(from.unwrap_or_default().to_string());
+        row.push(transition.map_or("", |t| t.direction.as_str()).to_string());
+    }
+    row.extend([
         verdict.signals.join(";"),
         join_rules(verdict, ";"),
         verdict.disqualified.clone().unwrap_or_default(),
@@ -204,7 +271,8 @@ fn csv_row(verdict: &Verdict) -> [String; 10] {
         next.map_or(String::new(), |n| n.missing.join(";")),
         next.map_or(String::new(), |n| n.points_needed.to_string()),
         errors.join("; "),
-    ]
+    ]);
+    row
 }
 
 fn join_rules(verdict: &Verdict, separator: &str) -> String {
@@ -221,9 +289,13 @@ fn table_row(verdict: &Verdict) -> String {
         true => "-".to_string(),
         false => verdict.signals.join(", "),
     };
+    let score = match verdict.grade.as_ref().and_then(|g| g.as_deref()) {
+        Some(grade) => format!("{} {grade}", verdict.score),
+        None => verdict.score.to_string(),
+    };
     table_line(
         &verdict.id.to_string(),
-        &verdict.score.to_string(),
+        &score,
         &verdict.stage,
         &signals,
         &next_cell(verdict),

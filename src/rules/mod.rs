@@ -218,6 +218,25 @@ impl Rules {
     pub fn id_field(&self) -> &str {
         &self.settings.id_field
     }
+
+    /// The score dimensions (`settings.scores`), in declared order.
+    pub fn score_dimensions(&self) -> impl Iterator<Item = &str> {
+        self.settings.dimension_names.iter().map(|n| n.as_ref())
+    }
+
+    /// Whether verdicts carry a grade (`settings.grade`).
+    pub fn grades_leads(&self) -> bool {
+        self.settings.grade.is_some()
+    }
+
+    /// The field the CRM's stage is read from (`settings.current_stage`), when verdicts
+    /// carry a transition.
+    pub fn current_stage_field(&self) -> Option<&str> {
+        self.settings
+            .current_stage
+            .as_ref()
+            .map(|c| c.field.as_ref())
+    }
 }
 
 fn is_rule_file(path: &Path) -> bool {
