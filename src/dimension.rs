@@ -177,6 +177,25 @@ mod tests {
         assert_eq!(grade(39), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decay_never_raises_points_nor_flips_their_sign(
+            points in -1_000_000i64..1_000_000,
+            days in -5_000i64..50_000,
+            half_life in 0.01f64..10_000.0,
+        ) {
+            let as_of = day("2026-03-31");
+            let date = Date::from_unix_days(as_of.unix_days() - days).unwrap();
+            let f = fade(points, date, as_of, half_life);
+            proptest::prop_assert!(f.points.abs() <= points.abs());
+            proptest::prop_assert!(f.points == 0 || f.points.signum() == points.signum());
+            proptest::prop_assert_eq!(f.age_days, days.max(0));
+            // Older never means more points.
+            let older = Date::from_unix_days(date.unix_days() - 1).unwrap();
+            proptest::prop_assert!(fade(points, older, as_of, half_life).points.abs() <= f.points.abs());
+        }
+    }
+
     #[test]
     fn dimension_sums_are_clamped_to_their_own_range() {
         let dim = |name: &str, min, max| Dimension {

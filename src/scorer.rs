@@ -625,4 +625,174 @@ rules:
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Scorer>();
     }
+
+    const TIMED: &str = r#"
+settings:
+  scores:
+    fit: { max: 40 }
+    engagement: { decay: { field: seen, half_life_days: 10 } }
+rules:
+  - id: budget
+    when: { field: budget, gte: 10000 }
+    points: 30
+    score: fit
+  - id: big
+    when: { field: employees, gte: 100 }
+    points: 30
+    score: fit
+  - id: visit
+    when: { field: visits, gte: 1 }
+    points: 20
+    score: engagement
+  - id: asked
+    when: { field: asked_at, exists: true }
+    points: -8
+    decay: { field: asked_at, half_life_days: 10 }
+"#;
+
+    fn timed(lead_json: serde_json::Value) -> Verdict {
+        scorer(&[("r.yaml", TIMED)]).score(&lead(lead_json), as_of())
+    }
+
+    #[test]
+    fn dimensions_are_clamped_on_their_own_and_the_total_is_not() {
+        let v = timed(json!({"budget": 20000, "employees": 500}));
+        assert_eq!(
+            v.scores.iter().collect::<Vec<_>>(),
+            [("fit", 40), ("engagement", 0)]
+        );
+        assert_eq!(v.score, 60);
+        assert_eq!(v.grade, None);
+    }
+
+    #[test]
+    fn decay_fades_points_by_the_age_of_the_date() {
+        // as of 2024-06-30: seen 10 days before, so 20 halves to 10.
+        let v = timed(json!({"visits": 3, "seen": "2024-06-20"}));
+        assert_eq!(v.scores.get("engagement"), Some(10));
+        let m = &v.matched[0];
+        assert_eq!(
+            (m.points, m.decay),
+            (
+                10,
+                Some(Decayed {
+                    points: 20,
+                    age_days: 10
+                })
+            )
+        );
+        assert_eq!(m.score.as_deref(), Some("engagement"));
+        // Negative points fade towards zero, rounding half away from it: -8 * 0.5 = -4,
+        // -8 * 0.5^(15/10) = -2.83 -> -3.
+        assert_eq!(timed(json!({"asked_at": "2024-06-20"})).score, 0);
+        assert_eq!(
+            timed(json!({"asked_at": "2024-06-20", "budget": 20000})).score,
+            26
+        );
+        assert_eq!(
+            timed(json!({"asked_at": "2024-06-15", "budget": 20000})).score,
+            27
+        );
+    }
+
+    #[test]
+    fn a_decayed_rule_without_a_date_does_not_match() {
+        for seen in [
+            json!(null),
+            json!("yesterday"),
+            json!(20240620),
+            json!(["2024-06-20"]),
+        ] {
+            let v = timed(json!({"visits": 3, "seen": seen}));
+            assert!(v.matched.is_empty(), "{seen}: {v:?}");
+            assert_eq!(v.scores.get("engagement"), Some(0));
+            assert!(v.errors.is_empty(), "{v:?}");
+        }
+        let v = timed(json!({"visits": 3}));
+        assert!(v.matched.is_empty());
+    }
+
+    #[test]
+    fn a_date_after_as_of_does_not_fade() {
+        let v = timed(json!({"visits": 3, "seen": "2024-08-01"}));
+        assert_eq!(
+            v.matched[0].decay,
+            Some(Decayed {
+                points: 20,
+                age_days: 0
+            })
+        );
+        assert_eq!(v.matched[0].points, 20);
+    }
+
+    #[test]
+    fn rhai_rules_name_their_dimension_and_decay_their_points() {
+        let rhai = r#"
+fn web(lead) {
+    let points = decay(16, lead.webinar, 7);
+    if points != () { #{ points: points, score: "engagement" } }
+}
+fn typo(lead) { if lead.x == 1 { #{ points: 5, score: "engagment" } } }
+fn bad_half_life(lead) { if lead.x == 2 { decay(5, "2024-06-01", 0) } }
+"#;
+        let s = scorer(&[("r.yaml", TIMED), ("s.rhai", rhai)]);
+        let score = |l: serde_json::Value| s.score(&lead(l), as_of());
+        // webinar 14 days before: 16 * 0.25 = 4, then the engagement decay by `seen`
+        // (0 days old) keeps it.
+        let v = score(json!({"webinar": "2024-06-16", "seen": "2024-06-30"}));
+        assert_eq!(v.scores.get("engagement"), Some(4), "{v:?}");
+        // No webinar date: decay() gives (), the rule does not apply.
+        let v = score(json!({"seen": "2024-06-30"}));
+        assert!(v.matched.is_empty(), "{v:?}");
+        let v = score(json!({"x": 1}));
+        assert_eq!(v.errors.len(), 1, "{v:?}");
+        assert!(
+            v.errors[0].message.contains("`score: \"engagment\"`"),
+            "{v:?}"
+        );
+        let v = score(json!({"x": 2}));
+        assert!(
+            v.errors[0]
+                .message
+                .contains("half_life_days must be more than 0"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn stages_require_dimension_points_and_grades_and_next_says_what_is_missing() {
+        let rules = r#"
+settings:
+  scores: { fit: ~, engagement: ~ }
+  grade: { score: fit, bands: [ { grade: A, min: 50 }, { grade: B, min: 20 } ] }
+rules:
+  - { id: fit, when: { field: fit, exists: true }, points: 30, score: fit, signals: [need] }
+  - { id: eng, when: { field: eng, exists: true }, points: 10, score: engagement }
+stages:
+  - id: hot
+    min_scores: { engagement: 25, fit: 10 }
+    grades: [A]
+  - id: warm
+    grades: [A, B]
+  - id: cold
+"#;
+        let s = scorer(&[("r.yaml", rules)]);
+        let v = s.score(&lead(json!({"fit": 1, "eng": 1})), as_of());
+        assert_eq!(
+            (&*v.stage, v.grade.clone()),
+            ("warm", Some(Some(Arc::from("B"))))
+        );
+        let next = v.next.unwrap();
+        assert_eq!(
+            next.scores_needed.iter().collect::<Vec<_>>(),
+            [("engagement", 15), ("fit", 0)]
+        );
+        assert_eq!(next.grade_needed, Some(vec![Arc::from("A")]));
+        let v = s.score(&lead(json!({"eng": 1})), as_of());
+        assert_eq!((&*v.stage, v.grade.clone()), ("cold", Some(None)));
+        assert_eq!(
+            v.next.unwrap().grade_needed,
+            Some(vec![Arc::from("A"), Arc::from("B")])
+        );
+    }
 }

@@ -40,6 +40,73 @@ fn with_extra_rule(points: i64) -> Scorer {
     Scorer::new(Rules::from_sources(sources).expect("the rules load"))
 }
 
+/// The rule files of a folder, as `(path, text)`.
+fn sources(dir: &str) -> Vec<(PathBuf, String)> {
+    std::fs::read_dir(dir)
+        .expect("rules folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "rhai")
+                )
+        })
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable rule file");
+            (p, text)
+        })
+        .collect()
+}
+
+fn classic() -> Scorer {
+    Scorer::new(
+        Rules::from_sources(sources("fixtures/classic_rules")).expect("the classic rules load"),
+    )
+}
+
+/// The classic rules with a score dimension declared and two rules counting in it:
+/// an annotation that must change nothing but add the `scores` and `score` keys.
+fn classic_with_a_dimension() -> Scorer {
+    let annotated = sources("fixtures/classic_rules")
+        .into_iter()
+        .map(|(path, text)| {
+            let text = text
+                .replace(
+                    "settings:\n",
+                    "settings:\n  scores: { fit: { min: 0, max: 30 } }\n",
+                )
+                .replace(
+                    "    points: 20\n    signals: [budget]\n",
+                    "    points: 20\n    score: fit\n    signals: [budget]\n",
+                )
+                .replace(
+                    "    points: 20\n    signals: [authority]\n",
+                    "    points: 20\n    score: fit\n    signals: [authority]\n",
+                );
+            (path, text)
+        })
+        .collect();
+    Scorer::new(Rules::from_sources(annotated).expect("the annotated rules load"))
+}
+
+/// A verdict's JSON without the `scores` object and the matched rules' `score` keys.
+fn without_dimensions(line: &str) -> String {
+    let mut line = line.replace(",\"score\":\"fit\"", "");
+    if let Some(start) = line.find(",\"scores\":{") {
+        let end = line[start..]
+            .find('}')
+            .map_or(line.len(), |i| start + i + 1);
+        line.replace_range(start..end, "");
+    }
+    line
+}
+
+fn timed() -> Scorer {
+    Scorer::new(Rules::load_dir("fixtures/timed/rules").expect("the timed rules load"))
+}
+
 fn as_of() -> Date {
     Date::parse("2026-11-27").unwrap_or(Date::UNIX_EPOCH)
 }
@@ -203,6 +270,50 @@ proptest! {
         prop_assert_eq!(disqualified, verdict.disqualified.is_some());
         if verdict.disqualified.is_some() {
             prop_assert_eq!(verdict.next, None);
+        }
+    }
+
+    #[test]
+    fn declaring_dimensions_changes_nothing_but_adds_their_keys(json in lead_json()) {
+        let lead = Lead::from_json(json).expect("an object");
+        let plain = classic().score(&lead, as_of()).to_json_line();
+        let annotated = classic_with_a_dimension().score(&lead, as_of()).to_json_line();
+        prop_assert!(annotated.contains("\"scores\":{\"fit\":"), "{}", annotated);
+        prop_assert_eq!(without_dimensions(&annotated), plain.as_str());
+        prop_assert!(!plain.contains("\"grade\"") && !plain.contains("\"transition\""));
+    }
+
+    #[test]
+    fn a_lead_never_lands_in_a_stage_whose_dimension_or_grade_it_misses(
+        json in lead_json(),
+        fit_extra in prop::sample::select(vec![0i64, 5_000, 20_000]),
+        days in -30i64..200,
+    ) {
+        let mut json = json;
+        if let Some(object) = json.as_object_mut() {
+            object.insert("budget".into(), serde_json::json!(fit_extra));
+            object.insert("pain".into(), serde_json::json!("x"));
+            object.insert("pricing_discussed".into(), serde_json::json!(true));
+            let seen = Date::from_unix_days(as_of().unix_days() - days).unwrap_or(Date::UNIX_EPOCH);
+            object.insert("last_activity_at".into(), serde_json::json!(seen.to_string()));
+        }
+        let verdict = timed().score(&Lead::from_json(json).expect("an object"), as_of());
+        let grade = verdict.grade.clone().flatten();
+        match &*verdict.stage {
+            "ready_to_convert" => {
+                prop_assert!(verdict.scores.get("engagement").unwrap_or(0) >= 20);
+                prop_assert!(matches!(grade.as_deref(), Some("A" | "B")), "{:?}", grade);
+            }
+            "prospect" => prop_assert!(verdict.scores.get("fit").unwrap_or(0) >= 20),
+            _ => {}
+        }
+        // Decay never raises a rule's points.
+        for m in &verdict.matched {
+            if let Some(decay) = m.decay {
+                prop_assert!(m.points.abs() <= decay.points.abs(), "{:?}", m);
+                prop_assert!(m.points == 0 || m.points.signum() == decay.points.signum());
+                prop_assert!(decay.age_days >= 0);
+            }
         }
     }
 

@@ -1104,6 +1104,100 @@ mod tests {
         assert!(!prospect.covers(&stage(Some(70), &["budget"], false)));
         assert!(!stage(None, &[], true).covers(&stage(None, &[], false)));
         assert!(stage(None, &[], false).covers(&stage(Some(1), &["x"], true)));
+
+        // Dimension minimums and grades: covered only by stricter ones below.
+        let with = |dims: Vec<(usize, i64)>, grades: Option<Vec<&str>>| {
+            let mut s = stage(None, &[], false);
+            s.min_scores = dims;
+            s.grades = grades.map(|g| g.into_iter().map(Arc::from).collect());
+            s
+        };
+        let fit_20 = with(vec![(0, 20)], None);
+        assert!(fit_20.covers(&with(vec![(0, 40), (1, 5)], None)));
+        assert!(!fit_20.covers(&with(vec![(0, 10)], None)));
+        assert!(!fit_20.covers(&with(vec![(1, 40)], None)));
+        assert!(!fit_20.is_unconditional());
+        let a_or_b = with(vec![], Some(vec!["A", "B"]));
+        assert!(a_or_b.covers(&with(vec![], Some(vec!["A"]))));
+        assert!(!a_or_b.covers(&with(vec![], Some(vec!["A", "C"]))));
+        assert!(!a_or_b.covers(&with(vec![], None)));
+    }
+
+    const TIMED: &str = "settings:\n  scores: { fit: ~, engagement: { max: 50 } }\n  grade: { score: fit, bands: [ { grade: A, min: 50 }, { grade: B, min: 0 } ] }\n";
+
+    #[test]
+    fn dimensions_load_in_order_with_default_ranges() {
+        let rules = load(&[("a.yaml", &format!("{TIMED}{RULE}"))]).unwrap();
+        assert_eq!(
+            rules.score_dimensions().collect::<Vec<_>>(),
+            ["fit", "engagement"]
+        );
+        let dims = &rules.settings.dimensions;
+        assert_eq!(
+            (dims[0].min, dims[0].max, dims[1].min, dims[1].max),
+            (0, 100, 0, 50)
+        );
+        assert!(rules.grades_leads());
+        assert_eq!(rules.current_stage_field(), None);
+    }
+
+    #[test]
+    fn stages_name_known_grades_and_need_a_grade_setting() {
+        let stages = "stages:\n  - id: hot\n    grades: [A, Z]\n  - id: cold\n";
+        let found = problems(&[("a.yaml", &format!("{TIMED}{RULE}{stages}"))]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("unknown grade `Z`"), "{found:?}");
+        assert!(found[0].contains("a.yaml:9:17"), "{found:?}");
+
+        let found = problems(&[("a.yaml", &format!("{RULE}{stages}"))]);
+        assert!(
+            found[0].contains("this stage requires `grades`, but no `settings.grade`"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_rule_s_dimension_must_be_declared() {
+        let rule = "rules:\n  - id: a\n    when: { field: x, exists: true }\n    score: fit\n";
+        let found = problems(&[("a.yaml", rule)]);
+        assert!(
+            found[0].contains("unknown score dimension `fit`"),
+            "{found:?}"
+        );
+        assert!(found[0].contains("declare it first"), "{found:?}");
+        assert!(load(&[("a.yaml", &format!("{TIMED}{rule}"))]).is_ok());
+    }
+
+    #[test]
+    fn a_rule_s_own_decay_wins_over_its_dimension_s() {
+        let text = "settings:\n  scores: { e: { decay: { field: seen, half_life_days: 30 } } }\n\
+                    rules:\n  - id: own\n    when: { field: x, exists: true }\n    score: e\n    decay: { field: asked, half_life_days: 7 }\n\
+                    \x20 - id: inherits\n    when: { field: x, exists: true }\n    score: e\n\
+                    \x20 - id: none\n    when: { field: x, exists: true }\n";
+        let rules = load(&[("a.yaml", text)]).unwrap();
+        let decay = |i: usize| {
+            rules.rules[i].decay.map(|d| {
+                (
+                    rules.schema.field(d.slot).name.to_string(),
+                    d.half_life_days,
+                )
+            })
+        };
+        assert_eq!(decay(0), Some(("asked".to_string(), 7.0)));
+        assert_eq!(decay(1), Some(("seen".to_string(), 30.0)));
+        assert_eq!(decay(2), None);
+    }
+
+    #[test]
+    fn current_stage_reads_through_its_field_s_aliases() {
+        let text = "fields:\n  status: { aliases: [Lead Status] }\nsettings:\n  current_stage: { field: status, map: { Open: lead } }\n";
+        let rules = load(&[("a.yaml", &format!("{text}{RULE}"))]).unwrap();
+        assert_eq!(rules.current_stage_field(), Some("status"));
+        let scorer = crate::Scorer::new(rules);
+        let lead =
+            crate::Lead::from_json(serde_json::json!({"Lead Status": "open", "x": 1})).unwrap();
+        let v = scorer.score(&lead, crate::Date::parse("2026-01-01").unwrap());
+        assert_eq!(v.transition, Some(None), "{v:?}");
     }
 
     #[test]
