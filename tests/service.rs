@@ -1067,3 +1067,24 @@ fn request_bodies_share_a_total_budget_and_wait_for_room() {
     until("leadscore_request_body_bytes_reserved", 0);
     until("leadscore_requests_waiting_for_body_room", 0);
 }
+
+#[test]
+fn verdicts_carry_the_transition_from_the_crm_s_stage_and_the_service_keeps_no_state() {
+    let server = Server::start("transition", &[]); // as of 2026-11-27
+    let mut lead = qualified_lead();
+    lead["lead_status"] = json!("Open");
+    lead["last_activity_at"] = json!("2026-11-27");
+    for _ in 0..2 {
+        // The same lead twice: the service remembers nothing, the CRM owns the stage.
+        let verdict = server.score(&lead);
+        assert_eq!(
+            verdict["transition"],
+            json!({"from": "lead", "to": "prospect", "direction": "up"}),
+            "{verdict}"
+        );
+        assert_eq!(verdict["scores"], json!({"fit": 20, "engagement": 20}), "{verdict}");
+        assert_eq!(verdict["grade"], "C");
+    }
+    lead["lead_status"] = json!("Working");
+    assert_eq!(server.score(&lead)["transition"], Value::Null);
+}
