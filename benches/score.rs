@@ -1,8 +1,11 @@
 //! Criterion benches for leadscore. Every group measures leadscore beside its baseline in
 //! the same run, so ratios can be read on a noisy machine:
 //!
-//! - `score/*`: per-lead evaluation of the starter rules (YAML only, Rhai only, both)
-//!   against the same YAML rules hand-written in plain Rust;
+//! - `score/*`: per-lead evaluation of the classic rules (the starter folder before score
+//!   dimensions; YAML only, Rhai only, both) against the same YAML rules hand-written in
+//!   plain Rust;
+//! - `time/*`: the starter rules with their score dimensions, grade, decay and current
+//!   stage, against the same rules with those keys taken out;
 //! - `rhai/*`: a Rhai rule compiled once against compiled for every lead;
 //! - `load/rules_dir`: loading and compiling the starter rules folder;
 //! - `io/*`: reading JSON Lines and CSV;
@@ -34,8 +37,18 @@ fn as_of() -> Date {
 
 /// The starter rules, or the subset of their files chosen by `keep`.
 fn starter_rules(keep: impl Fn(&str) -> bool) -> Scorer {
+    rules_in("rules", keep, |text| text.to_string())
+}
+
+/// The classic rules (what the hand-written baseline mirrors), or a subset of their files.
+fn classic_rules(keep: impl Fn(&str) -> bool) -> Scorer {
+    rules_in("fixtures/classic_rules", keep, |text| text.to_string())
+}
+
+/// The rule files of `dir` chosen by `keep`, each passed through `edit`.
+fn rules_in(dir: &str, keep: impl Fn(&str) -> bool, edit: impl Fn(&str) -> String) -> Scorer {
     let mut sources = Vec::new();
-    for entry in std::fs::read_dir("rules").expect("run benches from the crate root") {
+    for entry in std::fs::read_dir(dir).expect("run benches from the crate root") {
         let path = entry.expect("readable rules folder").path();
         let name = path
             .file_name()
@@ -44,13 +57,24 @@ fn starter_rules(keep: impl Fn(&str) -> bool) -> Scorer {
             .to_string();
         let rule_file = name.ends_with(".yaml") || name.ends_with(".rhai");
         if path.is_file() && rule_file && keep(&name) {
-            sources.push((
-                PathBuf::from(&path),
-                std::fs::read_to_string(&path).expect("readable rule file"),
-            ));
+            let text = std::fs::read_to_string(&path).expect("readable rule file");
+            sources.push((PathBuf::from(&path), edit(&text)));
         }
     }
-    Scorer::new(Rules::from_sources(sources).expect("the starter rules load"))
+    Scorer::new(Rules::from_sources(sources).expect("the rules load"))
+}
+
+/// A starter rule file without the keys of the time dimension: no `score:` on rules, no
+/// `scores`, `grade` or `current_stage` settings (they close `fields.yaml`).
+fn without_time_keys(text: &str) -> String {
+    let text = match text.find("  # Two scores beside the total") {
+        Some(cut) => &text[..cut],
+        None => text,
+    };
+    text.lines()
+        .filter(|line| !matches!(line.trim(), "score: fit" | "score: engagement"))
+        .map(|line| line.replace("score: \"engagement\", ", "") + "\n")
+        .collect()
 }
 
 fn jsonl(count: u64) -> Vec<u8> {
@@ -84,9 +108,9 @@ fn per_lead(c: &mut Criterion) {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).expect("typed lead"))
         .collect();
-    let yaml_only = starter_rules(|name| !name.ends_with(".rhai"));
-    let rhai_only = starter_rules(|name| name.ends_with(".rhai") || name == "fields.yaml");
-    let both = starter_rules(|_| true);
+    let yaml_only = classic_rules(|name| !name.ends_with(".rhai"));
+    let rhai_only = classic_rules(|name| name.ends_with(".rhai") || name == "fields.yaml");
+    let both = classic_rules(|_| true);
     let hand = baseline::HandRules::new();
     // Check the answer: the hand-written rules must say what the YAML rules say.
     for (lead, t) in leads.iter().zip(&typed) {
@@ -115,6 +139,26 @@ fn per_lead(c: &mut Criterion) {
     });
     g.bench_function("with_rhai/10k", |b| {
         b.iter(|| score_all(&both, black_box(&leads)))
+    });
+    g.finish();
+}
+
+/// What score dimensions, a grade, decay and the current stage add per lead: the starter
+/// rules against the same rules without those keys.
+fn time(c: &mut Criterion) {
+    let leads = leads(&jsonl(LEADS));
+    let with = starter_rules(|_| true);
+    let without = rules_in("rules", |_| true, without_time_keys);
+    assert!(without.rules().score_dimensions().next().is_none());
+    assert!(with.rules().score_dimensions().count() == 2);
+    let mut g = c.benchmark_group("time");
+    g.throughput(Throughput::Elements(LEADS));
+    g.sample_size(20);
+    g.bench_function("without_time_keys/10k", |b| {
+        b.iter(|| score_all(&without, black_box(&leads)))
+    });
+    g.bench_function("with_time_keys/10k", |b| {
+        b.iter(|| score_all(&with, black_box(&leads)))
     });
     g.finish();
 }
@@ -263,5 +307,5 @@ fn bulk(c: &mut Criterion) {
     let _ = std::io::stderr().flush();
 }
 
-criterion_group!(benches, per_lead, rhai, load, io, bulk);
+criterion_group!(benches, per_lead, time, rhai, load, io, bulk);
 criterion_main!(benches);

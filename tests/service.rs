@@ -1082,7 +1082,11 @@ fn verdicts_carry_the_transition_from_the_crm_s_stage_and_the_service_keeps_no_s
             json!({"from": "lead", "to": "prospect", "direction": "up"}),
             "{verdict}"
         );
-        assert_eq!(verdict["scores"], json!({"fit": 20, "engagement": 20}), "{verdict}");
+        assert_eq!(
+            verdict["scores"],
+            json!({"fit": 20, "engagement": 20}),
+            "{verdict}"
+        );
         assert_eq!(verdict["grade"], "C");
     }
     lead["lead_status"] = json!("Working");
