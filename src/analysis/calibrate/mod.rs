@@ -1,0 +1,1204 @@
+//! `leadscore calibrate`: learn a rules folder's points from past leads with a known
+//! outcome. Each rule's match on each lead is a feature (a Rhai rule's is whether it
+//! applied; disqualifying rules included); an L2-penalised logistic regression of the
+//! outcome on those features gives each rule's weight and its standard error; the weights
+//! are rescaled to integer points in the rules' current score range, a rule whose effect
+//! is not distinguishable from zero proposed at 0. With a target, each stage's
+//! `min_score` is proposed too. Every figure that judges the proposal is measured out of
+//! fold: points learned on k-1 folds, scored on the fold they never saw.
+//!
+//! ```
+//! use leadscore::calibrate::{CalibrateBuilder, Options};
+//! use leadscore::{Date, Lead, Rules, Scorer};
+//! let sources = vec![(
+//!     "rules.yaml".into(),
+//!     "rules:\n  - id: big\n    when: { field: budget, gte: 10000 }\n    points: 50\n".to_string(),
+//! )];
+//! let scorer = Scorer::new(Rules::from_sources(sources.clone())?);
+//! let as_of = Date::UNIX_EPOCH;
+//! let mut builder = CalibrateBuilder::new(scorer.rules(), &sources, "won", as_of, Options::default());
+//! for i in 0..40 {
+//!     let lead = Lead::from_json(serde_json::json!({
+//!         "budget": if i % 2 == 0 { 20000 } else { 10 }, "won": i % 2 == 0 || i % 5 == 0,
+//!     }))?;
+//!     builder.add(&lead, &scorer.score(&lead, as_of));
+//! }
+//! let calibration = builder.finish()?;
+//! assert_eq!(calibration.rules[0].rule, "big");
+//! assert!(calibration.rules[0].coefficient.unwrap() > 0.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod fit;
+mod folds;
+mod render;
+mod rewrite;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::analysis::convert::field_value;
+use crate::analysis::report::{auc, outcome_of};
+use crate::date::Date;
+use crate::diagnostic::Span;
+use crate::error::Error;
+use crate::lead::Lead;
+use crate::rules::predicate::Env;
+use crate::rules::{RuleKind, Rules};
+use crate::verdict::Verdict;
+use fit::{Fit, Patterns};
+use rewrite::{Edit, NumberSite};
+
+/// Folds used when none are asked for.
+pub const DEFAULT_FOLDS: usize = 5;
+
+/// How far from zero (in standard errors) a rule's weight must be to get points: the
+/// usual two-sided 95% level.
+pub const Z_CUTOFF: f64 = 1.96;
+
+/// What the ready stage (the top stage that is not disqualified) should achieve; its
+/// `min_score` is proposed to meet it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum ReadyTarget {
+    /// The smallest `min_score` at which this share of ready leads (0 to 1) converted.
+    Precision(f64),
+    /// The smallest `min_score` at which at most this share of all leads (0 to 1) is
+    /// ready.
+    Share(f64),
+}
+
+/// How to calibrate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Folds for the cross-validated figures (at least 2).
+    pub folds: usize,
+    /// Seeds the shuffle that deals leads into folds.
+    pub seed: u64,
+    /// Also propose stage `min_score` values for this target.
+    pub target: Option<ReadyTarget>,
+    /// The lowest stage counted as qualified (default: the one just above the default
+    /// stage), as in `report`.
+    pub qualified: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            folds: DEFAULT_FOLDS,
+            seed: 0,
+            target: None,
+            qualified: None,
+        }
+    }
+}
+
+/// One scored lead with an outcome, as the fit sees it.
+#[derive(Debug, Clone)]
+struct Row {
+    /// Indices of the rules it matched, ascending.
+    features: Vec<usize>,
+    positive: bool,
+    /// The score and stage index the current rules gave.
+    score: i64,
+    stage: usize,
+    /// Points of matched rules whose points are not rewritten (Rhai rules, inline
+    /// mappings without `points:`): they stay as the rules give them.
+    fixed_points: i64,
+    /// Per stage: whether everything but `min_score` holds (disqualification, signals,
+    /// `when`).
+    eligible: Vec<bool>,
+}
+
+/// How a rule's points can be written back.
+#[derive(Debug, Clone, PartialEq)]
+enum Site {
+    /// Replace the value at this position of this file.
+    Value(PathBuf, Span),
+    /// Insert `points:` after the id key at this position.
+    Insert(PathBuf, Span),
+    /// Left as written, for the reason given.
+    Fixed(&'static str),
+}
+
+impl Site {
+    fn writable(&self) -> bool {
+        !matches!(self, Site::Fixed(_))
+    }
+}
+
+/// Collects scored leads with their outcome, then calibrates on [`finish`](Self::finish).
+/// Holds one small row per lead with an outcome (matched rule indices and a few numbers).
+#[derive(Debug)]
+pub struct CalibrateBuilder<'r> {
+    rules: &'r Rules,
+    sources: Vec<(PathBuf, String)>,
+    outcome: String,
+    as_of: Date,
+    options: Options,
+    sites: Vec<Site>,
+    stage_sites: Vec<Option<(PathBuf, NumberSite)>>,
+    rows: Vec<Row>,
+    scored: u64,
+    unlabelled: u64,
+    rejected: u64,
+    /// Per rule: (times matched, sum of points given), for Rhai rules' mean points.
+    given: Vec<(u64, i64)>,
+    rule_index: BTreeMap<Arc<str>, usize>,
+}
+
+/// One rule's calibration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleCalibration {
+    /// The rule id.
+    pub rule: String,
+    /// Where the rule is written (`rules/fit.yaml:12:5`).
+    pub at: String,
+    /// Leads with an outcome the rule matched.
+    pub matched: u64,
+    /// Their share of the leads with an outcome.
+    pub matched_share: f64,
+    /// The outcome rate among the leads it matched.
+    pub rate_matched: Option<f64>,
+    /// The outcome rate among the leads it did not match.
+    pub rate_unmatched: Option<f64>,
+    /// The points it gives now (a Rhai rule: the mean of what it gave).
+    pub current_points: i64,
+    /// The points proposed.
+    pub proposed_points: i64,
+    /// Its fitted log-odds weight; none for a rule that matches every lead (the
+    /// intercept is its weight, and its points carry the offset that keeps the score
+    /// range).
+    pub coefficient: Option<f64>,
+    /// The weight's standard error.
+    pub std_error: Option<f64>,
+    /// True when the weight is within [`Z_CUTOFF`] standard errors of zero: proposed at 0.
+    pub not_distinguishable: bool,
+    /// Whether `--write` writes its proposed points (Rhai rules are reported, never
+    /// edited).
+    pub written: bool,
+    /// Why it is proposed as it is, or why it is not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One stage's threshold, now and proposed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageCalibration {
+    /// The stage id.
+    pub stage: String,
+    /// Its `min_score` now.
+    pub current_min_score: Option<i64>,
+    /// The proposed `min_score` (the current one when no target was given).
+    pub proposed_min_score: Option<i64>,
+    /// Share of leads with an outcome in the stage now.
+    pub share_current: f64,
+    /// Share of leads with an outcome in the stage under the proposal (in sample: the
+    /// proposal was learned on these leads).
+    pub share_proposed: f64,
+}
+
+/// How well one way of scoring ranks the history, measured out of fold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figures {
+    /// ROC AUC of the scores against the outcome.
+    pub auc: Option<f64>,
+    /// Share of leads in the ready stage.
+    pub ready_share: f64,
+    /// The outcome rate in the ready stage.
+    pub ready_rate: Option<f64>,
+    /// The ready stage's outcome rate over the base rate.
+    pub ready_lift: Option<f64>,
+    /// Of the qualified leads, the share with a positive outcome.
+    pub qualified_precision: Option<f64>,
+    /// Of the positive leads, the share qualified.
+    pub qualified_recall: Option<f64>,
+}
+
+/// The cross-validated comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrossValidated {
+    /// Folds.
+    pub folds: usize,
+    /// The seed that dealt them.
+    pub seed: u64,
+    /// The rules as written (nothing is learned from the history, so these are also
+    /// their in-sample figures).
+    pub current: Figures,
+    /// Points (and thresholds, with a target) learned without the fold they score.
+    pub proposed: Figures,
+    /// A plain logistic regression on the same rule features, unrounded and unclamped:
+    /// about the most any points on these rules can do. Its ready and qualified groups
+    /// are its top-ranked leads in the same shares as the proposal's.
+    pub ceiling: Figures,
+}
+
+/// What calibrate found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    /// The outcome field.
+    pub outcome: String,
+    /// Leads scored.
+    pub scored: u64,
+    /// Records rejected before scoring.
+    pub rejected: u64,
+    /// Scored leads with no outcome value (left out).
+    pub unlabelled: u64,
+    /// Leads with an outcome value.
+    pub labelled: u64,
+    /// Of them, positive.
+    pub positives: u64,
+    /// The positive share.
+    pub base_rate: f64,
+    /// The ready stage (the top stage that is not disqualified).
+    pub ready_stage: Option<String>,
+    /// The lowest stage counted as qualified.
+    pub qualified_stage: Option<String>,
+    /// The target the thresholds were proposed for.
+    pub target: Option<ReadyTarget>,
+    /// Per rule, in rule order.
+    pub rules: Vec<RuleCalibration>,
+    /// Per stage, top to bottom.
+    pub stages: Vec<StageCalibration>,
+    /// Out-of-fold figures.
+    pub cross_validated: CrossValidated,
+    /// What the reader should know (a threshold that misses its target, a score range
+    /// the proposal cannot keep, rules left as written).
+    pub notes: Vec<String>,
+    /// The rule files the proposal changes, with their new text.
+    #[serde(skip)]
+    pub changed_files: Vec<(PathBuf, String)>,
+    /// Out-of-fold (score, outcome) pairs, for the charts.
+    #[serde(skip)]
+    pub(crate) curves: render::Curves,
+}
+
+/// A learned proposal: points per rule and thresholds per stage.
+struct Proposal {
+    fit: Fit,
+    /// Per rule: matched by every training lead (no weight of its own).
+    constant: Vec<bool>,
+    points: Vec<i64>,
+    not_distinguishable: Vec<bool>,
+    min_scores: Vec<Option<i64>>,
+    notes: Vec<String>,
+}
+
+/// What a proposal is learned and applied with.
+struct Context<'a> {
+    sites: &'a [Site],
+    min_scores: Vec<Option<i64>>,
+    score_min: i64,
+    score_max: i64,
+    /// Stage indices of the ladder (stages that are not disqualified), top first.
+    ladder: Vec<usize>,
+    target: Option<ReadyTarget>,
+}
+
+impl Context<'_> {
+    fn ready(&self) -> Option<usize> {
+        (self.ladder.len() >= 2).then(|| self.ladder[0])
+    }
+
+    fn score(&self, row: &Row, points: &[i64]) -> i64 {
+        let sum = row
+            .features
+            .iter()
+            .filter(|&&j| self.sites[j].writable())
+            .fold(row.fixed_points, |s, &j| s.saturating_add(points[j]));
+        sum.clamp(self.score_min, self.score_max)
+    }
+
+    fn stage(&self, row: &Row, score: i64, min_scores: &[Option<i64>]) -> usize {
+        let last = row.eligible.len().saturating_sub(1);
+        (0..last)
+            .find(|&i| row.eligible[i] && min_scores[i].is_none_or(|m| score >= m))
+            .unwrap_or(last)
+    }
+}
+
+impl<'r> CalibrateBuilder<'r> {
+    /// A builder for verdicts of `rules` scored as of `as_of`, loaded from `sources`
+    /// (each rule file's path and text, as [`read_rules_dir`] reads them: the proposal
+    /// is written by editing these texts), reading the outcome from the field
+    /// `outcome` as `report` does.
+    pub fn new(
+        rules: &'r Rules,
+        sources: &[(PathBuf, String)],
+        outcome: &str,
+        as_of: Date,
+        options: Options,
+    ) -> CalibrateBuilder<'r> {
+        let rule_index = rules
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        let mut points_sites: BTreeMap<(&Path, String), NumberSite> = BTreeMap::new();
+        let mut stage_sites: BTreeMap<String, (PathBuf, NumberSite)> = BTreeMap::new();
+        for (path, text) in sources {
+            if is_rhai(path) {
+                continue;
+            }
+            for site in rewrite::points_sites(text) {
+                points_sites.insert((path.as_path(), site.id.clone()), site);
+            }
+            for site in rewrite::min_score_sites(text) {
+                stage_sites.insert(site.id.clone(), (path.clone(), site));
+            }
+        }
+        let text_of = |path: &Path| {
+            sources
+                .iter()
+                .find(|(p, _)| p == path)
+                .map_or("", |(_, t)| t.as_str())
+        };
+        let sites = rules
+            .rules
+            .iter()
+            .map(|rule| match &rule.kind {
+                RuleKind::Script(_) => {
+                    Site::Fixed("a Rhai rule: its script sets its points; edit it by hand")
+                }
+                RuleKind::Yaml(_) => {
+                    match points_sites.get(&(rule.path.as_ref(), rule.id.to_string())) {
+                        Some(NumberSite {
+                            value: Some(span), ..
+                        }) => Site::Value(rule.path.to_path_buf(), *span),
+                        Some(site) => {
+                            let probe = Edit::InsertAfter(site.id_key, "points: 0".into());
+                            match rewrite::apply(text_of(&rule.path), &[probe]) {
+                                Ok(_) => Site::Insert(rule.path.to_path_buf(), site.id_key),
+                                Err(_) => Site::Fixed(
+                                    "written inline ({ ... }) without `points:`; add it by hand",
+                                ),
+                            }
+                        }
+                        None => Site::Fixed("not found in the rule files given"),
+                    }
+                }
+            })
+            .collect();
+        let stage_sites = rules
+            .policy
+            .stages
+            .iter()
+            .map(|s| stage_sites.get(s.id.as_ref()).cloned())
+            .collect();
+        CalibrateBuilder {
+            rules,
+            sources: sources.to_vec(),
+            outcome: outcome.to_string(),
+            as_of,
+            options,
+            sites,
+            stage_sites,
+            rows: Vec::new(),
+            scored: 0,
+            unlabelled: 0,
+            rejected: 0,
+            given: vec![(0, 0); rules.rules.len()],
+            rule_index,
+        }
+    }
+
+    /// Adds one scored lead and its verdict from these rules.
+    pub fn add(&mut self, lead: &Lead, verdict: &Verdict) {
+        self.scored += 1;
+        let rules = self.rules;
+        let bound = rules.schema.bind(lead);
+        let Some(positive) = field_value(rules, &bound, lead, &self.outcome).and_then(outcome_of)
+        else {
+            self.unlabelled += 1;
+            return;
+        };
+        let mut features = Vec::with_capacity(verdict.matched.len());
+        let mut fixed_points = 0i64;
+        for m in &verdict.matched {
+            if let Some(&i) = self.rule_index.get(&m.rule) {
+                features.push(i);
+                self.given[i].0 += 1;
+                self.given[i].1 = self.given[i].1.saturating_add(m.points);
+                if !self.sites[i].writable() {
+                    fixed_points = fixed_points.saturating_add(m.points);
+                }
+            }
+        }
+        features.sort_unstable();
+        features.dedup();
+        // The stage requirements besides the score, checked as the stage policy does.
+        let env = Env::new(
+            &bound.values,
+            self.as_of,
+            &rules.scripts,
+            Some(lead),
+            &rules.schema,
+        );
+        let disqualified = verdict.disqualified.is_some();
+        let stages = &rules.policy.stages;
+        let eligible = stages
+            .iter()
+            .map(|stage| {
+                (!stage.disqualified || disqualified)
+                    && stage
+                        .requires
+                        .iter()
+                        .all(|s| verdict.signals.binary_search(s).is_ok())
+                    && stage.when.as_ref().is_none_or(|w| w.test(&env) == Ok(true))
+            })
+            .collect();
+        let stage = stages
+            .iter()
+            .position(|s| s.id == verdict.stage)
+            .unwrap_or(stages.len().saturating_sub(1));
+        self.rows.push(Row {
+            features,
+            positive,
+            score: verdict.score,
+            stage,
+            fixed_points,
+            eligible,
+        });
+    }
+
+    /// Counts one record rejected before scoring.
+    pub fn reject(&mut self) {
+        self.rejected += 1;
+    }
+
+    /// Fits, cross-validates and proposes.
+    ///
+    /// # Errors
+    /// A sentence saying why the history cannot be calibrated on: no lead with an
+    /// outcome, no positive or no negative outcome, fewer leads of either outcome than
+    /// folds, fewer than two folds, or a rule that never matches.
+    pub fn finish(self) -> Result<Calibration, String> {
+        let rules = self.rules;
+        let field = &self.outcome;
+        let k = self.options.folds;
+        if k < 2 {
+            return Err(format!(
+                "--folds {k}: cross-validation needs at least 2 folds (5 is usual)"
+            ));
+        }
+        let labelled = self.rows.len() as u64;
+        let positives = self.rows.iter().filter(|r| r.positive).count() as u64;
+        let negatives = labelled - positives;
+        if labelled == 0 {
+            return Err(format!(
+                "no lead has a value in `{field}` ({} scored); check the column name (it is matched ignoring case, spaces and underscores)",
+                self.scored
+            ));
+        }
+        if positives == 0 || negatives == 0 {
+            let (none, all) = if positives == 0 {
+                ("positive", "negative")
+            } else {
+                ("negative", "positive")
+            };
+            return Err(format!(
+                "no lead has a {none} outcome in `{field}`: all {labelled} are {all}, so there is nothing to tell apart; positive values are 1, true, yes, won, converted (see `leadscore report --help`)"
+            ));
+        }
+        if labelled < k as u64 {
+            return Err(format!(
+                "{labelled} leads with an outcome are fewer than the {k} folds; add history or use fewer --folds"
+            ));
+        }
+        if positives.min(negatives) < k as u64 {
+            let (few, n) = if positives < negatives {
+                ("positive", positives)
+            } else {
+                ("negative", negatives)
+            };
+            return Err(format!(
+                "only {n} leads have a {few} outcome, fewer than the {k} folds: some folds would have none; add history or use fewer --folds"
+            ));
+        }
+        let matched_counts = {
+            let mut counts = vec![(0u64, 0u64); rules.rules.len()];
+            for row in &self.rows {
+                for &j in &row.features {
+                    counts[j].0 += 1;
+                    counts[j].1 += u64::from(row.positive);
+                }
+            }
+            counts
+        };
+        let never: Vec<String> = rules
+            .rules
+            .iter()
+            .zip(&matched_counts)
+            .filter(|(_, c)| c.0 == 0)
+            .map(|(r, _)| format!("`{}` ({})", r.id, at(r)))
+            .collect();
+        if !never.is_empty() {
+            return Err(format!(
+                "rule{} {} never match{} a lead with an outcome, so the history says nothing about {} points; remove {} or calibrate on history where {} match{}",
+                if never.len() == 1 { "" } else { "s" },
+                never.join(", "),
+                if never.len() == 1 { "es" } else { "" },
+                if never.len() == 1 { "its" } else { "their" },
+                if never.len() == 1 { "it" } else { "them" },
+                if never.len() == 1 { "it" } else { "they" },
+                if never.len() == 1 { "es" } else { "" },
+            ));
+        }
+        let stages = &rules.policy.stages;
+        let ladder: Vec<usize> = (0..stages.len())
+            .filter(|&i| !stages[i].disqualified)
+            .collect();
+        let qualified_pos = match &self.options.qualified {
+            None => ladder.len().saturating_sub(2),
+            Some(name) => ladder
+                .iter()
+                .position(|&i| &*stages[i].id == name)
+                .ok_or_else(|| {
+                    format!(
+                        "`{name}` is not a stage leads qualify for; the stages are: {}",
+                        ladder
+                            .iter()
+                            .map(|&i| &*stages[i].id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?,
+        };
+        let cx = Context {
+            sites: &self.sites,
+            min_scores: stages.iter().map(|s| s.min_score).collect(),
+            score_min: rules.settings.score_min,
+            score_max: rules.settings.score_max,
+            ladder,
+            target: self.options.target,
+        };
+        let all: Vec<&Row> = self.rows.iter().collect();
+        let full = propose(&cx, &all);
+
+        // Out of fold: each fold scored by a proposal learned on the others.
+        let outcomes: Vec<bool> = self.rows.iter().map(|r| r.positive).collect();
+        let fold_of = folds::assign(&outcomes, k, self.options.seed);
+        let n = self.rows.len();
+        let mut oof_score = vec![0i64; n];
+        let mut oof_stage = vec![0usize; n];
+        let mut oof_odds = vec![0f64; n];
+        for f in 0..k {
+            let train: Vec<&Row> = (0..n)
+                .filter(|&i| fold_of[i] != f)
+                .map(|i| &self.rows[i])
+                .collect();
+            let proposal = propose(&cx, &train);
+            for i in (0..n).filter(|&i| fold_of[i] == f) {
+                let row = &self.rows[i];
+                oof_score[i] = cx.score(row, &proposal.points);
+                oof_stage[i] = cx.stage(row, oof_score[i], &proposal.min_scores);
+                oof_odds[i] = proposal.fit.log_odds(&row.features);
+            }
+        }
+        let current_scores: Vec<i64> = self.rows.iter().map(|r| r.score).collect();
+        let current_stages: Vec<usize> = self.rows.iter().map(|r| r.stage).collect();
+        let current = figures(
+            &cx,
+            qualified_pos,
+            &current_scores,
+            &current_stages,
+            &outcomes,
+        );
+        let proposed = figures(&cx, qualified_pos, &oof_score, &oof_stage, &outcomes);
+        let ceiling = ceiling_figures(&cx, qualified_pos, &oof_odds, &oof_stage, &outcomes);
+
+        let base_rate = positives as f64 / labelled as f64;
+        let rule_rows = rules
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(j, rule)| {
+                let (m, pos) = matched_counts[j];
+                let current_points = match &rule.kind {
+                    RuleKind::Yaml(_) => rule.points,
+                    RuleKind::Script(_) => {
+                        let (times, sum) = self.given[j];
+                        if times == 0 {
+                            0
+                        } else {
+                            (sum as f64 / times as f64).round() as i64
+                        }
+                    }
+                };
+                let constant = full.constant[j];
+                let note = match &self.sites[j] {
+                    Site::Fixed(why) => Some(format!("not written: {why}")),
+                    _ if constant => Some(
+                        "matches every lead: its points set where the score range starts"
+                            .to_string(),
+                    ),
+                    _ if full.not_distinguishable[j] => {
+                        Some("not distinguishable from zero: proposed at 0".to_string())
+                    }
+                    _ => None,
+                };
+                RuleCalibration {
+                    rule: rule.id.to_string(),
+                    at: at(rule),
+                    matched: m,
+                    matched_share: round(m as f64 / labelled as f64),
+                    rate_matched: ratio(pos, m),
+                    rate_unmatched: ratio(positives - pos, labelled - m),
+                    current_points,
+                    proposed_points: full.points[j],
+                    coefficient: (!constant).then(|| round(full.fit.coef[j])),
+                    std_error: (!constant).then(|| round(full.fit.se[j])),
+                    not_distinguishable: full.not_distinguishable[j],
+                    written: self.sites[j].writable(),
+                    note,
+                }
+            })
+            .collect();
+
+        let in_sample: Vec<(i64, usize)> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let s = cx.score(row, &full.points);
+                (s, cx.stage(row, s, &full.min_scores))
+            })
+            .collect();
+        let stage_rows = stages
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| StageCalibration {
+                stage: stage.id.to_string(),
+                current_min_score: stage.min_score,
+                proposed_min_score: full.min_scores[i],
+                share_current: round(
+                    current_stages.iter().filter(|&&s| s == i).count() as f64 / labelled as f64,
+                ),
+                share_proposed: round(
+                    in_sample.iter().filter(|&&(_, s)| s == i).count() as f64 / labelled as f64,
+                ),
+            })
+            .collect();
+
+        let mut notes = full.notes.clone();
+        let changed_files = self.edits(&full, &mut notes);
+        let curves = render::Curves::new(&current_scores, &oof_score, &outcomes);
+        Ok(Calibration {
+            outcome: field.clone(),
+            scored: self.scored,
+            rejected: self.rejected,
+            unlabelled: self.unlabelled,
+            labelled,
+            positives,
+            base_rate: round(base_rate),
+            ready_stage: cx.ready().map(|i| stages[i].id.to_string()),
+            qualified_stage: cx
+                .ladder
+                .get(qualified_pos)
+                .map(|&i| stages[i].id.to_string()),
+            target: self.options.target,
+            rules: rule_rows,
+            stages: stage_rows,
+            cross_validated: CrossValidated {
+                folds: k,
+                seed: self.options.seed,
+                current,
+                proposed,
+                ceiling,
+            },
+            notes,
+            changed_files,
+            curves,
+        })
+    }
+
+    /// The proposal as edited rule files: only the numbers change.
+    fn edits(&self, full: &Proposal, notes: &mut Vec<String>) -> Vec<(PathBuf, String)> {
+        let mut by_file: BTreeMap<PathBuf, Vec<Edit>> = BTreeMap::new();
+        for (j, site) in self.sites.iter().enumerate() {
+            let points = full.points[j];
+            match site {
+                Site::Value(path, span) => by_file
+                    .entry(path.clone())
+                    .or_default()
+                    .push(Edit::Replace(*span, points.to_string())),
+                Site::Insert(path, span) if points != 0 => by_file
+                    .entry(path.clone())
+                    .or_default()
+                    .push(Edit::InsertAfter(*span, format!("points: {points}"))),
+                _ => {}
+            }
+        }
+        if self.options.target.is_some() {
+            for (i, stage) in self.rules.policy.stages.iter().enumerate() {
+                let (Some(proposed), Some((path, site))) =
+                    (full.min_scores[i], &self.stage_sites[i])
+                else {
+                    continue;
+                };
+                if stage.min_score == Some(proposed) {
+                    continue;
+                }
+                let edit = match site.value {
+                    Some(span) => Edit::Replace(span, proposed.to_string()),
+                    None => Edit::InsertAfter(site.id_key, format!("min_score: {proposed}")),
+                };
+                by_file.entry(path.clone()).or_default().push(edit);
+            }
+        }
+        let mut changed = Vec::new();
+        for (path, edits) in by_file {
+            let Some((_, text)) = self.sources.iter().find(|(p, _)| *p == path) else {
+                continue;
+            };
+            match rewrite::apply(text, &edits) {
+                Ok(new) if new != *text => changed.push((path, new)),
+                Ok(_) => {}
+                Err(span) => notes.push(format!(
+                    "{}:{}:{}: cannot add a key to an inline mapping; edit it by hand",
+                    path.display(),
+                    span.line,
+                    span.col
+                )),
+            }
+        }
+        changed
+    }
+}
+
+/// Learns points (and thresholds, with a target) from these rows.
+fn propose(cx: &Context<'_>, rows: &[&Row]) -> Proposal {
+    let width = cx.sites.len();
+    let mut counts = vec![0usize; width];
+    for row in rows {
+        for &j in &row.features {
+            counts[j] += 1;
+        }
+    }
+    let constant: Vec<bool> = counts.iter().map(|&c| c == rows.len()).collect();
+    let kept: Vec<Vec<usize>> = rows
+        .iter()
+        .map(|r| {
+            r.features
+                .iter()
+                .copied()
+                .filter(|&j| !constant[j])
+                .collect()
+        })
+        .collect();
+    let patterns = Patterns::from_leads(
+        kept.iter()
+            .zip(rows)
+            .map(|(f, r)| (f.as_slice(), r.positive)),
+    );
+    let fit = fit::fit(&patterns, width);
+    let not_distinguishable: Vec<bool> = (0..width)
+        .map(|j| !constant[j] && fit.coef[j].abs() < Z_CUTOFF * fit.se[j])
+        .collect();
+    let weight = |j: usize| {
+        if constant[j] || not_distinguishable[j] {
+            0.0
+        } else {
+            fit.coef[j]
+        }
+    };
+    // Scale: the weighted sums of the written rules span the current score range.
+    let mut notes = Vec::new();
+    let (lo, hi) = rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+        (lo.min(r.score), hi.max(r.score))
+    });
+    let raw: Vec<f64> = kept
+        .iter()
+        .map(|f| {
+            f.iter()
+                .filter(|&&j| cx.sites[j].writable())
+                .map(|&j| weight(j))
+                .sum()
+        })
+        .collect();
+    let (raw_lo, raw_hi) = raw
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let scale = if raw_hi > raw_lo && hi > lo {
+        (hi - lo) as f64 / (raw_hi - raw_lo)
+    } else {
+        0.0
+    };
+    if scale == 0.0 {
+        notes.push(
+            "no rule's effect is distinguishable from zero (or every lead scores the same): every proposed points value is 0"
+                .to_string(),
+        );
+    }
+    let mut points: Vec<i64> = (0..width)
+        .map(|j| (weight(j) * scale).round() as i64)
+        .collect();
+    // The offset: a written rule that matches every lead moves every score, so the
+    // lowest proposed score lands where the lowest current one is.
+    let carrier = (0..width).find(|&j| constant[j] && cx.sites[j].writable());
+    let lowest = kept
+        .iter()
+        .map(|f| {
+            f.iter()
+                .filter(|&&j| cx.sites[j].writable())
+                .map(|&j| points[j])
+                .sum::<i64>()
+        })
+        .min()
+        .unwrap_or(0);
+    match carrier {
+        Some(c) => points[c] = lo.saturating_sub(lowest),
+        None if lowest != lo && scale > 0.0 => notes.push(format!(
+            "no written rule matches every lead, so proposed scores start at {lowest} instead of {lo}; a baseline rule (`when: {{ expr: \"true\" }}`) would carry the difference"
+        )),
+        None => {}
+    }
+    let min_scores = match cx.target {
+        Some(target) => thresholds(cx, rows, &points, target, &mut notes),
+        None => cx.min_scores.clone(),
+    };
+    Proposal {
+        fit,
+        constant,
+        points,
+        not_distinguishable,
+        min_scores,
+        notes,
+    }
+}
+
+/// Proposes `min_score` per stage: the ready stage's for the target; each lower stage
+/// that has one keeps the share of leads it holds now.
+fn thresholds(
+    cx: &Context<'_>,
+    rows: &[&Row],
+    points: &[i64],
+    target: ReadyTarget,
+    notes: &mut Vec<String>,
+) -> Vec<Option<i64>> {
+    let mut mins = cx.min_scores.clone();
+    let Some(ready) = cx.ready() else {
+        return mins;
+    };
+    let scores: Vec<i64> = rows.iter().map(|r| cx.score(r, points)).collect();
+    let n = rows.len() as f64;
+    // Leads that reach the ready stage when their score is high enough: eligible, and
+    // not taken by a (disqualified) stage above it.
+    let reach: Vec<bool> = rows
+        .iter()
+        .zip(&scores)
+        .map(|(r, &s)| {
+            r.eligible[ready]
+                && !(0..ready).any(|i| r.eligible[i] && mins[i].is_none_or(|m| s >= m))
+        })
+        .collect();
+    let candidates = |member: &dyn Fn(usize) -> bool| -> Vec<i64> {
+        let mut c: Vec<i64> = (0..rows.len())
+            .filter(|&i| member(i))
+            .map(|i| scores[i])
+            .collect();
+        c.sort_unstable();
+        c.dedup();
+        if let Some(&top) = c.last() {
+            c.push(top.saturating_add(1));
+        }
+        c
+    };
+    let at_or_above = |member: &dyn Fn(usize) -> bool, t: i64| -> (usize, usize) {
+        (0..rows.len())
+            .filter(|&i| member(i) && scores[i] >= t)
+            .fold((0, 0), |(c, p), i| {
+                (c + 1, p + usize::from(rows[i].positive))
+            })
+    };
+    let reaches = |i: usize| reach[i];
+    let options = candidates(&reaches);
+    let chosen = match target {
+        ReadyTarget::Precision(p) => {
+            let hit = options.iter().copied().find(|&t| {
+                let (c, pos) = at_or_above(&reaches, t);
+                c > 0 && pos as f64 / c as f64 >= p
+            });
+            hit.or_else(|| {
+                let best = options
+                    .iter()
+                    .copied()
+                    .filter(|&t| at_or_above(&reaches, t).0 > 0)
+                    .max_by(|&a, &b| {
+                        let prec = |t| {
+                            let (c, pos) = at_or_above(&reaches, t);
+                            pos as f64 / c as f64
+                        };
+                        prec(a).total_cmp(&prec(b)).then(b.cmp(&a))
+                    });
+                if let Some(t) = best {
+                    let (c, pos) = at_or_above(&reaches, t);
+                    notes.push(format!(
+                        "no min_score reaches a precision of {:.1}% on this history; the highest is {:.1}% at min_score {t}",
+                        p * 100.0,
+                        pos as f64 / c as f64 * 100.0
+                    ));
+                }
+                best
+            })
+        }
+        ReadyTarget::Share(share) => options
+            .iter()
+            .copied()
+            .find(|&t| at_or_above(&reaches, t).0 as f64 / n <= share),
+    };
+    if let Some(t) = chosen {
+        mins[ready] = Some(t);
+    }
+    // Lower stages: keep the share at or above their threshold that they hold today.
+    for &stage in cx.ladder.iter().skip(1) {
+        let Some(current) = cx.min_scores[stage] else {
+            continue;
+        };
+        if cx.ladder.last() == Some(&stage) {
+            continue;
+        }
+        let eligible = |i: usize| rows[i].eligible[stage];
+        let today = (0..rows.len())
+            .filter(|&i| eligible(i) && rows[i].score >= current)
+            .count() as f64
+            / n;
+        let best = candidates(&eligible).into_iter().min_by(|&a, &b| {
+            let gap = |t| (at_or_above(&eligible, t).0 as f64 / n - today).abs();
+            gap(a).total_cmp(&gap(b)).then(a.cmp(&b))
+        });
+        if let Some(t) = best {
+            mins[stage] = Some(t);
+        }
+    }
+    mins
+}
+
+/// Figures for scores and stages against outcomes.
+fn figures(
+    cx: &Context<'_>,
+    qualified_pos: usize,
+    scores: &[i64],
+    stages: &[usize],
+    outcomes: &[bool],
+) -> Figures {
+    let mut counts: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    for (&s, &y) in scores.iter().zip(outcomes) {
+        let e = counts.entry(s).or_default();
+        if y {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    let ready: Vec<bool> = stages.iter().map(|&s| Some(s) == cx.ready()).collect();
+    let qualified: Vec<bool> = stages
+        .iter()
+        .map(|&s| {
+            cx.ladder
+                .iter()
+                .position(|&i| i == s)
+                .is_some_and(|p| p <= qualified_pos && cx.ladder.len() >= 2)
+        })
+        .collect();
+    group_figures(auc(&counts), &ready, &qualified, outcomes)
+}
+
+/// The ceiling: the log-odds ranking, with groups of the proposal's sizes.
+fn ceiling_figures(
+    cx: &Context<'_>,
+    qualified_pos: usize,
+    odds: &[f64],
+    proposed_stages: &[usize],
+    outcomes: &[bool],
+) -> Figures {
+    let mut counts: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    for (&x, &y) in odds.iter().zip(outcomes) {
+        // Log-odds to a fixed grid fine enough that only true ties share a key.
+        let e = counts.entry((x * 1e9).round() as i64).or_default();
+        if y {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    let proposed = figures(
+        cx,
+        qualified_pos,
+        &vec![0; odds.len()],
+        proposed_stages,
+        outcomes,
+    );
+    let ready_n = (proposed.ready_share * odds.len() as f64).round() as usize;
+    let qualified_count = proposed_stages
+        .iter()
+        .filter(|&&s| {
+            cx.ladder
+                .iter()
+                .position(|&i| i == s)
+                .is_some_and(|p| p <= qualified_pos && cx.ladder.len() >= 2)
+        })
+        .count();
+    let mut order: Vec<usize> = (0..odds.len()).collect();
+    order.sort_by(|&a, &b| odds[b].total_cmp(&odds[a]).then(a.cmp(&b)));
+    let mut ready = vec![false; odds.len()];
+    let mut qualified = vec![false; odds.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        ready[i] = rank < ready_n;
+        qualified[i] = rank < qualified_count;
+    }
+    group_figures(auc(&counts), &ready, &qualified, outcomes)
+}
+
+fn group_figures(
+    auc: Option<f64>,
+    ready: &[bool],
+    qualified: &[bool],
+    outcomes: &[bool],
+) -> Figures {
+    let n = outcomes.len() as u64;
+    let positives = outcomes.iter().filter(|&&y| y).count() as u64;
+    let count = |group: &[bool]| -> (u64, u64) {
+        group
+            .iter()
+            .zip(outcomes)
+            .filter(|(g, _)| **g)
+            .fold((0, 0), |(c, p), (_, &y)| (c + 1, p + u64::from(y)))
+    };
+    let (ready_n, ready_pos) = count(ready);
+    let (qual_n, qual_pos) = count(qualified);
+    let base = ratio(positives, n);
+    let ready_rate = ratio(ready_pos, ready_n);
+    Figures {
+        auc: auc.map(round),
+        ready_share: ratio(ready_n, n).unwrap_or(0.0),
+        ready_rate,
+        ready_lift: match (ready_rate, base) {
+            (Some(r), Some(b)) if b > 0.0 => Some(round(r / b)),
+            _ => None,
+        },
+        qualified_precision: ratio(qual_pos, qual_n),
+        qualified_recall: ratio(qual_pos, positives),
+    }
+}
+
+fn at(rule: &crate::rules::Rule) -> String {
+    format!(
+        "{}:{}:{}",
+        rule.path.display(),
+        rule.span.line,
+        rule.span.col
+    )
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| round(part as f64 / whole as f64))
+}
+
+fn is_rhai(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("rhai")
+}
+
+/// Reads a rules folder's files as [`Rules::load_dir`] loads them (`*.yaml`, `*.yml`,
+/// `*.rhai` directly in `dir`, by name), for [`CalibrateBuilder::new`].
+///
+/// # Errors
+/// [`Error::Io`] when the folder or a file cannot be read.
+pub fn read_rules_dir(dir: impl AsRef<Path>) -> Result<Vec<(PathBuf, String)>, Error> {
+    let dir = dir.as_ref();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| p.is_file() && crate::rules::is_rule_file(p))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+            Ok((p, text))
+        })
+        .collect()
+}
+
+impl Calibration {
+    /// The calibration as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Writes the proposal: a copy of `rules_dir` (with its subfolders, such as
+    /// `tests/`) at `out_dir`, where only the changed numbers differ. Returns the files
+    /// changed. The copy is loaded back as a check.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `out_dir` exists and is not empty (a proposal never
+    /// overwrites anything) or when copying fails; [`Error::Rules`] if the written
+    /// rules do not load (which would be a bug: only numbers change).
+    pub fn write(&self, rules_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>, Error> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        if out_dir
+            .read_dir()
+            .is_ok_and(|mut entries| entries.next().is_some())
+        {
+            return Err(Error::Io {
+                path: out_dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the folder exists and is not empty; write the proposal to a new folder",
+                ),
+            });
+        }
+        copy_dir(rules_dir, out_dir)?;
+        let mut written = Vec::new();
+        for (path, text) in &self.changed_files {
+            let relative = path.strip_prefix(rules_dir).unwrap_or(path);
+            let target = out_dir.join(relative.file_name().map_or(relative, Path::new));
+            std::fs::write(&target, text).map_err(io(&target))?;
+            written.push(target);
+        }
+        Rules::load_dir(out_dir)?;
+        Ok(written)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)
+        .map_err(io(from))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for entry in entries {
+        let Some(name) = entry.file_name() else {
+            continue;
+        };
+        let target = to.join(name);
+        if entry.is_dir() {
+            copy_dir(&entry, &target)?;
+        } else {
+            std::fs::copy(&entry, &target).map_err(io(&entry))?;
+        }
+    }
+    Ok(())
+}
