@@ -462,3 +462,32 @@ fn error_when_the_outcome_column_is_missing() {
     let err = error_for(&history(50, 2), "cal-nocol.csv", &["--outcome", "closed"]);
     assert!(err.contains("no lead has a value in `closed`"), "{err}");
 }
+
+#[test]
+fn calibrate_html_labels_stay_on_their_charts() {
+    let Some(browser) = common::find_browser() else {
+        eprintln!(
+            "SKIPPED calibrate_html_labels_stay_on_their_charts: no chromium on PATH \
+             (install it with `apt-get install chromium`; .ci/run does)"
+        );
+        return;
+    };
+    let file = history_file("cal-browser.csv", &history(1500, 4));
+    let dir = Temp::new("cal-browser");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let page = dir.path().join("calibrate.html");
+    let out = calibrate(&[
+        "--outcome",
+        "won",
+        "--html",
+        page.to_str().unwrap(),
+        file.str(),
+    ]);
+    assert_code(&out, 0);
+    let off = common::labels_off_their_charts(&browser, &page, &dir.path().join("browser"));
+    assert!(
+        off.is_empty(),
+        "labels run off their charts:\n{}",
+        off.join("\n")
+    );
+}

@@ -8,8 +8,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
@@ -549,7 +547,15 @@ fn html_report_is_one_self_contained_page() {
     assert!(html.ends_with("</html>\n"));
     assert!(html.contains("<meta charset=\"utf-8\">"));
     assert!(html.contains("<style>"));
-    for chart in ["funnel", "benchmarks", "scores", "lift"] {
+    for chart in [
+        "funnel",
+        "benchmarks",
+        "scores",
+        "lift",
+        "roc",
+        "gains",
+        "calibration",
+    ] {
         assert!(
             html.contains(&format!("<svg id=\"{chart}\"")),
             "no {chart} chart"
@@ -572,25 +578,6 @@ fn html_report_is_one_self_contained_page() {
     assert!(html.contains("0.700"));
 }
 
-/// A browser on PATH: Debian's chromium, or Chrome.
-fn find_browser() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for name in [
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "google-chrome-stable",
-    ] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
 #[test]
 fn html_report_renders_its_charts_in_a_headless_browser_without_network() {
     let Some(browser) = find_browser() else {
@@ -602,51 +589,17 @@ fn html_report_renders_its_charts_in_a_headless_browser_without_network() {
     };
     let dir = Temp::new("html-browser");
     let page = html_report(&dir);
-    let shot = dir.path().join("report.png");
-    let profile = dir.path().join("profile");
-    let mut child = Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--window-size=900,1800",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the browser starts");
-    let mut dom = String::new();
-    let mut reader = child.stdout.take().expect("stdout is piped");
-    let read = std::thread::spawn(move || {
-        use std::io::Read;
-        let mut text = String::new();
-        let _ = reader.read_to_string(&mut text);
-        text
-    });
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("browser status").is_some() {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{} did not finish within 120 s", browser.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    dom.push_str(&read.join().expect("reader finishes"));
+    let (dom, png) = render(&browser, &page, &dir.path().join("browser"));
     // The browser parsed the page into a DOM holding the four charts and their shapes.
-    for chart in ["funnel", "benchmarks", "scores", "lift"] {
+    for chart in [
+        "funnel",
+        "benchmarks",
+        "scores",
+        "lift",
+        "roc",
+        "gains",
+        "calibration",
+    ] {
         assert!(
             dom.contains(&format!("<svg id=\"{chart}\"")),
             "no {chart} chart in the DOM:\n{dom}"
@@ -654,7 +607,6 @@ fn html_report_renders_its_charts_in_a_headless_browser_without_network() {
     }
     assert!(dom.matches("<rect").count() >= 15, "too few bars:\n{dom}");
     // And painted it: a PNG, larger than a blank page would compress to.
-    let png = std::fs::read(&shot).expect("a screenshot was written");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(
         png.len() > 20_000,
@@ -830,4 +782,42 @@ fn worked_example_figures_in_the_readme_hold_on_the_real_data() {
     );
     assert_eq!(o["qualified"]["precision"], 0.785323);
     assert_eq!(o["qualified"]["recall"], 0.685201);
+}
+
+#[test]
+fn html_report_labels_stay_on_their_charts() {
+    let Some(browser) = find_browser() else {
+        eprintln!(
+            "SKIPPED html_report_labels_stay_on_their_charts: no chromium on PATH \
+             (install it with `apt-get install chromium`; .ci/run does)"
+        );
+        return;
+    };
+    // The worked example on the real data when it is present, else on its excerpt.
+    let data = root().join("../shared/data/x-education-leads/Leads.csv");
+    let input = if data.is_file() {
+        "../shared/data/x-education-leads/Leads.csv"
+    } else {
+        "fixtures/x-education/leads-40.csv"
+    };
+    let dir = Temp::new("html-labels");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let page = dir.path().join("report.html");
+    let out = leadscore(&[
+        "report",
+        "--rules",
+        "examples/x-education/rules",
+        "--outcome",
+        "Converted",
+        "--html",
+        page.to_str().unwrap(),
+        input,
+    ]);
+    assert_code(&out, 0);
+    let off = labels_off_their_charts(&browser, &page, &dir.path().join("browser"));
+    assert!(
+        off.is_empty(),
+        "labels run off their charts:\n{}",
+        off.join("\n")
+    );
 }

@@ -21,7 +21,7 @@ pub(crate) struct Series<'a> {
 const WIDTH: f64 = 720.0;
 /// Rough width of a character at the charts' 13px font, for laying out labels so that
 /// none runs off the chart.
-const CHAR_W: f64 = 7.2;
+pub(crate) const CHAR_W: f64 = 7.2;
 
 /// Plot area: left, top, width, height.
 const PLOT: (f64, f64, f64, f64) = (60.0, 20.0, 420.0, 300.0);

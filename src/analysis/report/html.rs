@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::{BENCHMARK_NOTE, OutcomeReport, Report, StageOutcome, fixed, pct2, percent, ratio};
-use crate::analysis::charts::{self, Series, esc, svg_open};
+use crate::analysis::charts::{self, CHAR_W, Series, esc, svg_open};
 
 impl Report {
     /// The report as one self-contained HTML page: inline CSS and inline SVG charts (the
@@ -141,16 +141,19 @@ impl Report {
             let w = w.max(3.0);
             let x = (width - w) / 2.0;
             let y = top + row * i as f64;
+            // The label sits above its bar, not on it: a narrow bar (a small top stage)
+            // cannot hold its label, which would run off the bar.
             let _ = write!(
                 svg,
-                "<rect class=\"bar f{}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"3\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}: {} ({})</text>\n",
-                i.min(3),
-                row - 8.0,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}: {} ({})</text>\n<rect class=\"bar f{}\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"3\"/>\n",
                 width / 2.0,
-                y + row / 2.0,
+                y + 9.0,
                 esc(label),
                 leads,
-                percent(Some(*rate))
+                percent(Some(*rate)),
+                i.min(3),
+                y + 19.0,
+                row - 24.0,
             );
         }
         svg.push_str("</svg>\n");
@@ -282,7 +285,7 @@ impl Report {
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">score</text>",
             left + (width - left) / 2.0,
-            height - 4.0
+            height - 10.0
         );
         svg.push_str("</svg>\n");
         svg
@@ -292,22 +295,39 @@ impl Report {
 fn lift_svg(o: &OutcomeReport) -> String {
     let rows: Vec<&StageOutcome> = o.stages.iter().filter(|s| s.leads > 0).collect();
     let max = rows.iter().filter_map(|s| s.lift).fold(1.0f64, f64::max) * 1.15;
-    let (width, label_w, row) = (720.0, 200.0, 30.0);
-    let height = row * rows.len().max(1) as f64 + 30.0;
-    let plot_w = width - label_w - 190.0;
+    let values: Vec<String> = rows
+        .iter()
+        .map(|s| {
+            format!(
+                "lift {} ({} of {} converted)",
+                fixed(s.lift, 2),
+                percent(s.rate),
+                s.leads
+            )
+        })
+        .collect();
+    // Room for the longest stage name on the left and the longest value on the right,
+    // so that no label runs off the chart.
+    let chars = |texts: &mut dyn Iterator<Item = usize>| texts.max().unwrap_or(0) as f64;
+    let label_w =
+        (chars(&mut rows.iter().map(|s| s.stage.chars().count())) * CHAR_W + 16.0).max(80.0);
+    let value_w = chars(&mut values.iter().map(|v| v.chars().count())) * CHAR_W + 12.0;
+    let (width, row) = (720.0, 30.0);
+    let height = row * rows.len().max(1) as f64 + 34.0;
+    let plot_w = (width - label_w - value_w).max(60.0);
     let mut svg = svg_open(
         "lift",
         width,
         height,
         "Lift by stage: each stage's outcome rate over the base rate",
     );
-    for (i, s) in rows.iter().enumerate() {
+    for (i, (s, value)) in rows.iter().zip(&values).enumerate() {
         let y = 5.0 + row * i as f64;
         let lift = s.lift.unwrap_or(0.0);
         let w = (plot_w * lift / max).max(2.0);
         let _ = write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n<rect class=\"bar {}\" x=\"{label_w}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">lift {} ({} of {} converted)</text>\n",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n<rect class=\"bar {}\" x=\"{label_w:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
             label_w - 8.0,
             y + row / 2.0,
             esc(&s.stage),
@@ -316,17 +336,15 @@ fn lift_svg(o: &OutcomeReport) -> String {
             row - 8.0,
             label_w + w + 6.0,
             y + row / 2.0,
-            fixed(s.lift, 2),
-            percent(s.rate),
-            s.leads
+            esc(value)
         );
     }
     let x1 = label_w + plot_w / max;
     let _ = write!(
         svg,
         "<line class=\"ref\" x1=\"{x1:.1}\" y1=\"0\" x2=\"{x1:.1}\" y2=\"{:.1}\"/>\n<text x=\"{x1:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"small\">base rate {} (lift 1)</text>\n</svg>\n",
-        height - 20.0,
-        height - 6.0,
+        height - 24.0,
+        height - 12.0,
         percent(o.base_rate)
     );
     svg
