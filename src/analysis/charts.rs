@@ -47,7 +47,9 @@ fn curve(counts: &BTreeMap<i64, (u64, u64)>, gains: bool) -> Vec<(f64, f64)> {
     points
 }
 
-fn frame(svg: &mut String, x_label: &str, y_label: &str, x_label_gap: f64) {
+/// Draws the plot box, the percentage ticks (on x too when `x_percent`) and the axis
+/// titles; the x title sits `x_label_gap` below the plot.
+fn frame(svg: &mut String, x_label: &str, y_label: &str, x_percent: bool, x_label_gap: f64) {
     let (left, top, w, h) = PLOT;
     let _ = writeln!(
         svg,
@@ -56,11 +58,17 @@ fn frame(svg: &mut String, x_label: &str, y_label: &str, x_label_gap: f64) {
     for i in 0..=4 {
         let f = f64::from(i) / 4.0;
         let label = format!("{}%", i * 25);
-        let _ = write!(
+        if x_percent {
+            let _ = writeln!(
+                svg,
+                "<text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
+                left + w * f,
+                top + h + 14.0,
+            );
+        }
+        let _ = writeln!(
             svg,
-            "<text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>\n<text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>\n",
-            left + w * f,
-            top + h + 14.0,
+            "<text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
             left - 6.0,
             top + h - h * f,
         );
@@ -142,7 +150,13 @@ pub(crate) fn roc_svg(series: &[Series<'_>]) -> String {
         370.0,
         "ROC curve: true positive rate against false positive rate, each score a threshold",
     );
-    frame(&mut svg, "false positive rate", "true positive rate", 34.0);
+    frame(
+        &mut svg,
+        "false positive rate",
+        "true positive rate",
+        true,
+        34.0,
+    );
     polyline(&mut svg, "random", &[(0.0, 0.0), (1.0, 1.0)]);
     let mut entries = Vec::new();
     for s in series {
@@ -169,6 +183,7 @@ pub(crate) fn gains_svg(series: &[Series<'_>]) -> String {
         &mut svg,
         "top share of leads, by score",
         "converted leads found",
+        true,
         34.0,
     );
     polyline(&mut svg, "random", &[(0.0, 0.0), (1.0, 1.0)]);
@@ -215,14 +230,16 @@ pub(crate) fn calibration_svg(series: &[Series<'_>]) -> String {
         .flat_map(|s| s.counts.keys().copied())
         .fold((i64::MAX, i64::MIN), |(lo, hi), k| (lo.min(k), hi.max(k)));
     let (lo, hi) = if lo > hi { (0, 0) } else { (lo, hi) };
-    let width = ((hi - lo) / BANDS + 1).max(1);
+    // Equal bands covering lo..=hi, the last one ending at hi.
+    let width = ((hi - lo + 1) + BANDS - 1) / BANDS;
+    let width = width.max(1);
     let bands: Vec<(i64, i64)> = (0..BANDS)
-        .map(|i| (lo + i * width, lo + (i + 1) * width - 1))
+        .map(|i| (lo + i * width, (lo + (i + 1) * width - 1).min(hi)))
         .filter(|&(from, _)| from <= hi)
         .collect();
     let mut svg = svg_open("calibration", WIDTH, 390.0, "Outcome rate per score band");
     let (left, top, w, h) = PLOT;
-    frame(&mut svg, "score band", "converted", 58.0);
+    frame(&mut svg, "score band", "converted", false, 46.0);
     let slot = w / bands.len().max(1) as f64;
     let bar = slot * 0.8 / series.len().max(1) as f64;
     for (b, &(from, to)) in bands.iter().enumerate() {
@@ -252,8 +269,8 @@ pub(crate) fn calibration_svg(series: &[Series<'_>]) -> String {
         let _ = writeln!(
             svg,
             "<text class=\"small\" x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{from}-</text>\n<text class=\"small\" x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{to}</text>",
-            top + h + 28.0,
-            top + h + 40.0,
+            top + h + 14.0,
+            top + h + 26.0,
         );
     }
     let entries: Vec<(&str, String)> = series
@@ -311,6 +328,7 @@ h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #e3e6ea; padd
 .card .note { color: #5b6776; font-size: 12px; }
 table { border-collapse: collapse; margin: 8px 0; }
 th, td { text-align: left; padding: 3px 12px 3px 0; border-bottom: 1px solid #eef0f2; }
+td { white-space: nowrap; }
 td:not(:first-child), th:not(:first-child) { text-align: right; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 8px 0; font-size: 13px; font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; }
 svg text { fill: #1d2733; dominant-baseline: middle; }

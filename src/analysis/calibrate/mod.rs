@@ -953,7 +953,9 @@ fn thresholds(
     if let Some(t) = chosen {
         mins[ready] = Some(t);
     }
-    // Lower stages: keep the share at or above their threshold that they hold today.
+    // Lower stages: keep the share at or above their threshold that they hold today,
+    // never asking more than the stage above.
+    let mut above = mins[ready];
     for &stage in cx.ladder.iter().skip(1) {
         let Some(current) = cx.min_scores[stage] else {
             continue;
@@ -966,12 +968,16 @@ fn thresholds(
             .filter(|&i| eligible(i) && rows[i].score >= current)
             .count() as f64
             / n;
-        let best = candidates(&eligible).into_iter().min_by(|&a, &b| {
-            let gap = |t| (at_or_above(&eligible, t).0 as f64 / n - today).abs();
-            gap(a).total_cmp(&gap(b)).then(a.cmp(&b))
-        });
+        let best = candidates(&eligible)
+            .into_iter()
+            .filter(|&t| above.is_none_or(|cap| t <= cap))
+            .min_by(|&a, &b| {
+                let gap = |t| (at_or_above(&eligible, t).0 as f64 / n - today).abs();
+                gap(a).total_cmp(&gap(b)).then(a.cmp(&b))
+            });
         if let Some(t) = best {
             mins[stage] = Some(t);
+            above = Some(t);
         }
     }
     mins

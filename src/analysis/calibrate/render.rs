@@ -48,22 +48,15 @@ fn lift(x: Option<f64>) -> String {
 }
 
 impl Calibration {
-    /// The calibration as a table for the terminal: the out-of-fold figures first, then
-    /// per rule and per stage.
-    pub fn to_table(&self) -> String {
+    /// The out-of-fold figures as a table: current points, points re-fitted without
+    /// each fold, and the logistic-regression ceiling (what `report --folds` adds).
+    pub fn cross_validated_table(&self) -> String {
+        self.figures_table("re-fitted points")
+    }
+
+    fn figures_table(&self, learned: &str) -> String {
         let mut out = String::new();
         let cv = &self.cross_validated;
-        let _ = writeln!(
-            out,
-            "Calibrated on {} leads with an outcome in `{}` ({} positive, base rate {}); {} scored, {} without an outcome, {} rejected.",
-            self.labelled,
-            self.outcome,
-            self.positives,
-            percent(Some(self.base_rate)),
-            self.scored,
-            self.unlabelled,
-            self.rejected
-        );
         let _ = writeln!(
             out,
             "\nOut of fold ({} folds, seed {}): each fold scored by points learned on the other {}.",
@@ -80,7 +73,7 @@ impl Calibration {
         );
         for (name, f) in [
             ("current points", &cv.current),
-            ("proposed points", &cv.proposed),
+            (learned, &cv.proposed),
             ("ceiling (logistic)", &cv.ceiling),
         ] {
             let _ = writeln!(out, "  {}", figure_row(name, f));
@@ -89,6 +82,26 @@ impl Calibration {
             out,
             "  (ready: `{ready}`; precision and recall of `{qualified}` or better; the ceiling ranks by the unrounded fit)"
         );
+        out
+    }
+
+    /// The calibration as a table for the terminal: the out-of-fold figures first, then
+    /// per rule and per stage.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let ready = self.ready_stage.as_deref().unwrap_or("ready");
+        let _ = writeln!(
+            out,
+            "Calibrated on {} leads with an outcome in `{}` ({} positive, base rate {}); {} scored, {} without an outcome, {} rejected.",
+            self.labelled,
+            self.outcome,
+            self.positives,
+            percent(Some(self.base_rate)),
+            self.scored,
+            self.unlabelled,
+            self.rejected
+        );
+        out.push_str(&self.figures_table("proposed points"));
         let _ = writeln!(
             out,
             "\n  {:<26} {:>8} {:>9} {:>9} {:>5} {:>8} {:>15}  note",
