@@ -1208,3 +1208,76 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scorer::Scorer;
+    use serde_json::json;
+
+    const RULES: &str = "fields:\n  won: { type: bool }\nrules:\n  - id: base\n    when: { expr: \"true\" }\n    points: 30\n  - id: demo\n    when: { field: demo, eq: true }\n    points: 30\n    signals: [intent]\n  - id: budget\n    when: { field: budget, gte: 1000 }\n    points: 25\n    signals: [budget]\n  - id: spam\n    when: { field: email, ends_with: \"@spam.test\" }\n    disqualify: spam\nstages:\n  - id: out\n    disqualified: true\n  - id: hot\n    min_score: 80\n    requires: [intent]\n    when: { field: country, eq: ES }\n  - id: warm\n    min_score: 55\n  - id: cold\n";
+
+    fn builder_with(leads: &[serde_json::Value]) -> (Vec<Row>, Context<'static>) {
+        let sources = vec![(PathBuf::from("r.yaml"), RULES.to_string())];
+        let scorer = Scorer::new(Rules::from_sources(sources.clone()).unwrap());
+        let as_of = Date::UNIX_EPOCH;
+        let mut builder =
+            CalibrateBuilder::new(scorer.rules(), &sources, "won", as_of, Options::default());
+        for lead in leads {
+            let lead = Lead::from_json(lead.clone()).unwrap();
+            builder.add(&lead, &scorer.score(&lead, as_of));
+        }
+        let sites: &'static [Site] = Box::leak(builder.sites.clone().into_boxed_slice());
+        let stages = &scorer.rules().policy.stages;
+        let cx = Context {
+            sites,
+            min_scores: stages.iter().map(|s| s.min_score).collect(),
+            score_min: 0,
+            score_max: 100,
+            ladder: (0..stages.len())
+                .filter(|&i| !stages[i].disqualified)
+                .collect(),
+            target: None,
+        };
+        (builder.rows, cx)
+    }
+
+    #[test]
+    fn stage_from_eligibility_agrees_with_the_stage_policy() {
+        // Every combination of the fields the rules and the stage `when` read.
+        let mut leads = Vec::new();
+        for bits in 0..32u32 {
+            leads.push(json!({
+                "demo": bits & 1 != 0,
+                "budget": if bits & 2 != 0 { 5000 } else { 10 },
+                "email": if bits & 4 != 0 { "a@spam.test" } else { "a@b.test" },
+                "country": if bits & 8 != 0 { "ES" } else { "FR" },
+                "won": bits & 16 != 0,
+            }));
+        }
+        let (rows, cx) = builder_with(&leads);
+        assert_eq!(rows.len(), 32);
+        for row in &rows {
+            assert_eq!(
+                cx.stage(row, row.score, &cx.min_scores),
+                row.stage,
+                "{row:?}"
+            );
+        }
+        // And with the points changed, as a rewritten folder would score.
+        let points = vec![10, 60, 20, 0];
+        for row in &rows {
+            let score = cx.score(row, &points);
+            let expected = row.features.iter().map(|&j| points[j]).sum::<i64>();
+            assert_eq!(score, expected.clamp(0, 100));
+        }
+    }
+
+    #[test]
+    fn rules_without_points_or_written_inline_are_sited_for_insertion_or_left() {
+        let (_, cx) = builder_with(&[]);
+        assert!(matches!(cx.sites[0], Site::Value(..)));
+        // `spam` has no `points:` and is a block mapping: a line can be inserted.
+        assert!(matches!(cx.sites[3], Site::Insert(..)));
+    }
+}

@@ -235,4 +235,70 @@ mod tests {
             "stages:\n  - id: hot\n    min_score: 55 # call now\n  - id: cold\n    min_score: 10\n"
         );
     }
+
+    /// Replaces each points value with `#` (by the sites found in that text).
+    fn masked(text: &str) -> String {
+        let edits: Vec<Edit> = points_sites(text)
+            .into_iter()
+            .filter_map(|s| s.value)
+            .map(|span| Edit::Replace(span, "#".into()))
+            .collect();
+        apply(text, &edits).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Whatever the comments, spacing and numbers, a rewrite changes the points values
+        /// and nothing else, and the new values read back as written.
+        #[test]
+        fn a_rewrite_changes_only_the_numbers(
+            rules in proptest::collection::vec(
+                (
+                    proptest::option::of(-1000i64..1000),
+                    -1000i64..1000,
+                    0usize..4,
+                    "[ a-zA-Z0-9:#,.é-]{0,20}",
+                    proptest::bool::ANY,
+                ),
+                1..8,
+            ),
+        ) {
+            let mut text = String::from("# rules\nrules:\n");
+            for (i, (points, _, spaces, comment, crlf)) in rules.iter().enumerate() {
+                let nl = if *crlf { "\r\n" } else { "\n" };
+                text.push_str(&format!("  - id: r{i}{nl}    when: {{ expr: \"true\" }}{nl}"));
+                if let Some(p) = points {
+                    text.push_str(&format!(
+                        "    points:{}{p} # {comment}{nl}",
+                        " ".repeat(spaces + 1)
+                    ));
+                }
+            }
+            let sites = points_sites(&text);
+            proptest::prop_assert_eq!(sites.len(), rules.len());
+            let edits: Vec<Edit> = sites
+                .iter()
+                .zip(&rules)
+                .map(|(site, (_, new, ..))| match site.value {
+                    Some(span) => Edit::Replace(span, new.to_string()),
+                    None => Edit::InsertAfter(site.id_key, format!("points: {new}")),
+                })
+                .collect();
+            let out = apply(&text, &edits).unwrap();
+            // Read back: every rule now has its new value.
+            let after = points_sites(&out);
+            let (root, _) = yaml::parse(&out).unwrap();
+            proptest::prop_assert!(root.is_some());
+            for (site, (_, new, ..)) in after.iter().zip(&rules) {
+                let span = site.value.unwrap();
+                let line = out.lines().nth(span.line as usize - 1).unwrap();
+                let value: String = line.chars().skip(span.col as usize - 1).take(span.len as usize).collect();
+                proptest::prop_assert_eq!(value, new.to_string());
+            }
+            // Nothing else changed: masked, the texts agree (inserted lines aside).
+            let inserted = rules.iter().any(|r| r.0.is_none());
+            if !inserted {
+                proptest::prop_assert_eq!(masked(&text), masked(&out));
+            }
+        }
+    }
 }
