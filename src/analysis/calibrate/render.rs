@@ -48,6 +48,11 @@ fn lift(x: Option<f64>) -> String {
 }
 
 impl Calibration {
+    /// The calibration as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
     /// The out-of-fold figures as a table: current points, points re-fitted without
     /// each fold, and the logistic-regression ceiling (what `report --folds` adds).
     pub fn cross_validated_table(&self) -> String {
