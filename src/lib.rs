@@ -53,7 +53,7 @@ mod stage;
 mod transition;
 mod verdict;
 
-pub use analysis::{convert, diff, report};
+pub use analysis::{calibrate, convert, diff, report};
 pub use date::Date;
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;

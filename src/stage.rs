@@ -247,6 +247,18 @@ impl StagePolicy {
         holds
     }
 
+    /// Whether a lead meets every requirement of a stage but its `min_score`: what
+    /// `calibrate` needs to place a lead under proposed points.
+    pub fn meets_all_but_score(&self, index: usize, facts: &Facts<'_>, env: &Env<'_>) -> bool {
+        let mut other = false;
+        self.evaluate(index, facts, env, &mut |u| {
+            if !matches!(u, Unmet::Score { .. }) {
+                other = true;
+            }
+        });
+        !other
+    }
+
     /// Checks one stage and says, in words, each requirement the lead misses.
     pub fn check(
         &self,

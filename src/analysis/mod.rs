@@ -2,6 +2,8 @@
 //! something about it as a whole (a funnel report, a rule change's effect, opportunities
 //! to create). Shared helpers for these analyses live here once.
 
+pub mod calibrate;
+pub(crate) mod charts;
 pub mod convert;
 pub mod diff;
 pub mod report;

@@ -3,6 +3,7 @@
 //! tests failed, 2 rules or usage error.
 
 mod batch;
+mod calibrate;
 mod check;
 mod convert;
 mod diff;
@@ -113,6 +114,9 @@ enum Command {
     Report(report::ReportArgs),
     /// What a rule change does to a batch: stage transitions and score moves.
     Diff(diff::DiffArgs),
+    /// Learn the rules' points from past leads with a known outcome, with out-of-fold
+    /// figures; write the proposal to a copy of the rules folder.
+    Calibrate(calibrate::CalibrateArgs),
     /// Print the JSON Schema of rule files, for editors to validate and complete them.
     Schema(schema::SchemaArgs),
     /// Serve scoring over HTTP, reloading the rules when they change.
@@ -188,6 +192,7 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => convert::run(&a),
         Command::Report(a) => report::run(&a),
         Command::Diff(a) => diff::run(&a),
+        Command::Calibrate(a) => calibrate::run(&a),
         Command::Schema(a) => schema::run(&a),
         #[cfg(feature = "service")]
         Command::Serve(a) => serve::run(&a),

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use leadscore::calibrate::{CalibrateBuilder, Options, read_rules_dir};
 use leadscore::report::ReportBuilder;
 
 use super::batch::{InputArgs, score_each};
@@ -13,6 +14,8 @@ use super::{AsOfArgs, Exit, Failure, RulesArgs, write_stdout};
   leadscore report fixtures/leads.jsonl
   leadscore report --rules examples/x-education/rules --outcome Converted \\
       --html report.html ../shared/data/x-education-leads/Leads.csv
+  leadscore report --rules examples/x-education/rules --outcome Converted --folds 5 \\
+      ../shared/data/x-education-leads/Leads.csv
 
 With --outcome FIELD, these values count as positive (ignoring case): 1, true, t, yes, y,
 won, closed won, closed-won, converted, success (and the number 1); any other value is
@@ -38,6 +41,14 @@ pub struct ReportArgs {
     /// Also write the report as one self-contained HTML page with charts to FILE.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// With --outcome: also cross-validate over K folds, comparing the rules' points
+    /// with points re-fitted on each K-1 folds and measured on the one left out (as
+    /// `leadscore calibrate` does), and with a logistic regression on the rule matches.
+    #[arg(long, value_name = "K", requires = "outcome")]
+    folds: Option<usize>,
+    /// Seeds the shuffle that deals leads into folds (with --folds).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "folds")]
+    seed: u64,
 }
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Failure> {
@@ -49,20 +60,41 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Failure> {
     if let Some(stage) = &args.qualified {
         builder = builder.with_qualified(stage).map_err(Failure::usage)?;
     }
-    let tally = score_each(
-        &args.input,
-        &[&scorer],
-        args.as_of.date(),
-        |_, lead, verdicts| {
-            if let Some(verdict) = verdicts.first() {
-                builder.add(lead, verdict);
+    let as_of = args.as_of.date();
+    let sources = match args.folds {
+        Some(_) => read_rules_dir(&args.rules.rules)?,
+        None => Vec::new(),
+    };
+    let mut refit = match (args.folds, &args.outcome) {
+        (Some(folds), Some(field)) => Some(CalibrateBuilder::new(
+            scorer.rules(),
+            &sources,
+            field,
+            as_of,
+            Options {
+                folds,
+                seed: args.seed,
+                target: None,
+                qualified: args.qualified.clone(),
+            },
+        )),
+        _ => None,
+    };
+    let tally = score_each(&args.input, &[&scorer], as_of, |_, lead, verdicts| {
+        if let Some(verdict) = verdicts.first() {
+            builder.add(lead, verdict);
+            if let Some(refit) = &mut refit {
+                refit.add(lead, verdict);
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     for _ in 0..tally.rejected {
         builder.reject();
     }
+    let cross_validated = refit
+        .map(|r| r.finish().map_err(Failure::usage))
+        .transpose()?;
     let report = builder.finish();
     if let (Some(field), Some(o)) = (&args.outcome, &report.outcome)
         && o.labelled == 0
@@ -80,9 +112,22 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Failure> {
         std::fs::write(path, report.to_html(&title))
             .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
     }
-    let text = match args.format.as_str() {
-        "json" => report.to_json() + "\n",
-        _ => report.to_table(),
+    let text = match (args.format.as_str(), &cross_validated) {
+        ("json", None) => report.to_json() + "\n",
+        ("json", Some(c)) => {
+            // The report's JSON with one more key.
+            let mut value: serde_json::Value =
+                serde_json::from_str(&report.to_json()).unwrap_or_default();
+            if let serde_json::Value::Object(map) = &mut value {
+                map.insert(
+                    "cross_validated".into(),
+                    serde_json::to_value(&c.cross_validated).unwrap_or_default(),
+                );
+            }
+            serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+        }
+        (_, None) => report.to_table(),
+        (_, Some(c)) => report.to_table() + c.cross_validated_table().as_str(),
     };
     write_stdout(&text)?;
     Ok(tally.exit())

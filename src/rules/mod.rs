@@ -239,7 +239,7 @@ impl Rules {
     }
 }
 
-fn is_rule_file(path: &Path) -> bool {
+pub(crate) fn is_rule_file(path: &Path) -> bool {
     let hidden = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -33,6 +33,8 @@ use crate::lead::{Lead, Value};
 use crate::rules::Rules;
 use crate::verdict::Verdict;
 
+mod html;
+
 /// Published lead-to-opportunity conversion benchmarks: the average, the top quarter's
 /// and the top tenth's rate (2.35%, 5.31%, 11.45%).
 pub const BENCHMARKS: [(&str, f64); 3] = [
@@ -42,7 +44,7 @@ pub const BENCHMARKS: [(&str, f64); 3] = [
 ];
 
 /// Where the benchmark figures come from, shown under the benchmark chart.
-const BENCHMARK_NOTE: &str = "The benchmark figures (2.35%, 5.31%, 11.45%) are widely quoted as lead-to-opportunity rates; they trace back to WordStream's analysis of conversion rates in Google Ads accounts, so take the comparison as a rough guide, not a like-for-like one.";
+pub(super) const BENCHMARK_NOTE: &str = "The benchmark figures (2.35%, 5.31%, 11.45%) are widely quoted as lead-to-opportunity rates; they trace back to WordStream's analysis of conversion rates in Google Ads accounts, so take the comparison as a rough guide, not a like-for-like one.";
 
 /// Outcome values that count as positive (compared after trimming, ignoring case);
 /// any other value is negative, and a missing or blank one leaves the lead out of the
@@ -291,6 +293,10 @@ pub struct Report {
     pub missing: Vec<MissingCount>,
     /// Metrics against the outcome, with `--outcome`.
     pub outcome: Option<OutcomeReport>,
+    /// Leads with an outcome per score: score -> (positives, negatives), for the
+    /// backtest charts.
+    #[serde(skip)]
+    pub(crate) outcome_counts: BTreeMap<i64, (u64, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -518,6 +524,12 @@ impl<'r> ReportBuilder<'r> {
                 missing.sort_by_key(|m| std::cmp::Reverse(m.leads));
                 missing
             },
+            outcome_counts: self
+                .scores
+                .iter()
+                .filter(|(_, c)| c.1 + c.2 > 0)
+                .map(|(&s, c)| (s, (c.1, c.2)))
+                .collect(),
             outcome,
         }
     }
@@ -622,7 +634,7 @@ fn round(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-fn ratio(part: u64, whole: u64) -> Option<f64> {
+pub(super) fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| round(part as f64 / whole as f64))
 }
 
@@ -649,11 +661,11 @@ fn benchmarks(rate: f64) -> Benchmarks {
 // ---- rendering ----
 
 /// `12.3%`, or `-` for no value.
-fn percent(x: Option<f64>) -> String {
+pub(super) fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |x| format!("{:.1}%", x * 100.0))
 }
 
-fn fixed(x: Option<f64>, digits: usize) -> String {
+pub(super) fn fixed(x: Option<f64>, digits: usize) -> String {
     x.map_or_else(|| "-".to_string(), |x| format!("{x:.digits$}"))
 }
 
@@ -677,7 +689,7 @@ impl Benchmarks {
     }
 }
 
-fn pct2(x: f64) -> String {
+pub(super) fn pct2(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
@@ -853,410 +865,7 @@ impl Report {
         }
         out
     }
-
-    /// The report as one self-contained HTML page: inline CSS and inline SVG charts (the
-    /// funnel against the benchmarks, the score distribution split by outcome, lift by
-    /// stage), no scripts, nothing fetched from the network.
-    pub fn to_html(&self, title: &str) -> String {
-        let mut body = String::new();
-        let c = &self.leads;
-        let _ = write!(
-            body,
-            "<h1>{}</h1>\n<p class=\"sub\">{} leads read, {} scored, {} rejected.</p>\n",
-            esc(title),
-            c.read,
-            c.scored,
-            c.rejected
-        );
-        if let Some(o) = &self.outcome {
-            let _ = writeln!(
-                body,
-                "<div class=\"cards\">{}{}{}{}{}</div>",
-                card(
-                    "base rate",
-                    &percent(o.base_rate),
-                    &format!("`{}`", o.field)
-                ),
-                card("ROC AUC", &fixed(o.auc, 3), "of the score"),
-                card(
-                    "precision",
-                    &percent(o.qualified.precision),
-                    &format!("{} or better", self.qualified_stage)
-                ),
-                card(
-                    "recall",
-                    &percent(o.qualified.recall),
-                    &format!("{} or better", self.qualified_stage)
-                ),
-                card(
-                    &format!("lead &rarr; {}", esc(&self.ready_stage)),
-                    &percent(Some(self.lead_to_ready)),
-                    self.benchmarks.standing
-                ),
-            );
-        }
-        body.push_str("<h2>Funnel</h2>\n");
-        body.push_str(&self.funnel_svg());
-        let _ = writeln!(
-            body,
-            "<p class=\"sub\">Disqualified, out of the funnel: {} ({}).</p>",
-            self.disqualified,
-            percent(ratio(self.disqualified, self.leads.scored))
-        );
-        body.push_str(&self.benchmark_svg());
-        let _ = write!(
-            body,
-            "<p>lead &rarr; {}: <b>{}</b> is {} of the published lead-to-opportunity benchmarks.</p>\n<p class=\"sub\">{}</p>\n",
-            esc(&self.ready_stage),
-            percent(Some(self.lead_to_ready)),
-            esc(&self.benchmarks.describe()),
-            BENCHMARK_NOTE
-        );
-        body.push_str("<h2>Score distribution</h2>\n");
-        body.push_str(&self.scores_svg());
-        if let Some(o) = &self.outcome {
-            body.push_str("<h2>Lift by stage</h2>\n");
-            body.push_str(&lift_svg(o));
-            body.push_str(&outcome_table(o));
-        }
-        body.push_str("<h2>Leads per stage</h2>\n<table><tr><th>stage</th><th>leads</th><th>share</th></tr>\n");
-        for s in &self.stages {
-            let _ = writeln!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&s.stage),
-                s.leads,
-                percent(Some(s.share))
-            );
-        }
-        body.push_str("</table>\n<h2>Rules</h2>\n<table><tr><th>rule</th><th>matched</th><th>share</th></tr>\n");
-        for r in &self.rules {
-            let _ = writeln!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r.rule),
-                r.matched,
-                percent(Some(r.share))
-            );
-        }
-        body.push_str("</table>\n<h2>Missing for the next stage</h2>\n<table><tr><th>signal</th><th>leads</th><th>share</th></tr>\n");
-        for m in &self.missing {
-            let _ = writeln!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&m.signal),
-                m.leads,
-                percent(Some(m.share))
-            );
-        }
-        body.push_str("</table>\n");
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n{body}<p class=\"sub\">Made by leadscore report.</p>\n</main>\n</body>\n</html>\n",
-            esc(title)
-        )
-    }
-
-    fn funnel_svg(&self) -> String {
-        let total = self.leads.scored.max(1) as f64;
-        let mut rows: Vec<(String, u64, f64)> =
-            vec![("all leads".to_string(), self.leads.scored, 1.0)];
-        rows.extend(
-            self.funnel
-                .iter()
-                .map(|f| (format!("{} or better", f.stage), f.leads, f.rate)),
-        );
-        let (width, row, top) = (720.0, 46.0, 10.0);
-        let height = top * 2.0 + row * rows.len() as f64;
-        let mut svg = svg_open(
-            "funnel",
-            width,
-            height,
-            "The funnel: leads at or above each stage",
-        );
-        for (i, (label, leads, rate)) in rows.iter().enumerate() {
-            let w = (width - 40.0) * (*leads as f64 / total);
-            let w = w.max(3.0);
-            let x = (width - w) / 2.0;
-            let y = top + row * i as f64;
-            let _ = write!(
-                svg,
-                "<rect class=\"bar f{}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"3\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}: {} ({})</text>\n",
-                i.min(3),
-                row - 8.0,
-                width / 2.0,
-                y + row / 2.0,
-                esc(label),
-                leads,
-                percent(Some(*rate))
-            );
-        }
-        svg.push_str("</svg>\n");
-        svg
-    }
-
-    fn benchmark_svg(&self) -> String {
-        let b = &self.benchmarks;
-        let rows = [
-            (
-                format!("this batch: lead → {}", self.ready_stage),
-                b.rate,
-                true,
-            ),
-            ("benchmark: average".to_string(), b.average, false),
-            ("benchmark: top quarter".to_string(), b.top_quarter, false),
-            ("benchmark: top tenth".to_string(), b.top_tenth, false),
-        ];
-        let max = rows.iter().map(|r| r.1).fold(0.0f64, f64::max).max(0.01) * 1.15;
-        let (width, label_w, row) = (720.0, 260.0, 26.0);
-        let height = row * rows.len() as f64 + 10.0;
-        let mut svg = svg_open(
-            "benchmarks",
-            width,
-            height,
-            "The lead to ready rate against the published benchmarks",
-        );
-        for (i, (label, value, ours)) in rows.iter().enumerate() {
-            let y = 5.0 + row * i as f64;
-            let w = ((width - label_w - 70.0) * value / max).max(2.0);
-            let _ = write!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n<rect class=\"bar {}\" x=\"{label_w}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
-                label_w - 8.0,
-                y + row / 2.0,
-                esc(label),
-                if *ours { "ours" } else { "bench" },
-                y + 3.0,
-                row - 6.0,
-                label_w + w + 6.0,
-                y + row / 2.0,
-                pct2(*value)
-            );
-        }
-        svg.push_str("</svg>\n");
-        svg
-    }
-
-    fn scores_svg(&self) -> String {
-        let bins = &self.scores.bins;
-        let with_outcome = self.outcome.is_some();
-        let max = bins.iter().map(|b| b.leads).max().unwrap_or(0).max(1) as f64;
-        let (width, height, left, bottom, top) = (720.0, 300.0, 50.0, 40.0, 30.0);
-        let plot_h = height - bottom - top;
-        let slot = (width - left - 10.0) / bins.len().max(1) as f64;
-        let mut svg = svg_open(
-            "scores",
-            width,
-            height,
-            if with_outcome {
-                "Score distribution, split by outcome"
-            } else {
-                "Score distribution"
-            },
-        );
-        let base = top + plot_h;
-        let _ = write!(
-            svg,
-            "<line class=\"axis\" x1=\"{left}\" y1=\"{base}\" x2=\"{:.1}\" y2=\"{base}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n<text x=\"{:.1}\" y=\"{base}\" text-anchor=\"end\">0</text>\n",
-            width - 10.0,
-            left - 6.0,
-            top + 4.0,
-            max as u64,
-            left - 6.0,
-        );
-        for (i, bin) in bins.iter().enumerate() {
-            let x = left + slot * i as f64 + slot * 0.1;
-            let w = slot * 0.8;
-            let cx = x + w / 2.0;
-            let mut y = base;
-            let parts: Vec<(&str, u64)> = match (bin.positive, bin.negative) {
-                (Some(p), Some(n)) => {
-                    let unlabelled = bin.leads - p - n;
-                    vec![("neg", n), ("pos", p), ("unk", unlabelled)]
-                }
-                _ => vec![("all", bin.leads)],
-            };
-            for (class, n) in parts {
-                if n == 0 {
-                    continue;
-                }
-                let h = plot_h * n as f64 / max;
-                y -= h;
-                let _ = writeln!(
-                    svg,
-                    "<rect class=\"bar {class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\"><title>{}-{}: {n}</title></rect>",
-                    bin.from, bin.to
-                );
-            }
-            let _ = write!(
-                svg,
-                "<text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"small\">{}</text>\n<text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"small\">{}-{}</text>\n",
-                y - 4.0,
-                bin.leads,
-                base + 16.0,
-                bin.from,
-                bin.to
-            );
-        }
-        if with_outcome {
-            let _ = write!(
-                svg,
-                "<rect class=\"bar pos\" x=\"{left}\" y=\"6\" width=\"12\" height=\"12\"/><text x=\"{:.1}\" y=\"12\">converted</text>\n<rect class=\"bar neg\" x=\"{:.1}\" y=\"6\" width=\"12\" height=\"12\"/><text x=\"{:.1}\" y=\"12\">not converted</text>\n",
-                left + 18.0,
-                left + 120.0,
-                left + 138.0
-            );
-            let unlabelled = self.outcome.as_ref().is_some_and(|o| o.unlabelled > 0);
-            if unlabelled {
-                let _ = writeln!(
-                    svg,
-                    "<rect class=\"bar unk\" x=\"{:.1}\" y=\"6\" width=\"12\" height=\"12\"/><text x=\"{:.1}\" y=\"12\">no outcome value</text>",
-                    left + 260.0,
-                    left + 278.0
-                );
-            }
-        }
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">score</text>",
-            left + (width - left) / 2.0,
-            height - 4.0
-        );
-        svg.push_str("</svg>\n");
-        svg
-    }
 }
-
-fn lift_svg(o: &OutcomeReport) -> String {
-    let rows: Vec<&StageOutcome> = o.stages.iter().filter(|s| s.leads > 0).collect();
-    let max = rows.iter().filter_map(|s| s.lift).fold(1.0f64, f64::max) * 1.15;
-    let (width, label_w, row) = (720.0, 200.0, 30.0);
-    let height = row * rows.len().max(1) as f64 + 30.0;
-    let plot_w = width - label_w - 190.0;
-    let mut svg = svg_open(
-        "lift",
-        width,
-        height,
-        "Lift by stage: each stage's outcome rate over the base rate",
-    );
-    for (i, s) in rows.iter().enumerate() {
-        let y = 5.0 + row * i as f64;
-        let lift = s.lift.unwrap_or(0.0);
-        let w = (plot_w * lift / max).max(2.0);
-        let _ = write!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n<rect class=\"bar {}\" x=\"{label_w}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">lift {} ({} of {} converted)</text>\n",
-            label_w - 8.0,
-            y + row / 2.0,
-            esc(&s.stage),
-            if lift >= 1.0 { "up" } else { "down" },
-            y + 4.0,
-            row - 8.0,
-            label_w + w + 6.0,
-            y + row / 2.0,
-            fixed(s.lift, 2),
-            percent(s.rate),
-            s.leads
-        );
-    }
-    let x1 = label_w + plot_w / max;
-    let _ = write!(
-        svg,
-        "<line class=\"ref\" x1=\"{x1:.1}\" y1=\"0\" x2=\"{x1:.1}\" y2=\"{:.1}\"/>\n<text x=\"{x1:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"small\">base rate {} (lift 1)</text>\n</svg>\n",
-        height - 20.0,
-        height - 6.0,
-        percent(o.base_rate)
-    );
-    svg
-}
-
-fn outcome_table(o: &OutcomeReport) -> String {
-    let mut t = format!(
-        "<table><tr><th>stage</th><th>leads with `{}`</th><th>converted</th><th>rate</th><th>lift</th></tr>\n",
-        esc(&o.field)
-    );
-    for s in &o.stages {
-        let _ = writeln!(
-            t,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&s.stage),
-            s.leads,
-            s.positives,
-            percent(s.rate),
-            fixed(s.lift, 2)
-        );
-    }
-    let _ = writeln!(
-        t,
-        "</table>\n<p>{} leads with a value, {} without; qualified ({}): {} flagged, {} of them converted.</p>",
-        o.labelled,
-        o.unlabelled,
-        esc(&o
-            .qualified
-            .stages
-            .iter()
-            .map(|s| s.as_ref())
-            .collect::<Vec<_>>()
-            .join(", ")),
-        o.qualified.flagged,
-        o.qualified.true_positives
-    );
-    t
-}
-
-fn card(label: &str, value: &str, note: &str) -> String {
-    format!(
-        "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{}</div><div class=\"note\">{}</div></div>",
-        esc(value),
-        esc(note)
-    )
-}
-
-fn svg_open(id: &str, width: f64, height: f64, label: &str) -> String {
-    format!(
-        "<svg id=\"{id}\" class=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"{}\">\n<title>{}</title>\n",
-        esc(label),
-        esc(label)
-    )
-}
-
-/// Escapes text for HTML and SVG.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const CSS: &str = "body { font: 15px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1d2733; background: #f6f7f9; margin: 0; }
-main { max-width: 780px; margin: 0 auto; padding: 24px; background: #fff; }
-h1 { font-size: 24px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #e3e6ea; padding-bottom: 4px; }
-.sub { color: #5b6776; margin: 0 0 16px; }
-.cards { display: flex; flex-wrap: wrap; gap: 10px; }
-.card { border: 1px solid #e3e6ea; border-radius: 6px; padding: 8px 12px; min-width: 120px; }
-.card .label { color: #5b6776; font-size: 12px; }
-.card .value { font-size: 22px; font-weight: 600; }
-.card .note { color: #5b6776; font-size: 12px; }
-table { border-collapse: collapse; margin: 8px 0; }
-th, td { text-align: left; padding: 3px 12px 3px 0; border-bottom: 1px solid #eef0f2; }
-td:not(:first-child), th:not(:first-child) { text-align: right; }
-svg.chart { display: block; max-width: 100%; height: auto; margin: 8px 0; font-size: 13px; }
-svg text { fill: #1d2733; dominant-baseline: middle; }
-svg text.small { font-size: 11px; }
-.bar.f0 { fill: #c6dbef; } .bar.f1 { fill: #9ecae1; } .bar.f2 { fill: #6baed6; } .bar.f3 { fill: #4292c6; }
-.bar.ours { fill: #e6550d; } .bar.bench { fill: #bdbdbd; }
-.bar.pos { fill: #e6550d; } .bar.neg { fill: #9ecae1; } .bar.unk { fill: #d9d9d9; } .bar.all { fill: #6baed6; }
-.bar.up { fill: #31a354; } .bar.down { fill: #de2d26; }
-.axis { stroke: #5b6776; } .ref { stroke: #1d2733; stroke-dasharray: 4 3; }
-";
 
 #[cfg(test)]
 mod tests {
