@@ -896,3 +896,67 @@ fn report_folds_adds_out_of_fold_figures_against_a_refit() {
     let out = leadscore(&["report", "--rules", "fixtures/funnel/rules", "--folds", "3"]);
     assert_code(&out, 2);
 }
+
+#[test]
+fn report_shows_the_crm_stage_against_the_decided_one_when_the_rules_read_it() {
+    // The starter rules read `lead_status`; fixtures/leads.jsonl holds five statuses
+    // (see tests/cli.rs: one lead up, two down, two unchanged) and ten leads without.
+    let out = leadscore(&[
+        "report",
+        "--as-of",
+        AS_OF,
+        "--format",
+        "json",
+        "fixtures/leads.jsonl",
+    ]);
+    assert_code(&out, 0);
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let t = &report["transitions"];
+    assert_eq!(
+        (&t["up"], &t["down"], &t["new"], &t["unchanged"]),
+        (&json!(1), &json!(2), &json!(10), &json!(2)),
+        "{t:#}"
+    );
+    assert_eq!(t["current_stages"].as_array().map(Vec::len), Some(5));
+    // Row `prospect` (L-1001 Working, L-1012 Working): one ready, one disqualified.
+    assert_eq!(t["matrix"][2], json!([1, 1, 0, 0]));
+    let table = stdout(&leadscore(&[
+        "report",
+        "--as-of",
+        AS_OF,
+        "fixtures/leads.jsonl",
+    ]));
+    assert!(
+        table.contains(
+            "CRM \\ DECIDED     disqualified  ready_to_convert  prospect    lead   TOTAL\n"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains("up 1, down 2, new 10, unchanged 2\n"),
+        "{table}"
+    );
+
+    // Rules that do not read the CRM's stage report no transitions at all.
+    let classic = leadscore(&[
+        "report",
+        "--rules",
+        "fixtures/classic_rules",
+        "--as-of",
+        AS_OF,
+        "--format",
+        "json",
+        "fixtures/leads.jsonl",
+    ]);
+    let report: Value = serde_json::from_str(&stdout(&classic)).expect("JSON");
+    assert!(report.get("transitions").is_none());
+    assert!(
+        !stdout(&leadscore(&[
+            "report",
+            "--rules",
+            "fixtures/classic_rules",
+            "fixtures/leads.jsonl"
+        ]))
+        .contains("TRANSITIONS")
+    );
+}

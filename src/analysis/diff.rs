@@ -340,32 +340,13 @@ impl Diff {
             "leads: {} read, {} compared, {} rejected; {} changed stage\n",
             c.read, c.compared, c.rejected, c.changed_stage
         );
-        let first = self
-            .old_stages
-            .iter()
-            .map(|s| s.len())
-            .max()
-            .unwrap_or(0)
-            .max("OLD \\ NEW".len());
-        let widths: Vec<usize> = self.new_stages.iter().map(|s| s.len().max(6)).collect();
-        let _ = write!(out, "{:<first$}", "OLD \\ NEW");
-        for (stage, w) in self.new_stages.iter().zip(&widths) {
-            let _ = write!(out, "  {stage:>w$}");
-        }
-        let _ = writeln!(out, "  {:>6}", "TOTAL");
-        for (stage, row) in self.old_stages.iter().zip(&self.matrix) {
-            let _ = write!(out, "{stage:<first$}");
-            for (n, w) in row.iter().zip(&widths) {
-                let _ = write!(out, "  {n:>w$}");
-            }
-            let _ = writeln!(out, "  {:>6}", row.iter().sum::<u64>());
-        }
-        let _ = write!(out, "{:<first$}", "TOTAL");
-        for (column, w) in widths.iter().enumerate() {
-            let total: u64 = self.matrix.iter().map(|r| r[column]).sum();
-            let _ = write!(out, "  {total:>w$}");
-        }
-        let _ = writeln!(out, "  {:>6}", c.compared);
+        crate::analysis::matrix::render(
+            &mut out,
+            "OLD \\ NEW",
+            &self.old_stages,
+            &self.new_stages,
+            &self.matrix,
+        );
         out.push_str("\nSTAGE CHANGES\n");
         if self.changes.is_empty() {
             out.push_str("(none)\n");

@@ -6,4 +6,5 @@ pub mod calibrate;
 pub(crate) mod charts;
 pub mod convert;
 pub mod diff;
+pub mod matrix;
 pub mod report;

@@ -95,7 +95,13 @@ impl Report {
                 percent(Some(s.share))
             );
         }
-        body.push_str("</table>\n<h2>Rules</h2>\n<table><tr><th>rule</th><th>matched</th><th>share</th></tr>\n");
+        body.push_str("</table>\n");
+        if let Some(t) = &self.transitions {
+            body.push_str(&transitions_table(t));
+        }
+        body.push_str(
+            "<h2>Rules</h2>\n<table><tr><th>rule</th><th>matched</th><th>share</th></tr>\n",
+        );
         for r in &self.rules {
             let _ = writeln!(
                 body,
@@ -382,6 +388,30 @@ fn outcome_table(o: &OutcomeReport) -> String {
         o.qualified.true_positives
     );
     t
+}
+
+/// The stage the CRM holds (rows) against the stage the rules decide (columns).
+fn transitions_table(t: &crate::analysis::matrix::Transitions) -> String {
+    let mut out = String::from(
+        "<h2>Transitions: the CRM's stage against the decided one</h2>\n<table><tr><th>CRM \\ decided</th>",
+    );
+    for stage in &t.decided_stages {
+        let _ = write!(out, "<th>{}</th>", esc(stage));
+    }
+    out.push_str("</tr>\n");
+    for (stage, row) in t.current_stages.iter().zip(&t.matrix) {
+        let _ = write!(out, "<tr><td>{}</td>", esc(stage));
+        for n in row {
+            let _ = write!(out, "<td>{n}</td>");
+        }
+        out.push_str("</tr>\n");
+    }
+    let _ = writeln!(
+        out,
+        "</table>\n<p>up {}, down {}, new {}, unchanged {}</p>",
+        t.up, t.down, t.new, t.unchanged
+    );
+    out
 }
 
 fn card(label: &str, value: &str, note: &str) -> String {

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::analysis::matrix::Transitions;
 use crate::convert::field_value;
 use crate::lead::{Lead, Value};
 use crate::rules::Rules;
@@ -293,6 +294,10 @@ pub struct Report {
     pub missing: Vec<MissingCount>,
     /// Metrics against the outcome, with `--outcome`.
     pub outcome: Option<OutcomeReport>,
+    /// The stage the CRM holds against the decided one, when the rules read it
+    /// (`settings.current_stage`); no key otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transitions: Option<Transitions>,
     /// Leads with an outcome per score: score -> (positives, negatives), for the
     /// backtest charts.
     #[serde(skip)]
@@ -324,6 +329,7 @@ pub struct ReportBuilder<'r> {
     /// Per score: (leads, positives, negatives).
     scores: BTreeMap<i64, (u64, u64, u64)>,
     unlabelled: u64,
+    transitions: Option<Transitions>,
 }
 
 impl<'r> ReportBuilder<'r> {
@@ -353,6 +359,7 @@ impl<'r> ReportBuilder<'r> {
             missing: BTreeMap::new(),
             scores: BTreeMap::new(),
             unlabelled: 0,
+            transitions: rules.current_stage_field().map(|_| Transitions::new(rules)),
         }
     }
 
@@ -390,6 +397,9 @@ impl<'r> ReportBuilder<'r> {
     pub fn add(&mut self, lead: &Lead, verdict: &Verdict) {
         self.counts.read += 1;
         self.counts.scored += 1;
+        if let Some(transitions) = &mut self.transitions {
+            transitions.add(verdict);
+        }
         let stages = &self.rules.policy.stages;
         let stage = stages
             .iter()
@@ -531,6 +541,7 @@ impl<'r> ReportBuilder<'r> {
                 .map(|(&s, c)| (s, (c.1, c.2)))
                 .collect(),
             outcome,
+            transitions: self.transitions,
         }
     }
 
@@ -717,6 +728,10 @@ impl Report {
                 s.leads,
                 percent(Some(s.share))
             );
+        }
+        if let Some(transitions) = &self.transitions {
+            out.push_str("\nTRANSITIONS: THE CRM'S STAGE AGAINST THE DECIDED ONE\n");
+            transitions.render(&mut out);
         }
         let with_outcome = self.outcome.is_some();
         let _ = write!(
