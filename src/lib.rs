@@ -52,7 +52,7 @@ mod stage;
 mod verdict;
 
 pub use analysis::{convert, diff, report};
-pub use date::Date;
+pub use date::{Date, Timestamp};
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;
 pub use explain::{Explanation, RuleTrace, StageTrace};
