@@ -49,6 +49,9 @@ pub(crate) struct SettingsDoc {
     /// Sandbox limits given, by key (`max_operations`, ...).
     pub limits: Vec<(&'static str, Spanned<i64>)>,
     pub amount: Option<AmountDoc>,
+    /// `event_time: { field: NAME }`: the field giving each record's time in a history
+    /// (`leadscore timeline`).
+    pub event_time: Option<Spanned<String>>,
 }
 
 /// `amount:`, how `leadscore convert` estimates an opportunity's amount.
@@ -164,7 +167,8 @@ impl Op {
 
 pub(crate) const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
 pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-pub(crate) const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
+pub(crate) const SETTINGS_KEYS: [&str; 5] = ["score", "id_field", "limits", "amount", "event_time"];
+pub(crate) const EVENT_TIME_KEYS: [&str; 1] = ["field"];
 pub(crate) const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
 pub(crate) const SCORE_KEYS: [&str; 2] = ["min", "max"];
 /// The most `settings.limits.max_expr_depth` may be: parsing and running an expression
@@ -338,6 +342,7 @@ impl<'p> Decoder<'p> {
                     }
                 }
                 "amount" => settings.amount = self.amount(value),
+                "event_time" => settings.event_time = self.event_time(value),
                 _ => {}
             }
         }
@@ -364,6 +369,20 @@ impl<'p> Decoder<'p> {
         }
         self.text(value, "a Rhai expression")
             .map(|text| AmountDoc::Expr(expr_doc(text)))
+    }
+
+    fn event_time(&mut self, node: &Node) -> Option<Spanned<String>> {
+        let entries = self.mapping(node, "`event_time: { field: NAME }`")?;
+        let keys = self.known_keys(entries, &EVENT_TIME_KEYS, "in `settings.event_time`");
+        let Some((_, value)) = keys.first() else {
+            self.error_with_help(
+                node.span,
+                "`event_time` needs a `field`",
+                "e.g. `event_time: { field: updated_at }`",
+            );
+            return None;
+        };
+        self.text(value, "a field name")
     }
 
     fn rules(&mut self, node: &Node) -> Vec<RuleDoc> {

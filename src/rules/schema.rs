@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use super::Rules;
 use super::raw::{
-    AMOUNT_KEYS, COMBINATORS, FIELD_KEYS, FILE_KEYS, LIMIT_KEYS, Op, RULE_KEYS, SCORE_KEYS,
-    SETTINGS_KEYS, STAGE_KEYS,
+    AMOUNT_KEYS, COMBINATORS, EVENT_TIME_KEYS, FIELD_KEYS, FILE_KEYS, LIMIT_KEYS, Op, RULE_KEYS,
+    SCORE_KEYS, SETTINGS_KEYS, STAGE_KEYS,
 };
 use crate::lead::FieldType;
 
@@ -187,6 +187,22 @@ fn settings_key(key: &str) -> Option<Value> {
             amount["maxProperties"] = json!(1);
             amount
         }
+        "event_time" => {
+            let mut event_time = object(
+                &EVENT_TIME_KEYS,
+                event_time_key,
+                "The field giving each record's time (a date or an RFC 3339 time) when `leadscore timeline` replays a history.",
+            );
+            event_time["required"] = json!(["field"]);
+            event_time
+        }
+        _ => return None,
+    })
+}
+
+fn event_time_key(key: &str) -> Option<Value> {
+    Some(match key {
+        "field" => text("The field holding the record's time, e.g. `updated_at`."),
         _ => return None,
     })
 }
@@ -490,6 +506,12 @@ mod tests {
                 "settings: { limits: { KEY: ~ } }\n",
             ),
             (
+                "event_time",
+                keys(&settings["event_time"]["properties"]),
+                EVENT_TIME_KEYS.to_vec(),
+                "settings: { event_time: { KEY: ~ } }\n",
+            ),
+            (
                 "rule",
                 keys(&defs["rule"]["properties"]),
                 RULE_KEYS.to_vec(),
@@ -538,8 +560,9 @@ mod tests {
     #[test]
     fn every_key_has_a_description_of_its_value() {
         type Describe = fn(&str) -> Option<Value>;
-        let lists: [(&[&str], Describe); 8] = [
+        let lists: [(&[&str], Describe); 9] = [
             (&AMOUNT_KEYS, amount_key),
+            (&EVENT_TIME_KEYS, event_time_key),
             (&FILE_KEYS, file_key),
             (&FIELD_KEYS, field_key),
             (&SETTINGS_KEYS, settings_key),
