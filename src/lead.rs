@@ -992,6 +992,20 @@ mod tests {
     }
 
     #[test]
+    fn replace_and_remove_hand_back_the_earlier_value() {
+        let mut lead = Lead::from_json(json!({"a": 1, "b": "x"})).unwrap();
+        assert_eq!(lead.replace("a", Value::Int(2)), Some(Value::Int(1)));
+        assert_eq!(lead.replace("c", Value::Bool(true)), None);
+        assert_eq!(lead.remove("b"), Some(text("x")));
+        assert_eq!(lead.remove("b"), None);
+        let fields: Vec<(String, Value)> = lead.into_iter().collect();
+        assert_eq!(
+            fields,
+            vec![("a".into(), Value::Int(2)), ("c".into(), Value::Bool(true))]
+        );
+    }
+
+    #[test]
     fn leads_come_from_json_objects_only() {
         let lead = Lead::from_json(json!({"id": "L1", "budget": 12000, "score": 1.5})).unwrap();
         assert_eq!(lead.get("budget"), Some(&Value::Int(12000)));
