@@ -1,7 +1,8 @@
 //! Batch work over verdicts: each module reads a whole batch of scored leads and says
 //! something about it as a whole (a funnel report, a rule change's effect, opportunities
-//! to create). Shared helpers for these analyses live here once.
+//! to create, when each lead of a history changed stage). Shared helpers for these analyses live here once.
 
 pub mod convert;
 pub mod diff;
 pub mod report;
+pub mod timeline;

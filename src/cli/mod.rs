@@ -15,6 +15,7 @@ mod score;
 mod serve;
 mod style;
 mod test;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,6 +114,8 @@ enum Command {
     Report(report::ReportArgs),
     /// What a rule change does to a batch: stage transitions and score moves.
     Diff(diff::DiffArgs),
+    /// Replay a history of lead updates: when each lead changed stage, and how long it took.
+    Timeline(timeline::TimelineArgs),
     /// Print the JSON Schema of rule files, for editors to validate and complete them.
     Schema(schema::SchemaArgs),
     /// Serve scoring over HTTP, reloading the rules when they change.
@@ -188,6 +191,7 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => convert::run(&a),
         Command::Report(a) => report::run(&a),
         Command::Diff(a) => diff::run(&a),
+        Command::Timeline(a) => timeline::run(&a),
         Command::Schema(a) => schema::run(&a),
         #[cfg(feature = "service")]
         Command::Serve(a) => serve::run(&a),
