@@ -76,8 +76,65 @@ impl Transition {
     /// The transition as one line of JSON (no trailing newline), keys in the documented
     /// order: `id, at, from, to, score, gained, lost, rules_added, rules_removed`.
     pub fn to_json_line(&self) -> String {
-        // Every part is a string, a number or a list of strings: this cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(256);
+        self.write_json(&mut out);
+        // Every piece written is a `str`, a number or ASCII.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the transition as one line of JSON to `out` (no newline): byte for byte
+    /// what `serde_json` writes for it, without its per-value machinery. This is the
+    /// one place the line is written.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"id\":");
+        match &self.id {
+            Value::Text(s) => write_str(out, s),
+            other => {
+                let _ = serde_json::to_writer(&mut *out, other);
+            }
+        }
+        out.extend_from_slice(b",\"at\":");
+        write_str(out, &self.at);
+        out.extend_from_slice(b",\"from\":");
+        match &self.from {
+            Some(stage) => write_str(out, stage),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"to\":");
+        write_str(out, &self.to);
+        out.extend_from_slice(b",\"score\":");
+        out.extend_from_slice(self.score.to_string().as_bytes());
+        // When the rules declare score dimensions, `"scores":{...}` goes here, after
+        // `score` (see the issue's line format).
+        for (key, items) in [
+            (&b",\"gained\":"[..], &self.gained),
+            (b",\"lost\":", &self.lost),
+            (b",\"rules_added\":", &self.rules_added),
+            (b",\"rules_removed\":", &self.rules_removed),
+        ] {
+            out.extend_from_slice(key);
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, item);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+    }
+}
+
+/// Writes a JSON string: as is when nothing needs escaping (ids, stages and rule ids
+/// almost never do), else the way `serde_json` escapes it.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
     }
 }
 
@@ -87,16 +144,6 @@ struct Seen {
     stage: Arc<str>,
     signals: Vec<Arc<str>>,
     rules: Vec<Arc<str>>,
-}
-
-impl Seen {
-    fn of(verdict: Verdict) -> Seen {
-        Seen {
-            stage: verdict.stage,
-            signals: verdict.signals,
-            rules: verdict.matched.into_iter().map(|m| m.rule).collect(),
-        }
-    }
 }
 
 /// One lead as known so far.
@@ -216,30 +263,34 @@ impl Timeline {
     /// # Errors
     /// When the record has no time, or one that is neither.
     pub fn time_of(&self, lead: &Lead) -> Result<Timestamp, String> {
+        let schema = &self.scorer.rules().schema;
         let mut found = None;
         for (key, value) in lead.fields() {
-            if self.is_time(key) {
+            if self.is_time(key, schema.lookup(key)) {
                 found = Some(value);
             }
         }
+        self.read_time(found)
+    }
+
+    fn read_time(&self, found: Option<&Value>) -> Result<Timestamp, String> {
         let field = &self.time_field;
         match found {
-            None | Some(Value::Null) => Err(format!("no time: the record has no `{field}`")),
-            Some(Value::Text(text)) if text.trim().is_empty() => {
-                Err(format!("no time: the record has no `{field}`"))
+            Some(value) if !value.is_empty() => {
+                value.as_text().and_then(Timestamp::parse).ok_or_else(|| {
+                    format!(
+                        "`{field}` is not a date or an RFC 3339 time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ), found {}",
+                        describe(value)
+                    )
+                })
             }
-            Some(value) => value.as_text().and_then(Timestamp::parse).ok_or_else(|| {
-                format!(
-                    "`{field}` is not a date or an RFC 3339 time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ), found {}",
-                    describe(value)
-                )
-            }),
+            _ => Err(format!("no time: the record has no `{field}`")),
         }
     }
 
-    fn is_time(&self, key: &str) -> bool {
+    fn is_time(&self, key: &str, slot: Option<Slot>) -> bool {
         match self.time_slot {
-            Some(slot) => self.scorer.rules().schema.lookup(key) == Some(slot),
+            Some(time) => slot == Some(time),
             None => key == &*self.time_field,
         }
     }
@@ -253,19 +304,34 @@ impl Timeline {
     /// time or an unreadable one, it is older than an update already merged for the
     /// same lead, or a value does not fit its declared type.
     pub fn add(&mut self, record: Lead) -> Result<(), String> {
-        let time = self.time_of(&record)?;
         let rules = self.scorer.rules();
-        let mut id = None;
-        let mut at = None;
-        for (key, value) in record.fields() {
-            let slot = rules.schema.lookup(key);
+        let schema = &rules.schema;
+        // One look-up per field: the slot, or none for a field the rules do not know.
+        let slots: Vec<Option<Slot>> = record.fields().map(|(k, _)| schema.lookup(k)).collect();
+        let (mut id, mut time, mut misfits) = (None, None, Vec::new());
+        for ((key, value), &slot) in record.fields().zip(&slots) {
             if slot == Some(self.id_slot) {
                 id = Some(value);
             }
-            if self.is_time(key) {
-                at = value.as_text();
+            if self.is_time(key, slot) {
+                time = Some(value);
+            }
+            // Earlier values fit already: only this record's can be refused, before
+            // anything is merged (as `Scorer::try_score` words it).
+            if let Some(slot) = slot {
+                let field = schema.field(slot);
+                if let (Some(ty), false) = (field.ty, *value == Value::Null)
+                    && let Err(why) = ty.coerce(value)
+                {
+                    misfits.push(format!("field `{}`: {why}", field.name));
+                }
             }
         }
+        let at = time
+            .and_then(Value::as_text)
+            .unwrap_or_default()
+            .to_string();
+        let time = self.read_time(time)?;
         let id = match id {
             Some(v) if !v.is_empty() => v.clone(),
             _ => {
@@ -275,7 +341,9 @@ impl Timeline {
                 ));
             }
         };
-        let at = at.unwrap_or_default().to_string();
+        if !misfits.is_empty() {
+            return Err(misfits.join("; "));
+        }
         let key = IdKey::of(&id);
         let index = match self.index.get(&key) {
             Some(&i) => {
@@ -290,7 +358,7 @@ impl Timeline {
             }
             None => {
                 self.leads.push(LeadState {
-                    id: id.clone(),
+                    id,
                     lead: Lead::new(),
                     first_seen: time.date(),
                     last: time,
@@ -298,50 +366,29 @@ impl Timeline {
                     seen: None,
                     reached: Vec::new(),
                 });
+                self.index.insert(key, self.leads.len() - 1);
                 self.leads.len() - 1
             }
         };
         let state = &mut self.leads[index];
-        let mut undo: Vec<(String, Option<Value>)> = Vec::new();
-        for (key, value) in record {
-            let name = match rules.schema.lookup(&key) {
-                Some(slot) if *rules.schema.field(slot).name == *key => key,
-                Some(slot) => rules.schema.field(slot).name.to_string(),
+        for ((key, value), slot) in record.into_iter().zip(slots) {
+            let name = match slot {
+                Some(slot) if *schema.field(slot).name == *key => key,
+                Some(slot) => schema.field(slot).name.to_string(),
                 None if self.keep_all_fields => key,
                 None => continue,
             };
-            let before = if value == Value::Null {
-                state.lead.remove(&name)
+            if value == Value::Null {
+                state.lead.remove(&name);
             } else {
-                state.lead.replace(name.clone(), value)
-            };
-            undo.push((name, before));
-        }
-        let verdict = match self.scorer.try_score(&state.lead, time.date()) {
-            Ok(verdict) => verdict,
-            Err(e) => {
-                for (name, before) in undo.into_iter().rev() {
-                    match before {
-                        Some(value) => state.lead.insert(name, value),
-                        None => {
-                            state.lead.remove(&name);
-                        }
-                    }
-                }
-                if state.seen.is_none() {
-                    // Its first record was refused: the lead is not known yet.
-                    self.leads.pop();
-                }
-                return Err(e.reason);
+                state.lead.replace(name, value);
             }
-        };
-        if state.seen.is_none() {
-            self.index.insert(key, index);
         }
+        let verdict = self.scorer.score(&state.lead, time.date());
         state.last = time;
         state.last_at.clone_from(&at);
         self.updates += 1;
-        self.observe(index, verdict, at, time.date(), time.instant());
+        self.observe(index, &verdict, at, time.date(), time.instant());
         Ok(())
     }
 
@@ -349,35 +396,32 @@ impl Timeline {
     fn observe(
         &mut self,
         index: usize,
-        verdict: Verdict,
+        verdict: &Verdict,
         at: String,
         date: Date,
         instant: (i64, u32),
     ) {
         let state = &mut self.leads[index];
-        let score = verdict.score;
-        let seen = Seen::of(verdict);
-        let changed = state.seen.as_ref().is_none_or(|s| s.stage != seen.stage);
+        let changed = state.seen.as_ref().is_none_or(|s| s.stage != verdict.stage);
         if changed {
-            let empty = Seen {
-                stage: "".into(),
-                signals: Vec::new(),
-                rules: Vec::new(),
+            let (signals, rules): (&[Arc<str>], &[Arc<str>]) = match &state.seen {
+                Some(seen) => (&seen.signals, &seen.rules),
+                None => (&[], &[]),
             };
-            let before = state.seen.as_ref().unwrap_or(&empty);
+            let now: Vec<Arc<str>> = verdict.matched.iter().map(|m| m.rule.clone()).collect();
             let transition = Transition {
                 id: state.id.clone(),
                 at,
                 from: state.seen.as_ref().map(|s| s.stage.clone()),
-                to: seen.stage.clone(),
-                score,
-                gained: missing_from(&seen.signals, &before.signals),
-                lost: missing_from(&before.signals, &seen.signals),
-                rules_added: missing_from(&seen.rules, &before.rules),
-                rules_removed: missing_from(&before.rules, &seen.rules),
+                to: verdict.stage.clone(),
+                score: verdict.score,
+                gained: missing_from(&verdict.signals, signals),
+                lost: missing_from(signals, &verdict.signals),
+                rules_added: missing_from(&now, rules),
+                rules_removed: missing_from(rules, &now),
                 order: (instant, self.transitions.len() as u64),
             };
-            if let Some(stage) = self.stages.iter().position(|s| *s == seen.stage)
+            if let Some(stage) = self.stages.iter().position(|s| *s == verdict.stage)
                 && !state.reached.iter().any(|(s, _)| *s == stage)
             {
                 state
@@ -391,7 +435,20 @@ impl Timeline {
             }
             self.transitions.push(transition);
         }
-        state.seen = Some(seen);
+        // Updated in place: a lead's vectors keep their room from one update to the next.
+        let seen = state.seen.get_or_insert_with(|| Seen {
+            stage: verdict.stage.clone(),
+            signals: Vec::new(),
+            rules: Vec::new(),
+        });
+        if changed {
+            seen.stage = verdict.stage.clone();
+        }
+        seen.signals.clear();
+        seen.signals.extend(verdict.signals.iter().cloned());
+        seen.rules.clear();
+        seen.rules
+            .extend(verdict.matched.iter().map(|m| m.rule.clone()));
     }
 
     /// Scores every lead once more on each later day up to `date` on which its verdict
@@ -436,7 +493,7 @@ impl Timeline {
                 // A change found on a day sorts at that day's midnight UTC, and never
                 // before the lead's own last update.
                 let instant = (day.unix_days() * 86_400, 0).max(last);
-                self.observe(index, verdict, day.to_string(), day, instant);
+                self.observe(index, &verdict, day.to_string(), day, instant);
             }
         }
     }
@@ -902,6 +959,24 @@ stages:
             "{}",
             summary.to_table()
         );
+    }
+
+    #[test]
+    fn lines_are_what_serde_json_writes() {
+        let mut t = timeline(RULES);
+        add(
+            &mut t,
+            json!({"id": "a \"quoted\"\n", "updated_at": "2026-01-01", "pain": "x"}),
+        )
+        .unwrap();
+        add(
+            &mut t,
+            json!({"id": 17, "updated_at": "2026-01-01\t", "pain": "x", "budget": 20000}),
+        )
+        .unwrap();
+        for x in t.transitions() {
+            assert_eq!(x.to_json_line(), serde_json::to_string(x).unwrap());
+        }
     }
 
     #[test]

@@ -157,6 +157,8 @@ pub fn run(args: &TimelineArgs) -> Result<Exit, Failure> {
             timeline.transitions().len()
         );
     }
+    // The process ends here: freeing every lead one by one would only cost time.
+    std::mem::forget(timeline);
     Ok(if unreadable > 0 {
         Exit::Usage
     } else if rejects.rejected > 0 {
@@ -168,10 +170,16 @@ pub fn run(args: &TimelineArgs) -> Result<Exit, Failure> {
 
 fn write_transitions(timeline: &mut Timeline) -> Result<(), Failure> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut line = Vec::with_capacity(512);
     let written = timeline
         .transitions()
         .iter()
-        .try_for_each(|t| writeln!(out, "{}", t.to_json_line()))
+        .try_for_each(|t| {
+            line.clear();
+            t.write_json(&mut line);
+            line.push(b'\n');
+            out.write_all(&line)
+        })
         .and_then(|()| out.flush());
     match written {
         Err(e) if !is_broken_pipe(&e) => {
