@@ -4,13 +4,16 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use leadscore::io::{Position, RejectWriter, open_input};
+use leadscore::io::{Position, Record, RejectWriter, open_input};
 use leadscore::timeline::Timeline;
 use leadscore::{Date, Lead};
 
 use super::batch::InputArgs;
 use super::score::{create, read_options, rejection_notice};
 use super::{Exit, Failure, RulesArgs, is_broken_pipe, parse_date, write_stdout};
+
+/// Records handed from the reading thread to the replaying one at a time.
+const BATCH: usize = 256;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -94,34 +97,68 @@ pub fn run(args: &TimelineArgs) -> Result<Exit, Failure> {
     // With --sort: every readable record with its time, merged once all are read.
     let mut held: Vec<((i64, u32), Position, Lead, String)> = Vec::new();
     let mut unreadable = 0;
-    for file in &args.input.files() {
-        let reader = match open_input(file, args.input.format(), &options) {
-            Ok(reader) => reader,
-            Err(e) => {
-                unreadable += 1;
-                eprintln!("error: cannot read {file}: {e}; check the path");
-                continue;
+    // One thread reads and parses records, in order, handing them over in batches;
+    // this one merges and scores them in that order (a lead's state lives here only).
+    let files = args.input.files();
+    let format = args.input.format();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(8);
+    let replayed = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut unreadable = 0u64;
+            for file in &files {
+                let reader = match open_input(file, format, &options) {
+                    Ok(reader) => reader,
+                    Err(e) => {
+                        unreadable += 1;
+                        eprintln!("error: cannot read {file}: {e}; check the path");
+                        continue;
+                    }
+                };
+                let mut batch = Vec::with_capacity(BATCH);
+                for record in reader {
+                    batch.push(record);
+                    if batch.len() == BATCH
+                        && tx
+                            .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                            .is_err()
+                    {
+                        return unreadable;
+                    }
+                }
+                if !batch.is_empty() && tx.send(batch).is_err() {
+                    return unreadable;
+                }
             }
-        };
-        for record in reader {
-            rejects.read += 1;
-            let lead = match record.lead {
-                Ok(lead) => lead,
-                Err(reason) => {
+            unreadable
+        });
+        let mut replay = || -> Result<(), Failure> {
+            for record in rx.iter().flatten() {
+                rejects.read += 1;
+                let lead = match record.lead {
+                    Ok(lead) => lead,
+                    Err(reason) => {
+                        rejects.reject(&record.position, &reason, &record.raw)?;
+                        continue;
+                    }
+                };
+                if args.sort {
+                    match timeline.time_of(&lead) {
+                        Ok(time) => held.push((time.instant(), record.position, lead, record.raw)),
+                        Err(reason) => rejects.reject(&record.position, &reason, &record.raw)?,
+                    }
+                } else if let Err(reason) = timeline.add(lead) {
                     rejects.reject(&record.position, &reason, &record.raw)?;
-                    continue;
                 }
-            };
-            if args.sort {
-                match timeline.time_of(&lead) {
-                    Ok(time) => held.push((time.instant(), record.position, lead, record.raw)),
-                    Err(reason) => rejects.reject(&record.position, &reason, &record.raw)?,
-                }
-            } else if let Err(reason) = timeline.add(lead) {
-                rejects.reject(&record.position, &reason, &record.raw)?;
             }
-        }
-    }
+            Ok(())
+        };
+        let replayed = replay();
+        // On a failure the receiver goes away here, and the reader stops at its next batch.
+        drop(rx);
+        unreadable = reader.join().unwrap_or(1);
+        replayed
+    });
+    replayed?;
     // A stable sort: equal times keep input order.
     held.sort_by_key(|(time, ..)| *time);
     for (_, position, lead, raw) in held {
