@@ -69,10 +69,11 @@ fn until_shows_the_day_a_date_condition_lapses() {
 
 /// From expected.txt. Days from first seen: A-1 (first 02-02) lead 0, prospect 3 (02-05),
 /// ready 29 (03-03); B-7 (02-03) prospect 0, lead 7, disqualified 7; C-3 lead 0.
-/// Tipping rules (added by the move that first reached the stage): disqualified
-/// opted_out; ready_to_convert pricing_discussed and recent_activity once each (a tie:
-/// the first in rule order); prospect budget_confirmed for A-1 and B-7; lead
-/// need_stated for A-1 and C-3 (B-7 fell back to lead with no rule added).
+/// Tipping rules (added by the update that first moved the lead into the stage; a
+/// first record brings a lead in, it does not tip it): disqualified opted_out (B-7);
+/// ready_to_convert pricing_discussed and recent_activity once each (A-1; a tie: the
+/// first in rule order); prospect budget_confirmed (A-1; B-7 arrived a prospect); lead
+/// none (A-1 and C-3 arrived there, B-7 fell back with no rule added).
 #[test]
 fn summary_counts_leads_days_and_tipping_rules_per_stage() {
     let out = leadscore(&["timeline", "--rules", RULES, "--summary", HISTORY]);
@@ -82,8 +83,8 @@ fn summary_counts_leads_days_and_tipping_rules_per_stage() {
 STAGE              LEADS  MEDIAN DAYS  P90 DAYS  MOST OFTEN TIPPED BY
 disqualified           1            7         7  opted_out (1 leads)
 ready_to_convert       1           29        29  pricing_discussed (1 leads)
-prospect               2            0         3  budget_confirmed (2 leads)
-lead                   3            0         7  need_stated (2 leads)
+prospect               2            0         3  budget_confirmed (1 leads)
+lead                   3            0         7  -
 ",
         &stdout(&out),
     );

@@ -427,9 +427,12 @@ impl Timeline {
                 state
                     .reached
                     .push((stage, date.days_since(state.first_seen)));
-                for rule in &transition.rules_added {
-                    if let Some(&r) = self.rule_index.get(rule) {
-                        self.tips[stage][r] += 1;
+                // An update moved it in (a lead's first record only brings it in).
+                if transition.from.is_some() {
+                    for rule in &transition.rules_added {
+                        if let Some(&r) = self.rule_index.get(rule) {
+                            self.tips[stage][r] += 1;
+                        }
                     }
                 }
             }
@@ -642,9 +645,9 @@ pub struct StageSummary {
     pub tipped_by: Option<Tip>,
 }
 
-/// A rule and the number of leads it tipped into a stage: leads whose move into the
-/// stage, the first time they reached it, came with this rule newly matching (in
-/// `rules_added` of that transition).
+/// A rule and the number of leads it tipped into a stage: leads moved into the stage by
+/// an update (not by their first record), the first time they reached it, with this
+/// rule newly matching (in `rules_added` of that transition).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tip {
     /// The rule id.
@@ -943,15 +946,9 @@ stages:
             })
         );
         let lead = &summary.stages[1];
-        // d's first verdict is `lead` too, with no rule matched: it tips nothing.
+        // Every lead's first verdict is `lead`: arriving there is not being tipped.
         assert_eq!((lead.leads, lead.median_days), (4, Some(0)));
-        assert_eq!(
-            lead.tipped_by,
-            Some(Tip {
-                rule: "need".into(),
-                leads: 3
-            })
-        );
+        assert_eq!(lead.tipped_by, None);
         assert!(
             summary
                 .to_table()
