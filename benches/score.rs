@@ -10,7 +10,9 @@
 //! - `load/rules_dir`: loading and compiling the starter rules folder;
 //! - `io/*`: reading JSON Lines and CSV;
 //! - `bulk/*`: parse, score and write generated JSON Lines and CSV, against a bare
-//!   serde_json read-and-write of the same bytes.
+//!   serde_json read-and-write of the same bytes;
+//! - `timeline/*`: replaying a generated history of lead updates, beside `score` of the
+//!   same records (each scored as a lead of its own).
 //!
 //! `cargo bench` runs them all; BENCHMARKS.md has figures and ratios.
 
@@ -26,6 +28,7 @@ use std::path::PathBuf;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use leadscore::io::{InputFormat, OutputFormat, ReadOptions, RecordReader, VerdictWriter};
+use leadscore::timeline::Timeline;
 use leadscore::{Date, Lead, Outcome, Pipeline, Rules, Scorer};
 
 const LEADS: u64 = 10_000;
@@ -307,5 +310,52 @@ fn bulk(c: &mut Criterion) {
     let _ = std::io::stderr().flush();
 }
 
-criterion_group!(benches, per_lead, time, rhai, load, io, bulk);
+/// Replays a history read from `text` (read, merge, score, write the changes of stage):
+/// what `leadscore timeline` does, to memory. Returns the bytes written.
+fn replay(scorer: &Scorer, text: &[u8]) -> usize {
+    let mut timeline = Timeline::new(scorer, Some("updated_at")).expect("a time field");
+    let mut reader = reader(text, InputFormat::Jsonl);
+    while let Some(raw) = reader.next_raw() {
+        if let Ok(lead) = raw.parse().lead {
+            let _ = timeline.add(lead);
+        }
+    }
+    let mut out = Vec::with_capacity(text.len() / 4);
+    for t in timeline.transitions() {
+        out.extend_from_slice(t.to_json_line().as_bytes());
+        out.push(b'\n');
+    }
+    out.len()
+}
+
+fn timeline(c: &mut Criterion) {
+    let scorer = starter_rules(|_| true);
+    let mut history = Vec::new();
+    synth::write_history(&mut history, BULK_LEADS, synth::HistoryFormat::Jsonl, 42)
+        .expect("writing to memory");
+    // Check the answer: every record replays, and changes of stage come out.
+    let mut check = Timeline::new(&scorer, Some("updated_at")).expect("a time field");
+    for line in history.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let lead: Lead = serde_json::from_slice(line).expect("generated updates are JSON");
+        check.add(lead).expect("generated updates replay");
+    }
+    assert!(check.transitions().len() as u64 > BULK_LEADS / 10);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut g = c.benchmark_group("timeline");
+    g.throughput(Throughput::Elements(BULK_LEADS));
+    g.sample_size(10);
+    for threads in [1, cores] {
+        g.bench_with_input(
+            BenchmarkId::new("score_same_records", format!("100k/{threads}t")),
+            &threads,
+            |b, &t| b.iter(|| score_stream(&scorer, black_box(&history), InputFormat::Jsonl, t)),
+        );
+    }
+    g.bench_function("replay/100k", |b| {
+        b.iter(|| replay(&scorer, black_box(&history)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, per_lead, time, rhai, load, io, bulk, timeline);
 criterion_main!(benches);

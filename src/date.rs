@@ -84,6 +84,106 @@ impl FromStr for Date {
     }
 }
 
+/// A point in time read from a record: a date (`2026-03-02`) or an RFC 3339 time
+/// (`2026-03-02T09:30:00Z`, `2026-03-02T09:30:00.250+01:00`; a space may stand for the
+/// `T`, as CRM exports write it, and a time without an offset is taken as UTC).
+///
+/// It keeps two readings: the calendar [`date`](Timestamp::date) as written (what a
+/// lead is scored as of) and the instant in UTC (what updates are ordered by; a date
+/// alone is its midnight UTC).
+///
+/// ```
+/// use leadscore::{Date, Timestamp};
+/// let t = Timestamp::parse("2026-03-02T00:30:00+02:00").unwrap();
+/// assert_eq!(t.date(), Date::parse("2026-03-02").unwrap());
+/// assert!(t.instant() < Timestamp::parse("2026-03-02").unwrap().instant()); // 22:30 UTC the day before
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    date: Date,
+    /// Seconds since 1970-01-01T00:00:00Z and nanoseconds past them.
+    secs: i64,
+    nanos: u32,
+}
+
+impl Timestamp {
+    /// Parses a date or an RFC 3339 time; surrounding blanks are ignored. `None` for
+    /// anything else (an impossible date, an hour 24, a malformed offset, trailing text).
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let text = text.trim();
+        let bytes = text.as_bytes();
+        if bytes.len() < 10 || !text.is_char_boundary(10) {
+            return None;
+        }
+        let date = Date::parse(&text[..10])?;
+        let midnight = date.unix_days() * 86_400;
+        if bytes.len() == 10 {
+            return Some(Timestamp {
+                date,
+                secs: midnight,
+                nanos: 0,
+            });
+        }
+        let rest = &bytes[10..];
+        if rest.len() < 9
+            || !matches!(rest[0], b'T' | b't' | b' ')
+            || rest[3] != b':'
+            || rest[6] != b':'
+        {
+            return None;
+        }
+        let hour = parse_digits(&rest[1..3]).filter(|h| *h < 24)?;
+        let minute = parse_digits(&rest[4..6]).filter(|m| *m < 60)?;
+        // 60 is a leap second: it orders as the last second of the minute.
+        let second = parse_digits(&rest[7..9]).filter(|s| *s <= 60)?.min(59);
+        let mut rest = &rest[9..];
+        let mut nanos = 0u32;
+        if let [b'.' | b',', tail @ ..] = rest {
+            let digits = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits == 0 {
+                return None;
+            }
+            // Nanosecond precision; finer digits only break ties no input can tell apart.
+            for i in 0..9 {
+                let d = tail
+                    .get(i)
+                    .filter(|_| i < digits)
+                    .map_or(0, |b| u32::from(b - b'0'));
+                nanos = nanos * 10 + d;
+            }
+            rest = &tail[digits..];
+        }
+        let offset = match rest {
+            [] | [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+            | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+                let h = parse_digits(&[*h1, *h2]).filter(|h| *h < 24)?;
+                let m = parse_digits(&[*m1, *m2]).filter(|m| *m < 60)?;
+                let minutes = i64::from(h * 60 + m);
+                if *sign == b'+' { minutes } else { -minutes }
+            }
+            _ => return None,
+        };
+        let local = midnight + i64::from(hour * 3600 + minute * 60 + second);
+        Some(Timestamp {
+            date,
+            secs: local - offset * 60,
+            nanos,
+        })
+    }
+
+    /// The calendar date as written (before any offset is applied).
+    pub fn date(self) -> Date {
+        self.date
+    }
+
+    /// The instant in UTC, as (seconds since 1970-01-01T00:00:00Z, nanoseconds): the
+    /// order of events.
+    pub fn instant(self) -> (i64, u32) {
+        (self.secs, self.nanos)
+    }
+}
+
 fn parse_digits(bytes: &[u8]) -> Option<u32> {
     bytes.iter().try_fold(0u32, |acc, &b| {
         b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
@@ -169,6 +269,54 @@ mod tests {
         assert_eq!(b.days_since(a), 2);
         assert_eq!(a.days_since(b), -2);
         assert_eq!(Date::parse("1970-01-01").unwrap().days, 0);
+    }
+
+    #[test]
+    fn timestamps_read_dates_and_rfc3339_times() {
+        let t = |s: &str| Timestamp::parse(s).map(|t| (t.date().to_string(), t.instant()));
+        let day = Date::parse("2026-03-02").unwrap().unix_days() * 86_400;
+        assert_eq!(t("2026-03-02"), Some(("2026-03-02".into(), (day, 0))));
+        assert_eq!(
+            t(" 2026-03-02T09:30:05Z "),
+            Some(("2026-03-02".into(), (day + 34_205, 0)))
+        );
+        assert_eq!(
+            t("2026-03-02 09:30:05"),
+            Some(("2026-03-02".into(), (day + 34_205, 0)))
+        );
+        assert_eq!(
+            t("2026-03-02t09:30:05.25+01:30"),
+            Some(("2026-03-02".into(), (day + 34_205 - 5_400, 250_000_000)))
+        );
+        assert_eq!(
+            t("2026-03-02T00:30:00-0100"),
+            Some(("2026-03-02".into(), (day + 1_800 + 3_600, 0)))
+        );
+        assert_eq!(
+            t("2026-03-02T23:59:60Z").map(|x| x.1),
+            Some((day + 86_399, 0))
+        );
+    }
+
+    #[test]
+    fn timestamps_refuse_what_is_not_a_time() {
+        for text in [
+            "",
+            "2026-02-30",
+            "2026-03-02T",
+            "2026-03-02T24:00:00Z",
+            "2026-03-02T09:60:00Z",
+            "2026-03-02T09:30",
+            "2026-03-02T09:30:00.Z",
+            "2026-03-02T09:30:00+1",
+            "2026-03-02T09:30:00+24:00",
+            "2026-03-02T09:30:00Zjunk",
+            "2026-03-02x",
+            "2026-03-0é",
+            "yesterday",
+        ] {
+            assert_eq!(Timestamp::parse(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -522,6 +522,24 @@ impl Lead {
         }
     }
 
+    /// Sets a field like [`insert`](Lead::insert) and returns the value it replaced.
+    pub fn replace(&mut self, name: impl Into<String>, value: Value) -> Option<Value> {
+        let name = name.into();
+        match self.fields.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => Some(std::mem::replace(&mut slot.1, value)),
+            None => {
+                self.fields.push((name, value));
+                None
+            }
+        }
+    }
+
+    /// Removes a field; returns its value, if it was present.
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let at = self.fields.iter().position(|(n, _)| n == name)?;
+        Some(self.fields.remove(at).1)
+    }
+
     /// The value of a field, if present (a present null is `Some(&Value::Null)`).
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
@@ -598,6 +616,16 @@ impl FromIterator<(String, Value)> for Lead {
             lead.insert(k, v);
         }
         lead
+    }
+}
+
+impl IntoIterator for Lead {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+
+    /// The fields in input order, by value.
+    fn into_iter(self) -> Self::IntoIter {
+        self.fields.into_iter()
     }
 }
 
@@ -961,6 +989,20 @@ mod tests {
         assert!(FieldType::Integer.coerce(&text("2.5")).is_err());
         assert!(FieldType::Date.coerce(&text("yesterday")).is_err());
         assert!(FieldType::Bool.coerce(&Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn replace_and_remove_hand_back_the_earlier_value() {
+        let mut lead = Lead::from_json(json!({"a": 1, "b": "x"})).unwrap();
+        assert_eq!(lead.replace("a", Value::Int(2)), Some(Value::Int(1)));
+        assert_eq!(lead.replace("c", Value::Bool(true)), None);
+        assert_eq!(lead.remove("b"), Some(text("x")));
+        assert_eq!(lead.remove("b"), None);
+        let fields: Vec<(String, Value)> = lead.into_iter().collect();
+        assert_eq!(
+            fields,
+            vec![("a".into(), Value::Int(2)), ("c".into(), Value::Bool(true))]
+        );
     }
 
     #[test]

@@ -53,8 +53,8 @@ mod stage;
 mod transition;
 mod verdict;
 
-pub use analysis::{calibrate, convert, diff, report};
-pub use date::Date;
+pub use analysis::{calibrate, convert, diff, report, timeline};
+pub use date::{Date, Timestamp};
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;
 pub use explain::{Explanation, RuleTrace, StageTrace};

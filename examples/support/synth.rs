@@ -1,6 +1,9 @@
 //! Deterministic synthetic leads for benchmarks and demos: the same seed always gives
 //! the same bytes. Fields follow the starter rules (and, for CSV, Salesforce's column
 //! names), with realistic gaps: many leads lack a budget, a title or a stated need.
+//! [`write_history`] writes the same kind of leads as a history of updates.
+// Shared by several examples and the benches; each uses a part.
+#![allow(dead_code)]
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -241,4 +244,255 @@ pub fn write_csv(out: &mut impl Write, count: u64, seed: u64) -> io::Result<()> 
         out.write_all(line.as_bytes())?;
     }
     Ok(())
+}
+
+/// The output format of [`write_history`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryFormat {
+    /// JSON Lines with the starter rules' field names and `updated_at`; a revised
+    /// budget may come as an explicit `null` (the value was withdrawn).
+    Jsonl,
+    /// CSV with Salesforce column names and `LastModifiedDate`; an empty cell leaves
+    /// the earlier value as it was.
+    Csv,
+}
+
+/// A lead whose history is still being written.
+struct Unfolding {
+    lead: SynthLead,
+    /// Updates still to come, this one included.
+    left: u32,
+    step: u32,
+    /// Page views so far (they only grow).
+    views: u64,
+    shown_pain: bool,
+    shown_budget: bool,
+    shown_timeline: bool,
+    shown_demo: bool,
+    shown_pricing: bool,
+}
+
+/// The first day of generated histories: 2026-01-01 as days since 1970-01-01.
+const HISTORY_START: i64 = 20_454;
+
+/// Writes a realistic event history of `events` records, in time order (as a CRM
+/// export sorted by modification time): leads arrive every day over about half a
+/// year; each gets one to eight updates, one to fourteen days apart; need, budget,
+/// timeline, demo requests and pricing talks appear over the updates, page views
+/// grow, and about one lead in four goes quiet after its first update or two. The same
+/// arguments always give the same bytes.
+pub fn write_history(
+    out: &mut impl Write,
+    events: u64,
+    format: HistoryFormat,
+    seed: u64,
+) -> io::Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    if format == HistoryFormat::Csv {
+        out.write_all(b"Id,LastModifiedDate,FirstName,LastName,Email,Phone,Company,Title,LeadSource,NumberOfEmployees,Budget__c,Pain_Points__c,Demo_Requested__c,Timeline__c,Pricing_Discussed__c,Page_Views__c,LastActivityDate\n")?;
+    }
+    let mut synth = Synth::new(seed);
+    // About 4 updates a lead, spread over 180 days of arrivals.
+    let per_day = (events / 4 / 180).max(1);
+    // Leads with updates to come, and when: (seconds since the start, order, slot).
+    let mut live: Vec<Option<Unfolding>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut queue: BinaryHeap<Reverse<(i64, u64, usize)>> = BinaryHeap::new();
+    let mut order = 0u64;
+    let mut next_id = 1u64;
+    let mut day = 0i64;
+    let mut written = 0u64;
+    let mut line = String::with_capacity(512);
+    while written < events {
+        let due = queue.peek().map(|Reverse((t, ..))| *t);
+        if due.is_none_or(|t| t >= day * 86_400) {
+            // Nothing is due before this day starts: let today's leads arrive.
+            for _ in 0..per_day + synth.below(per_day / 2 + 1) {
+                let lead = synth.lead(next_id);
+                next_id += 1;
+                let quiet = synth.chance(25);
+                let left = if quiet {
+                    1 + synth.below(2) as u32
+                } else {
+                    2 + synth.below(7) as u32
+                };
+                let unfolding = Unfolding {
+                    views: synth.below(4),
+                    lead,
+                    left,
+                    step: 0,
+                    shown_pain: false,
+                    shown_budget: false,
+                    shown_timeline: false,
+                    shown_demo: false,
+                    shown_pricing: false,
+                };
+                let slot = match free.pop() {
+                    Some(slot) => {
+                        live[slot] = Some(unfolding);
+                        slot
+                    }
+                    None => {
+                        live.push(Some(unfolding));
+                        live.len() - 1
+                    }
+                };
+                let at = day * 86_400 + synth.below(86_400) as i64;
+                queue.push(Reverse((at, order, slot)));
+                order += 1;
+            }
+            day += 1;
+            continue;
+        }
+        let Some(Reverse((at, _, slot))) = queue.pop() else {
+            break;
+        };
+        let Some(u) = live[slot].as_mut() else {
+            continue;
+        };
+        line.clear();
+        write_update(&mut line, &mut synth, u, at, format);
+        out.write_all(line.as_bytes())?;
+        written += 1;
+        u.step += 1;
+        u.left -= 1;
+        if u.left == 0 {
+            live[slot] = None;
+            free.push(slot);
+        } else {
+            let gap = 86_400 * (1 + synth.below(14) as i64) + synth.below(36_000) as i64;
+            queue.push(Reverse((at + gap, order, slot)));
+            order += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one update of `u` at `at` (seconds since the start) and moves it on.
+fn write_update(
+    line: &mut String,
+    synth: &mut Synth,
+    u: &mut Unfolding,
+    at: i64,
+    format: HistoryFormat,
+) {
+    let date = leadscore::Date::from_unix_days(HISTORY_START + at.div_euclid(86_400))
+        .map_or_else(String::new, |d| d.to_string());
+    let secs = at.rem_euclid(86_400);
+    let time = format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    let l = &u.lead;
+    let first = u.step == 0;
+    // The later half of the lead's updates, when pricing talks come up.
+    let late = u.step * 2 >= u.step + u.left;
+    u.views += synth.below(6);
+    let mut pain = None;
+    if let Some(p) = l.pain
+        && !u.shown_pain
+        && (first && synth.chance(30) || synth.chance(50))
+    {
+        u.shown_pain = true;
+        pain = Some(p);
+    }
+    // Some(None): the budget was withdrawn.
+    let mut budget: Option<Option<u64>> = None;
+    if let Some(b) = l.budget {
+        if !u.shown_budget && !first && synth.chance(45) {
+            u.shown_budget = true;
+            budget = Some(Some(b));
+        } else if u.shown_budget && synth.chance(6) {
+            u.shown_budget = false;
+            budget = Some(None);
+        }
+    }
+    let mut timeline = None;
+    if let Some(t) = l.timeline
+        && !u.shown_timeline
+        && synth.chance(35)
+    {
+        u.shown_timeline = true;
+        timeline = Some(t);
+    }
+    let demo = l.demo && !u.shown_demo && !first && synth.chance(40);
+    u.shown_demo |= demo;
+    let pricing = l.pricing && !u.shown_pricing && (late || synth.chance(20)) && !first;
+    u.shown_pricing |= pricing;
+    match format {
+        HistoryFormat::Jsonl => {
+            let _ = write!(line, "{{\"id\":\"H-{}\",\"updated_at\":\"{time}\"", l.id);
+            if first {
+                let _ = write!(
+                    line,
+                    ",\"first_name\":\"{}\",\"last_name\":\"{}\",\"company\":\"{}\",\"lead_source\":\"{}\"",
+                    l.first, l.last, l.company, l.source
+                );
+                if let Some(email) = &l.email {
+                    let _ = write!(line, ",\"email\":\"{email}\"");
+                }
+                if let Some(phone) = &l.phone {
+                    let _ = write!(line, ",\"phone\":\"{phone}\"");
+                }
+                if let Some(title) = l.title {
+                    let _ = write!(line, ",\"title\":\"{title}\"");
+                }
+                if let Some(n) = l.employees {
+                    let _ = write!(line, ",\"employees\":{n}");
+                }
+            }
+            if let Some(p) = pain {
+                let _ = write!(line, ",\"pain_points\":\"{p}\"");
+            }
+            match budget {
+                Some(Some(b)) => {
+                    let _ = write!(line, ",\"budget\":{b}");
+                }
+                Some(None) => line.push_str(",\"budget\":null"),
+                None => {}
+            }
+            if let Some(t) = timeline {
+                let _ = write!(line, ",\"timeline\":\"{t}\"");
+            }
+            if demo {
+                line.push_str(",\"demo_requested\":true");
+            }
+            if pricing {
+                line.push_str(",\"pricing_discussed\":true");
+            }
+            let _ = writeln!(
+                line,
+                ",\"page_views\":{},\"last_activity_at\":\"{date}\"}}",
+                u.views
+            );
+        }
+        HistoryFormat::Csv => {
+            let text = |v: Option<&str>| v.unwrap_or("").to_string();
+            let _ = writeln!(
+                line,
+                "H-{},{time},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{date}",
+                l.id,
+                text(first.then_some(l.first)),
+                text(first.then_some(l.last)),
+                text(l.email.as_deref().filter(|_| first)),
+                text(l.phone.as_deref().filter(|_| first)),
+                text(first.then_some(l.company.as_str())),
+                text(l.title.filter(|_| first)),
+                text(first.then_some(l.source)),
+                l.employees
+                    .filter(|_| first)
+                    .map_or(String::new(), |n| n.to_string()),
+                budget.flatten().map_or(String::new(), |b| b.to_string()),
+                text(pain),
+                if demo { "true" } else { "" },
+                text(timeline),
+                if pricing { "true" } else { "" },
+                u.views,
+            );
+        }
+    }
 }

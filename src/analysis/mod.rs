@@ -1,6 +1,6 @@
 //! Batch work over verdicts: each module reads a whole batch of scored leads and says
 //! something about it as a whole (a funnel report, a rule change's effect, opportunities
-//! to create). Shared helpers for these analyses live here once.
+//! to create, when each lead of a history changed stage). Shared helpers for these analyses live here once.
 
 pub mod calibrate;
 pub(crate) mod charts;
@@ -8,3 +8,4 @@ pub mod convert;
 pub mod diff;
 pub mod matrix;
 pub mod report;
+pub mod timeline;

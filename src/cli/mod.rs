@@ -16,6 +16,7 @@ mod score;
 mod serve;
 mod style;
 mod test;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +118,8 @@ enum Command {
     /// Learn the rules' points from past leads with a known outcome, with out-of-fold
     /// figures; write the proposal to a copy of the rules folder.
     Calibrate(calibrate::CalibrateArgs),
+    /// Replay a history of lead updates: when each lead changed stage, and how long it took.
+    Timeline(timeline::TimelineArgs),
     /// Print the JSON Schema of rule files, for editors to validate and complete them.
     Schema(schema::SchemaArgs),
     /// Serve scoring over HTTP, reloading the rules when they change.
@@ -193,6 +196,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => report::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Calibrate(a) => calibrate::run(&a),
+        Command::Timeline(a) => timeline::run(&a),
         Command::Schema(a) => schema::run(&a),
         #[cfg(feature = "service")]
         Command::Serve(a) => serve::run(&a),

@@ -71,6 +71,8 @@ pub(crate) struct Settings {
     pub grade: Option<GradeScale>,
     /// Where the CRM's stage for the lead is read (`current_stage:`).
     pub current_stage: Option<CurrentStage>,
+    /// The field giving each record's time in a history (`settings.event_time`).
+    pub event_time: Option<Slot>,
 }
 
 /// The compiled `amount:` setting.
@@ -212,6 +214,14 @@ impl Rules {
     /// Stage ids, top to bottom.
     pub fn stage_ids(&self) -> impl Iterator<Item = &str> {
         self.policy.stages.iter().map(|s| s.id.as_ref())
+    }
+
+    /// The field giving each record's time in a history (`settings.event_time.field`),
+    /// as the rules name it; `None` when not set.
+    pub fn event_time_field(&self) -> Option<&str> {
+        self.settings
+            .event_time
+            .map(|slot| &*self.schema.field(slot).name)
     }
 
     /// The field that names a lead (`settings.id_field`, default `id`).
@@ -455,6 +465,9 @@ impl Loader {
                 }
             },
         };
+        let event_time = doc
+            .and_then(|s| s.event_time.as_ref())
+            .map(|name| compiler.field(name));
         let problems = std::mem::take(&mut compiler.problems);
         self.report(file, problems);
         Settings {
@@ -467,6 +480,7 @@ impl Loader {
             dimension_names: Arc::from(Vec::new()),
             grade: None,
             current_stage: None,
+            event_time,
         }
     }
 
@@ -1215,6 +1229,56 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found[0].contains("`settings` is already given in a.yaml"));
         assert!(found[1].contains("`stages` is already declared in a.yaml"));
+    }
+
+    #[test]
+    fn event_time_names_a_field_through_its_aliases() {
+        let rules = load(&[(
+            "s.yaml",
+            "fields:\n  updated_at: { type: date, aliases: [LastModifiedDate] }\nsettings:\n  event_time: { field: LastModifiedDate }\n",
+        )])
+        .unwrap();
+        assert_eq!(rules.event_time_field(), Some("updated_at"));
+        assert_eq!(
+            load(&[("s.yaml", "settings: {}\n")])
+                .unwrap()
+                .event_time_field(),
+            None
+        );
+    }
+
+    #[test]
+    fn event_time_mistakes_point_at_the_key() {
+        let found = problems(&[("s.yaml", "settings:\n  event_time: { feild: updated_at }\n")]);
+        assert_eq!(
+            found,
+            vec![
+                "s.yaml:2:17: error: unknown key `feild` in `settings.event_time` (help: known keys: field)",
+                "s.yaml:2:17: error: `event_time` needs a `field` (help: e.g. `event_time: { field: updated_at }`)",
+            ]
+        );
+        let found = problems(&[("s.yaml", "settings:\n  event_time: updated_at\n")]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("s.yaml:2:15: error: expected `event_time: { field: NAME }`"),
+            "{found:?}"
+        );
+        let found = problems(&[("s.yaml", "settings:\n  event_time: { field: [a] }\n")]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("s.yaml:2:24: error: expected a field name"),
+            "{found:?}"
+        );
+        let found = problems(&[(
+            "s.yaml",
+            "fields:\n  updated: { type: date }\nsettings:\n  event_time: { field: updatd }\n",
+        )]);
+        assert_eq!(
+            found,
+            vec![
+                "s.yaml:4:24: warning: field `updatd` is not declared in `fields` (help: did you mean `updated`?)"
+            ]
+        );
     }
 
     #[test]

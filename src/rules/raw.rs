@@ -55,6 +55,9 @@ pub(crate) struct SettingsDoc {
     pub grade: Option<GradeDoc>,
     /// `current_stage:`, where the CRM has the lead now.
     pub current_stage: Option<CurrentStageDoc>,
+    /// `event_time: { field: NAME }`: the field giving each record's time in a history
+    /// (`leadscore timeline`).
+    pub event_time: Option<Spanned<String>>,
 }
 
 /// One score dimension: `fit: { min: 0, max: 100, decay: {...} }`.
@@ -217,7 +220,7 @@ impl Op {
 
 pub(crate) const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
 pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-pub(crate) const SETTINGS_KEYS: [&str; 7] = [
+pub(crate) const SETTINGS_KEYS: [&str; 8] = [
     "score",
     "id_field",
     "limits",
@@ -225,12 +228,14 @@ pub(crate) const SETTINGS_KEYS: [&str; 7] = [
     "scores",
     "grade",
     "current_stage",
+    "event_time",
 ];
 pub(crate) const DIMENSION_KEYS: [&str; 3] = ["min", "max", "decay"];
 pub(crate) const DECAY_KEYS: [&str; 2] = ["field", "half_life_days"];
 pub(crate) const GRADE_KEYS: [&str; 2] = ["score", "bands"];
 pub(crate) const BAND_KEYS: [&str; 2] = ["grade", "min"];
 pub(crate) const CURRENT_STAGE_KEYS: [&str; 2] = ["field", "map"];
+pub(crate) const EVENT_TIME_KEYS: [&str; 1] = ["field"];
 pub(crate) const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
 pub(crate) const SCORE_KEYS: [&str; 2] = ["min", "max"];
 /// The most `settings.limits.max_expr_depth` may be: parsing and running an expression
@@ -411,6 +416,7 @@ impl<'p> Decoder<'p> {
                 "scores" => settings.scores = self.dimensions(value),
                 "grade" => settings.grade = self.grade(value),
                 "current_stage" => settings.current_stage = self.current_stage(value),
+                "event_time" => settings.event_time = self.event_time(value),
                 _ => {}
             }
         }
@@ -591,6 +597,20 @@ impl<'p> Decoder<'p> {
             return None;
         };
         Some(CurrentStageDoc { field, map })
+    }
+
+    fn event_time(&mut self, node: &Node) -> Option<Spanned<String>> {
+        let entries = self.mapping(node, "`event_time: { field: NAME }`")?;
+        let keys = self.known_keys(entries, &EVENT_TIME_KEYS, "in `settings.event_time`");
+        let Some((_, value)) = keys.first() else {
+            self.error_with_help(
+                node.span,
+                "`event_time` needs a `field`",
+                "e.g. `event_time: { field: updated_at }`",
+            );
+            return None;
+        };
+        self.text(value, "a field name")
     }
 
     fn rules(&mut self, node: &Node) -> Vec<RuleDoc> {

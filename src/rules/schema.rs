@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::Rules;
 use super::raw::{
     AMOUNT_KEYS, BAND_KEYS, COMBINATORS, CURRENT_STAGE_KEYS, DECAY_KEYS, DIMENSION_KEYS,
-    FIELD_KEYS, FILE_KEYS, GRADE_KEYS, LIMIT_KEYS, Op, RULE_KEYS, SCORE_KEYS, SETTINGS_KEYS,
-    STAGE_KEYS,
+    EVENT_TIME_KEYS, FIELD_KEYS, FILE_KEYS, GRADE_KEYS, LIMIT_KEYS, Op, RULE_KEYS, SCORE_KEYS,
+    SETTINGS_KEYS, STAGE_KEYS,
 };
 use crate::lead::FieldType;
 
@@ -220,6 +220,15 @@ fn settings_key(key: &str) -> Option<Value> {
             current_stage_key,
             "Where the CRM has the lead now, so verdicts carry the `transition` from it.",
         ),
+        "event_time" => {
+            let mut event_time = object(
+                &EVENT_TIME_KEYS,
+                event_time_key,
+                "The field giving each record's time (a date or an RFC 3339 time) when `leadscore timeline` replays a history.",
+            );
+            event_time["required"] = json!(["field"]);
+            event_time
+        }
         _ => return None,
     })
 }
@@ -276,6 +285,13 @@ fn current_stage_key(key: &str) -> Option<Value> {
             "type": "object",
             "additionalProperties": { "type": "string" }
         }),
+        _ => return None,
+    })
+}
+
+fn event_time_key(key: &str) -> Option<Value> {
+    Some(match key {
+        "field" => text("The field holding the record's time, e.g. `updated_at`."),
         _ => return None,
     })
 }
@@ -617,6 +633,12 @@ mod tests {
                 "settings: { current_stage: { KEY: ~ } }\n",
             ),
             (
+                "event_time",
+                keys(&settings["event_time"]["properties"]),
+                EVENT_TIME_KEYS.to_vec(),
+                "settings: { event_time: { KEY: ~ } }\n",
+            ),
+            (
                 "rule",
                 keys(&defs["rule"]["properties"]),
                 RULE_KEYS.to_vec(),
@@ -665,13 +687,14 @@ mod tests {
     #[test]
     fn every_key_has_a_description_of_its_value() {
         type Describe = fn(&str) -> Option<Value>;
-        let lists: [(&[&str], Describe); 13] = [
+        let lists: [(&[&str], Describe); 14] = [
             (&AMOUNT_KEYS, amount_key),
             (&DIMENSION_KEYS, dimension_key),
             (&DECAY_KEYS, decay_key),
             (&GRADE_KEYS, grade_key),
             (&BAND_KEYS, band_key),
             (&CURRENT_STAGE_KEYS, current_stage_key),
+            (&EVENT_TIME_KEYS, event_time_key),
             (&FILE_KEYS, file_key),
             (&FIELD_KEYS, field_key),
             (&SETTINGS_KEYS, settings_key),
