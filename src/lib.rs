@@ -51,7 +51,7 @@ pub mod service;
 mod stage;
 mod verdict;
 
-pub use analysis::{convert, diff, report};
+pub use analysis::{convert, diff, replay, report};
 pub use date::Date;
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;

@@ -8,6 +8,7 @@ mod convert;
 mod diff;
 mod explain;
 mod init;
+mod replay;
 mod report;
 mod schema;
 mod score;
@@ -113,6 +114,8 @@ enum Command {
     Report(report::ReportArgs),
     /// What a rule change does to a batch: stage transitions and score moves.
     Diff(diff::DiffArgs),
+    /// Score a decision log again and report, per rules hash, which verdicts differ.
+    Replay(replay::ReplayArgs),
     /// Print the JSON Schema of rule files, for editors to validate and complete them.
     Schema(schema::SchemaArgs),
     /// Serve scoring over HTTP, reloading the rules when they change.
@@ -188,6 +191,7 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => convert::run(&a),
         Command::Report(a) => report::run(&a),
         Command::Diff(a) => diff::run(&a),
+        Command::Replay(a) => replay::run(&a),
         Command::Schema(a) => schema::run(&a),
         #[cfg(feature = "service")]
         Command::Serve(a) => serve::run(&a),

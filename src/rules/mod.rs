@@ -5,6 +5,9 @@ pub(crate) mod compile;
 pub(crate) mod predicate;
 pub use predicate::ConditionTrace;
 pub(crate) mod raw;
+mod stamp;
+#[cfg(feature = "service")]
+pub(crate) use stamp::hex;
 mod schema;
 pub(crate) mod yaml;
 
@@ -56,6 +59,8 @@ pub(crate) struct Settings {
     pub id_slot: Slot,
     /// How `convert` estimates an opportunity's amount (default: the `budget` field).
     pub amount: Amount,
+    /// `settings.version`, shown in stamped verdicts.
+    pub version: Option<String>,
 }
 
 /// The compiled `amount:` setting.
@@ -412,6 +417,9 @@ impl Loader {
             id_field,
             id_slot,
             amount,
+            version: doc
+                .and_then(|s| s.version.as_ref())
+                .map(|v| v.value.clone()),
         }
     }
 

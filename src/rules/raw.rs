@@ -49,6 +49,8 @@ pub(crate) struct SettingsDoc {
     /// Sandbox limits given, by key (`max_operations`, ...).
     pub limits: Vec<(&'static str, Spanned<i64>)>,
     pub amount: Option<AmountDoc>,
+    /// `version:`, a name for this version of the rules.
+    pub version: Option<Spanned<String>>,
 }
 
 /// `amount:`, how `leadscore convert` estimates an opportunity's amount.
@@ -164,7 +166,7 @@ impl Op {
 
 pub(crate) const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
 pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-pub(crate) const SETTINGS_KEYS: [&str; 4] = ["score", "id_field", "limits", "amount"];
+pub(crate) const SETTINGS_KEYS: [&str; 5] = ["score", "id_field", "limits", "amount", "version"];
 pub(crate) const AMOUNT_KEYS: [&str; 2] = ["field", "expr"];
 pub(crate) const SCORE_KEYS: [&str; 2] = ["min", "max"];
 /// The most `settings.limits.max_expr_depth` may be: parsing and running an expression
@@ -314,6 +316,10 @@ impl<'p> Decoder<'p> {
                     }
                 }
                 "id_field" => settings.id_field = self.text(value, "a field name"),
+                "version" => {
+                    settings.version =
+                        self.text(value, "a version in quotes (version: \"2026-03\")")
+                }
                 "limits" => {
                     let Some(limits) = self.mapping(value, "`limits`") else {
                         continue;

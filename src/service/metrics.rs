@@ -47,6 +47,18 @@ pub(crate) struct Metrics {
     stages: Mutex<BTreeMap<Arc<str>, u64>>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    /// Requests refused for a missing or wrong token, by reason.
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// Counters kept elsewhere (the decision log, shadow scoring), read when rendering: a
+/// metric name, its help, and each series as its labels (`agree="true"`, or empty) and
+/// value.
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub series: Vec<(String, u64)>,
 }
 
 /// A poisoned lock only means a panic elsewhere while counting: the counts are still
@@ -96,9 +108,19 @@ impl Metrics {
         self.reload_failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request refused for its token (`missing` or `invalid`).
+    pub fn refused(&self, reason: &'static str) {
+        *lock(&self.refused).entry(reason).or_default() += 1;
+    }
+
     /// The Prometheus text exposition format (version 0.0.4), with the current `gauges`
-    /// (name, help, value) read elsewhere.
-    pub fn render(&self, rules_loaded_at: u64, gauges: &[(&str, &str, u64)]) -> String {
+    /// (name, help, value) and the `counters` kept elsewhere.
+    pub fn render(
+        &self,
+        rules_loaded_at: u64,
+        gauges: &[(&str, &str, u64)],
+        counters: &[Family],
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let (requests, latency) = {
             let requests = lock(&self.requests);
@@ -175,6 +197,25 @@ impl Metrics {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
         }
+        let name = "leadscore_auth_failures_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Requests refused with 401: no bearer token (missing) or a wrong one (invalid).",
+        );
+        for (reason, n) in lock(&self.refused).iter() {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
+        }
+        for family in counters {
+            header(&mut out, family.name, "counter", family.help);
+            for (labels, value) in &family.series {
+                let _ = match labels.is_empty() {
+                    true => writeln!(out, "{} {value}", family.name),
+                    false => writeln!(out, "{}{{{labels}}} {value}", family.name),
+                };
+            }
+        }
         let name = "leadscore_rules_loaded_timestamp_seconds";
         header(
             &mut out,
@@ -219,7 +260,15 @@ mod tests {
         m.reloaded();
         m.reload_failed();
         m.reload_failed();
-        let text = m.render(1_700_000_000, &[("leadscore_g", "A gauge.", 7)]);
+        m.refused("invalid");
+        m.refused("missing");
+        m.refused("invalid");
+        let family = Family {
+            name: "leadscore_c_total",
+            help: "A counter.",
+            series: vec![("agree=\"true\"".into(), 4), ("agree=\"false\"".into(), 1)],
+        };
+        let text = m.render(1_700_000_000, &[("leadscore_g", "A gauge.", 7)], &[family]);
         for line in [
             "leadscore_http_requests_total{route=\"/v1/score\",status=\"200\"} 2",
             "leadscore_http_requests_total{route=\"/v1/score\",status=\"400\"} 1",
@@ -233,6 +282,11 @@ mod tests {
             "leadscore_rules_reloads_total 1",
             "leadscore_rules_reload_failures_total 2",
             "leadscore_rules_loaded_timestamp_seconds 1700000000",
+            "leadscore_auth_failures_total{reason=\"invalid\"} 2",
+            "leadscore_auth_failures_total{reason=\"missing\"} 1",
+            "leadscore_c_total{agree=\"true\"} 4",
+            "leadscore_c_total{agree=\"false\"} 1",
+            "leadscore_g 7",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
