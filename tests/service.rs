@@ -51,16 +51,13 @@ impl Server {
         copy_rules(&rules);
         let extra = prepare(&dir);
         let log = dir.join("serve.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--as-of",
-                AS_OF,
-                "--rules",
-            ])
-            .arg(&rules)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_leadscore"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--as-of", AS_OF]);
+        // The copy of the rules, unless the test names its own rule sets.
+        if !extra.iter().any(|a| a == "--rules") {
+            command.arg("--rules").arg(&rules);
+        }
+        let mut child = command
             .args(&extra)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -1606,4 +1603,101 @@ fn https_round_trip_and_a_renewed_certificate_on_sighup() {
     );
     server.signal("TERM");
     assert_eq!(server.wait_exit(), Some(0));
+}
+
+#[test]
+fn two_rule_sets_are_served_and_reloaded_each_on_its_own() {
+    let server = Server::start_with("named", |dir| {
+        // Two teams: EMEA asks for a larger budget.
+        let (emea, us) = (dir.join("emea"), dir.join("us"));
+        copy_rules(&emea);
+        copy_rules(&us);
+        let bant = emea.join("bant.yaml");
+        let text = std::fs::read_to_string(&bant).unwrap();
+        std::fs::write(&bant, text.replacen("gte: 10000 }", "gte: 30000 }", 1)).unwrap();
+        vec![
+            "--rules".into(),
+            format!("emea={}", emea.display()),
+            "--rules".into(),
+            format!("us={}", us.display()),
+            "--decision-log".into(),
+            dir.join("d.jsonl").display().to_string(),
+        ]
+    });
+    let lead = qualified_lead().to_string();
+    let score = |set: &str| {
+        let (status, headers, body) = server.send(
+            "POST",
+            &format!("/v1/{set}/score"),
+            &[("Content-Type", "application/json")],
+            &lead,
+        );
+        assert_eq!(status, 200, "{body}");
+        let verdict: Value = serde_json::from_str(&body).unwrap();
+        (verdict, header(&headers, "x-leadscore-rules").to_string())
+    };
+    let rules = |set: &str| {
+        let (status, _, body) = server.send("GET", &format!("/v1/{set}/rules"), &[], "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let (emea, emea_hash) = score("emea");
+    let (us, us_hash) = score("us");
+    assert_eq!(
+        (emea["stage"].as_str(), us["stage"].as_str()),
+        (Some("lead"), Some("prospect"))
+    );
+    assert_eq!(rules("emea")["hash"], emea_hash.as_str());
+    assert_eq!(rules("us")["hash"], us_hash.as_str());
+    assert_eq!(rules("us")["name"], "us");
+    let (_, _, all) = server.get("/v1/rules");
+    let all: Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all["rule_sets"][0]["name"], "emea");
+    assert_eq!(all["rule_sets"][1]["name"], "us");
+    // Today's routes and unknown sets are not served.
+    let (status, _, body) = server.post("/v1/score", "application/json", &lead);
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = server.post("/v1/apac/score", "application/json", &lead);
+    assert_eq!(status, 404);
+    assert!(
+        error_of(&body).contains("the rule sets are: emea, us"),
+        "{body}"
+    );
+
+    // A broken edit to one folder affects only its own routes.
+    let bant = server.dir.join("us/bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 10000 }", "gtee: 10000 }", 1)).unwrap();
+    server.poll_until("the broken us folder to be refused", || {
+        rules("us")["last_reload_error"].is_object()
+    });
+    assert_eq!(score("us"), (us.clone(), us_hash.clone()));
+    assert_eq!(rules("emea")["last_reload_error"], Value::Null);
+    // A good edit to the other reloads it alone.
+    let bant = server.dir.join("emea/bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 30000 }", "gte: 20000 }", 1)).unwrap();
+    server.poll_until("the emea edit to load", || {
+        rules("emea")["hash"] != emea_hash.as_str()
+    });
+    assert_eq!(score("emea").0["stage"], "prospect");
+    assert_eq!(score("us").1, us_hash);
+
+    let (_, _, metrics) = server.get("/metrics");
+    assert!(
+        metric(
+            &metrics,
+            "leadscore_leads_scored_total{rule_set=\"us\",stage=\"prospect\"}"
+        ) >= 3
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "leadscore_leads_scored_total{rule_set=\"emea\",stage=\"lead\"}"
+        ),
+        1
+    );
+    let lines = decisions(&server, &server.dir.join("d.jsonl"), 5);
+    assert_eq!(lines[0]["rule_set"], "emea");
+    assert_eq!(lines[1]["rule_set"], "us");
 }

@@ -40,11 +40,15 @@ struct Requests {
     latency: BTreeMap<&'static str, Histogram>,
 }
 
+/// A rule set's name (`None` for the unnamed one) and a stage.
+type StageKey = (Option<Arc<str>>, Arc<str>);
+
 /// Everything `/metrics` reports.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     requests: Mutex<Requests>,
-    stages: Mutex<BTreeMap<Arc<str>, u64>>,
+    /// Leads scored, by rule set (when named) and stage.
+    stages: Mutex<BTreeMap<StageKey, u64>>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     /// Requests refused for a missing or wrong token, by reason.
@@ -82,19 +86,16 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Counts scored leads by stage.
-    pub fn leads(&self, stages: &[(Arc<str>, u64)]) {
+    /// Counts scored leads by stage, for a named rule set or the unnamed one.
+    pub fn leads(&self, rule_set: Option<&Arc<str>>, stages: &[(Arc<str>, u64)]) {
         if stages.is_empty() {
             return;
         }
         let mut counts = lock(&self.stages);
         for (stage, n) in stages {
-            match counts.get_mut(stage) {
-                Some(count) => *count += n,
-                None => {
-                    counts.insert(Arc::clone(stage), *n);
-                }
-            }
+            *counts
+                .entry((rule_set.cloned(), Arc::clone(stage)))
+                .or_default() += n;
         }
     }
 
@@ -174,12 +175,20 @@ impl Metrics {
             "counter",
             "Leads scored, by the stage they landed in.",
         );
-        for (stage, n) in &stages {
-            let _ = writeln!(
-                out,
-                "leadscore_leads_scored_total{{stage=\"{}\"}} {n}",
-                escape(stage)
-            );
+        for ((rule_set, stage), n) in &stages {
+            let _ = match rule_set {
+                Some(set) => writeln!(
+                    out,
+                    "leadscore_leads_scored_total{{rule_set=\"{}\",stage=\"{}\"}} {n}",
+                    escape(set),
+                    escape(stage)
+                ),
+                None => writeln!(
+                    out,
+                    "leadscore_leads_scored_total{{stage=\"{}\"}} {n}",
+                    escape(stage)
+                ),
+            };
         }
 
         for (name, help, value) in [
@@ -255,8 +264,9 @@ mod tests {
         m.request("/v1/score", 200, Duration::from_micros(300));
         m.request("/v1/score", 200, Duration::from_millis(3));
         m.request("/v1/score", 400, Duration::from_micros(50));
-        m.leads(&[(Arc::from("prospect"), 2), (Arc::from("lead"), 1)]);
-        m.leads(&[(Arc::from("prospect"), 1)]);
+        m.leads(None, &[(Arc::from("prospect"), 2), (Arc::from("lead"), 1)]);
+        m.leads(None, &[(Arc::from("prospect"), 1)]);
+        m.leads(Some(&Arc::from("emea")), &[(Arc::from("lead"), 4)]);
         m.reloaded();
         m.reload_failed();
         m.reload_failed();
@@ -279,6 +289,7 @@ mod tests {
             "leadscore_http_request_duration_seconds_count{route=\"/v1/score\"} 3",
             "leadscore_leads_scored_total{stage=\"lead\"} 1",
             "leadscore_leads_scored_total{stage=\"prospect\"} 3",
+            "leadscore_leads_scored_total{rule_set=\"emea\",stage=\"lead\"} 4",
             "leadscore_rules_reloads_total 1",
             "leadscore_rules_reload_failures_total 2",
             "leadscore_rules_loaded_timestamp_seconds 1700000000",

@@ -79,8 +79,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// The rules folder.
+    /// The rules folder, served at `/v1/score`, `/v1/explain`, `/v1/rules`; not served
+    /// when `rule_sets` is not empty.
     pub rules_dir: PathBuf,
+    /// Named rule sets, each served at `/v1/NAME/score`, `/v1/NAME/explain` and
+    /// `/v1/NAME/rules` and reloaded on its own (made by [`Config::named`]).
+    pub rule_sets: Vec<(String, PathBuf)>,
     /// Score as of this date; `None` is today (UTC), read per request.
     pub as_of: Option<Date>,
     /// Request bodies over this many bytes are refused with 413.
@@ -100,7 +104,8 @@ pub struct Config {
     pub metrics_token_file: Option<PathBuf>,
     /// Where to log every decision, and how.
     pub decision_log: Option<DecisionLogConfig>,
-    /// A candidate rules folder to score every lead with too, off the response path.
+    /// A candidate rules folder to score every lead with too, off the response path
+    /// (compared with `rules_dir`, or with the first named rule set).
     pub shadow_dir: Option<PathBuf>,
     /// Serve HTTPS with this certificate chain and private key (PEM files), read again
     /// on SIGHUP.
@@ -112,6 +117,7 @@ impl Config {
     pub fn new(rules_dir: impl Into<PathBuf>) -> Config {
         Config {
             rules_dir: rules_dir.into(),
+            rule_sets: Vec::new(),
             as_of: None,
             max_body: DEFAULT_MAX_BODY,
             max_body_total: DEFAULT_MAX_BODY_TOTAL,
@@ -125,6 +131,29 @@ impl Config {
             tls: None,
         }
     }
+}
+
+impl Config {
+    /// Serves several rule sets, `(name, folder)`, each at `/v1/NAME/...`, with the
+    /// default limits and timeouts. Names are letters, digits, `-` and `_`.
+    pub fn named(rule_sets: Vec<(String, PathBuf)>) -> Config {
+        let first = rule_sets
+            .first()
+            .map(|(_, dir)| dir.clone())
+            .unwrap_or_default();
+        let mut config = Config::new(first);
+        config.rule_sets = rule_sets;
+        config
+    }
+}
+
+/// Whether `name` can name a rule set in a route.
+pub fn is_rule_set_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The scoring service: the rules in use, swapped atomically on reload, and the
@@ -145,8 +174,11 @@ impl std::fmt::Debug for Service {
 
 pub(crate) struct State {
     config: Config,
-    /// The rules in use, swapped whole on reload.
-    rules: RuleSet,
+    /// The rules in use, swapped whole on reload: the unnamed rule set, or the first
+    /// named one.
+    rules: Arc<RuleSet>,
+    /// The named rule sets (`rules` first), in the order given; empty when unnamed.
+    named: Vec<Arc<RuleSet>>,
     metrics: Metrics,
     /// Room for request bodies across all requests.
     bodies: BodyBudget,
@@ -199,7 +231,32 @@ impl Service {
     /// load, a token file cannot be read or holds no token, or the decision log cannot
     /// be opened: the service never starts half-configured.
     pub fn load(config: Config) -> Result<Service, Error> {
-        let rules = RuleSet::load(None, &config.rules_dir)?;
+        let mut named = Vec::new();
+        for (name, dir) in &config.rule_sets {
+            if !is_rule_set_name(name)
+                || named
+                    .iter()
+                    .any(|s: &Arc<RuleSet>| s.name.as_deref() == Some(name))
+            {
+                return Err(Error::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "`{name}` cannot name a rule set: use letters, digits, - and _, each name once"
+                        ),
+                    ),
+                });
+            }
+            named.push(Arc::new(RuleSet::load(
+                Some(Arc::from(name.as_str())),
+                dir,
+            )?));
+        }
+        let rules = match named.first() {
+            Some(first) => Arc::clone(first),
+            None => Arc::new(RuleSet::load(None, &config.rules_dir)?),
+        };
         let tokens = config
             .token_file
             .as_deref()
@@ -232,6 +289,7 @@ impl Service {
                 bodies: BodyBudget::new(config.max_body_total),
                 config,
                 rules,
+                named,
                 metrics: Metrics::default(),
                 tokens,
                 metrics_tokens,
@@ -261,13 +319,7 @@ impl Service {
     /// logged and shown by [`Service::status`] until a later reload succeeds.
     pub fn reload(&self) -> Result<bool, Error> {
         self.reload_credentials();
-        let reloaded = self.state.rules.reload();
-        match &reloaded {
-            Ok(true) => self.state.metrics.reloaded(),
-            Ok(false) => {}
-            Err(_) => self.state.metrics.reload_failed(),
-        }
-        reloaded
+        self.state.reload(&self.state.rules)
     }
 
     /// Reads the token files and the certificate again; a file that cannot be read or
@@ -299,9 +351,15 @@ impl Service {
     }
 
     /// What is loaded: hash, load time, rules, stages, warnings and the last refused
-    /// reload.
+    /// reload (of the first rule set, when there are several).
     pub fn status(&self) -> RulesStatus {
         self.state.rules.status()
+    }
+
+    /// What each named rule set has loaded, in the order given; empty when the service
+    /// serves one unnamed folder.
+    pub fn rule_sets(&self) -> Vec<RulesStatus> {
+        self.state.named.iter().map(|set| set.status()).collect()
     }
 
     /// What shadow scoring has found since it started or was last reset; `None` when
@@ -316,9 +374,15 @@ impl Service {
     /// called inside a tokio runtime.
     pub fn watch(&self) -> Watcher {
         let service = self.clone();
-        let mut watcher = reload::watch(self.rules_dir(), move || {
+        let mut watcher = reload::watch(&self.state.rules.dir, move || {
             let _ = service.reload();
         });
+        for set in self.state.named.iter().skip(1) {
+            let (state, set) = (Arc::clone(&self.state), Arc::clone(set));
+            watcher.also(reload::watch(&set.dir.clone(), move || {
+                let _ = state.reload(&set);
+            }));
+        }
         if let Some(shadow) = &self.state.shadow {
             let service = self.clone();
             watcher.also(reload::watch(&shadow.rules().dir, move || {
@@ -388,6 +452,22 @@ impl Service {
 }
 
 impl State {
+    /// Reloads one rule set and counts it.
+    fn reload(&self, set: &RuleSet) -> Result<bool, Error> {
+        let reloaded = set.reload();
+        match &reloaded {
+            Ok(true) => self.metrics.reloaded(),
+            Ok(false) => {}
+            Err(_) => self.metrics.reload_failed(),
+        }
+        reloaded
+    }
+
+    /// The named rule set `name`.
+    fn rule_set(&self, name: &str) -> Option<&Arc<RuleSet>> {
+        self.named.iter().find(|s| s.name.as_deref() == Some(name))
+    }
+
     /// The as-of date for a request: the pinned one, or today (UTC). The service's only
     /// clock read for scoring.
     fn as_of(&self) -> Date {
@@ -405,8 +485,18 @@ impl State {
 
     /// Hands a scored lead to shadow scoring (which logs it after) or to the decision
     /// log. Never waits.
-    fn decided(&self, production: &Arc<Snapshot>, decision: decisions::Decision) {
-        match (&self.shadow, &self.decisions) {
+    fn decided(
+        &self,
+        set: &Arc<RuleSet>,
+        production: &Arc<Snapshot>,
+        decision: decisions::Decision,
+    ) {
+        // The candidate rules stand in for the first rule set only.
+        let shadow = self
+            .shadow
+            .as_ref()
+            .filter(|_| Arc::ptr_eq(set, &self.rules));
+        match (shadow, &self.decisions) {
             (Some(shadow), _) => shadow.offer(Arc::clone(production), decision),
             (None, Some(log)) => log.record(decision),
             (None, None) => {}

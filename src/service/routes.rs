@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Extension, MatchedPath, Request, State as AxumState};
+use axum::extract::{ConnectInfo, Extension, MatchedPath, Path, Request, State as AxumState};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -22,7 +22,7 @@ use super::auth::TokenFile;
 use super::budget::Room;
 use super::connection::Activity;
 use super::decisions::Decision;
-use super::reload::Snapshot;
+use super::reload::{RuleSet, Snapshot};
 use crate::date::Date;
 use crate::io::{InputFormat, RawRecord, ReadOptions, RecordReader};
 use crate::lead::Lead;
@@ -45,7 +45,11 @@ pub(crate) const RULES_HEADER: HeaderName = HeaderName::from_static("x-leadscore
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub(crate) fn router(state: Arc<State>) -> Router {
-    layered(routes(), state)
+    let routes = match state.named.is_empty() {
+        true => routes(),
+        false => named_routes(),
+    };
+    layered(routes, state)
 }
 
 fn routes() -> Router<Arc<State>> {
@@ -53,6 +57,21 @@ fn routes() -> Router<Arc<State>> {
         .route("/v1/score", post(score))
         .route("/v1/explain", post(explain))
         .route("/v1/rules", get(rules))
+        .route("/v1/shadow", get(shadow))
+        .route("/v1/shadow/reset", post(shadow_reset))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Several rule sets: each under `/v1/NAME/`; `/v1/rules` lists them.
+fn named_routes() -> Router<Arc<State>> {
+    Router::new()
+        .route("/v1/{set}/score", post(score_named))
+        .route("/v1/{set}/explain", post(explain_named))
+        .route("/v1/{set}/rules", get(rules_named))
+        .route("/v1/rules", get(rule_sets))
         .route("/v1/shadow", get(shadow))
         .route("/v1/shadow/reset", post(shadow_reset))
         .route("/healthz", get(healthz))
@@ -172,16 +191,25 @@ async fn observe(AxumState(state): AppState, mut request: Request, next: Next) -
         Some("/v1/rules") => "/v1/rules",
         Some("/v1/shadow") => "/v1/shadow",
         Some("/v1/shadow/reset") => "/v1/shadow/reset",
+        Some("/v1/{set}/score") => "/v1/{set}/score",
+        Some("/v1/{set}/explain") => "/v1/{set}/explain",
+        Some("/v1/{set}/rules") => "/v1/{set}/rules",
         Some("/healthz") => "/healthz",
         Some("/metrics") => "/metrics",
         _ => "unmatched",
     };
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let named = path
+        .strip_prefix("/v1/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|name| state.rule_set(name))
+        .cloned();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if !headers.contains_key(RULES_HEADER) {
-        headers.insert(RULES_HEADER, state.rules.current.load().header.clone());
+        let set = named.as_ref().unwrap_or(&state.rules);
+        headers.insert(RULES_HEADER, set.current.load().header.clone());
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, value);
@@ -555,6 +583,7 @@ fn score_batch(
 /// Hands the scored leads of a request to the decision log and shadow scoring.
 fn keep_decisions(
     state: &State,
+    set: &Arc<RuleSet>,
     snapshot: &Arc<Snapshot>,
     request_id: &Arc<str>,
     as_of: Date,
@@ -567,12 +596,13 @@ fn keep_decisions(
     let rules: Arc<str> = Arc::from(snapshot.hash.as_str());
     for (record, lead, verdict) in kept {
         state.decided(
+            set,
             snapshot,
             Decision {
                 unix,
                 request_id: Arc::clone(request_id),
                 record,
-                rule_set: None,
+                rule_set: set.name.clone(),
                 lead,
                 as_of,
                 rules: Arc::clone(&rules),
@@ -591,6 +621,24 @@ fn stamped(mut response: Response, snapshot: &Snapshot) -> Response {
     response
 }
 
+/// The named rule set of a route, or a 404.
+fn named_set(state: &State, name: &str) -> Result<Arc<RuleSet>, ApiError> {
+    state.rule_set(name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = state
+            .named
+            .iter()
+            .filter_map(|s| s.name.as_deref())
+            .collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no rule set `{name}`; the rule sets are: {}",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
 /// `POST /v1/score`.
 async fn score(
     AxumState(state): AppState,
@@ -598,21 +646,46 @@ async fn score(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let set = Arc::clone(&state.rules);
+    score_with(state, set, request_id, headers, body).await
+}
+
+/// `POST /v1/NAME/score`.
+async fn score_named(
+    AxumState(state): AppState,
+    Path(name): Path<String>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let set = named_set(&state, &name)?;
+    score_with(state, set, request_id, headers, body).await
+}
+
+async fn score_with(
+    state: Arc<State>,
+    set: Arc<RuleSet>,
+    request_id: Arc<str>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let kind = body_kind(&headers)?;
     let (bytes, _room) = read_body(&state, &headers, body).await?;
     // Taken once: a reload during this request does not change its rules.
-    let snapshot = state.rules.current.load_full();
+    let snapshot = set.current.load_full();
     let as_of = state.as_of();
     let keep = state.keeps_decisions();
     let (records, separator, content_type) = match kind {
         BodyKind::Json => match parse_json(&bytes)? {
             Parsed::One(lead) => {
                 let verdict = score_one(&snapshot.scorer, &lead, as_of, || record_name(1))?;
-                state.metrics.leads(&[(Arc::clone(&verdict.stage), 1)]);
+                state
+                    .metrics
+                    .leads(set.name.as_ref(), &[(Arc::clone(&verdict.stage), 1)]);
                 let body = serde_json::to_vec(&verdict).unwrap_or_default();
                 if keep {
                     let kept = vec![(record_name(1), lead, verdict)];
-                    keep_decisions(&state, &snapshot, &request_id, as_of, kept);
+                    keep_decisions(&state, &set, &snapshot, &request_id, as_of, kept);
                 }
                 return Ok(stamped(json_response(body, JSON, 1), &snapshot));
             }
@@ -656,8 +729,8 @@ async fn score(
             })
     };
     let chunk = scored?;
-    state.metrics.leads(&chunk.stages);
-    keep_decisions(&state, &snapshot, &request_id, as_of, chunk.kept);
+    state.metrics.leads(set.name.as_ref(), &chunk.stages);
+    keep_decisions(&state, &set, &snapshot, &request_id, as_of, chunk.kept);
     let mut out = chunk.out;
     if kind == BodyKind::Json {
         match out.last_mut() {
@@ -676,6 +749,27 @@ async fn explain(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let set = Arc::clone(&state.rules);
+    explain_with(state, set, headers, body).await
+}
+
+/// `POST /v1/NAME/explain`.
+async fn explain_named(
+    AxumState(state): AppState,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let set = named_set(&state, &name)?;
+    explain_with(state, set, headers, body).await
+}
+
+async fn explain_with(
+    state: Arc<State>,
+    set: Arc<RuleSet>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     if body_kind(&headers)? != BodyKind::Json {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -688,7 +782,7 @@ async fn explain(
             "explain takes one lead (a JSON object), found an array",
         ));
     };
-    let snapshot = state.rules.current.load_full();
+    let snapshot = set.current.load_full();
     let mut explanation = snapshot.scorer.explain(&lead, state.as_of());
     explanation.verdict.name_by(record_name(1));
     let body = serde_json::to_vec(&explanation).unwrap_or_default();
@@ -723,8 +817,24 @@ fn no_shadow() -> ApiError {
 
 /// `GET /v1/rules`.
 async fn rules(AxumState(state): AppState) -> Response {
-    let service = super::Service { state };
-    let body = serde_json::to_vec(&service.status()).unwrap_or_default();
+    let body = serde_json::to_vec(&state.rules.status()).unwrap_or_default();
+    json_response(body, JSON, 0)
+}
+
+/// `GET /v1/NAME/rules`.
+async fn rules_named(
+    AxumState(state): AppState,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let set = named_set(&state, &name)?;
+    let body = serde_json::to_vec(&set.status()).unwrap_or_default();
+    Ok(stamped(json_response(body, JSON, 0), &set.current.load()))
+}
+
+/// `GET /v1/rules` with several rule sets: each one's status, in the order given.
+async fn rule_sets(AxumState(state): AppState) -> Response {
+    let sets: Vec<super::RulesStatus> = state.named.iter().map(|s| s.status()).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "rule_sets": sets })).unwrap_or_default();
     json_response(body, JSON, 0)
 }
 
@@ -766,11 +876,15 @@ async fn metrics(AxumState(state): AppState) -> Response {
     response
 }
 
-async fn not_found(request: Request) -> ApiError {
+async fn not_found(AxumState(state): AppState, request: Request) -> ApiError {
+    let v1 = match state.named.is_empty() {
+        true => "POST /v1/score, POST /v1/explain, GET /v1/rules",
+        false => "POST /v1/NAME/score, POST /v1/NAME/explain, GET /v1/NAME/rules, GET /v1/rules",
+    };
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {} {}; the routes are POST /v1/score, POST /v1/explain, GET /v1/rules, GET /v1/shadow, GET /healthz, GET /metrics",
+            "no route {} {}; the routes are {v1}, GET /v1/shadow, GET /healthz, GET /metrics",
             request.method(),
             request.uri().path()
         ),
@@ -778,9 +892,13 @@ async fn not_found(request: Request) -> ApiError {
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
-    let allowed = match request.uri().path() {
-        "/v1/score" | "/v1/explain" | "/v1/shadow/reset" => "POST",
-        _ => "GET",
+    let path = request.uri().path();
+    let allowed = match path.ends_with("/score")
+        || path.ends_with("/explain")
+        || path == "/v1/shadow/reset"
+    {
+        true => "POST",
+        false => "GET",
     };
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
