@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::date::Date;
@@ -329,41 +328,41 @@ impl Writer {
     }
 }
 
-/// One decision as a JSON line (no newline).
+/// One decision as a JSON line (no newline). Verdicts are written by
+/// [`Verdict::write_json`], the bytes `leadscore score` writes.
 fn render(out: &mut Vec<u8>, d: &Decision, config: &DecisionLogConfig) {
-    #[derive(Serialize)]
-    struct Line<'a> {
-        time: String,
-        request_id: &'a str,
-        record: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rule_set: Option<&'a str>,
-        as_of: String,
-        rules: &'a str,
-        lead: serde_json::Value,
-        verdict: serde_json::Value,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        shadow: Option<serde_json::Value>,
-    }
-    let verdict = |v: &Verdict| serde_json::from_str(&v.to_json_line()).unwrap_or_default();
-    let line = Line {
-        time: super::reload::rfc3339(d.unix),
-        request_id: &d.request_id,
-        record: &d.record,
-        rule_set: d.rule_set.as_deref(),
-        as_of: d.as_of.to_string(),
-        rules: &d.rules,
-        lead: logged_lead(&d.lead, config),
-        verdict: verdict(&d.verdict),
-        shadow: d.shadow.as_ref().map(|s| match s {
-            ShadowVerdict::Scored(hash, v) => {
-                serde_json::json!({ "rules": &**hash, "verdict": verdict(v) })
-            }
-            ShadowVerdict::Skipped => serde_json::json!("skipped"),
-        }),
+    // Serializing strings and plain data into a Vec cannot fail.
+    let text = |out: &mut Vec<u8>, key: &str, value: &str| {
+        out.extend_from_slice(key.as_bytes());
+        let _ = serde_json::to_writer(&mut *out, value);
     };
-    // Serializing plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, &line);
+    text(out, "{\"time\":", &super::reload::rfc3339(d.unix));
+    text(out, ",\"request_id\":", &d.request_id);
+    text(out, ",\"record\":", &d.record);
+    if let Some(set) = &d.rule_set {
+        text(out, ",\"rule_set\":", set);
+    }
+    text(out, ",\"as_of\":", &d.as_of.to_string());
+    text(out, ",\"rules\":", &d.rules);
+    out.extend_from_slice(b",\"lead\":");
+    if config.fields.is_none() && config.redact.is_empty() {
+        let _ = serde_json::to_writer(&mut *out, &d.lead);
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &logged_lead(&d.lead, config));
+    }
+    out.extend_from_slice(b",\"verdict\":");
+    d.verdict.write_json(out);
+    match &d.shadow {
+        Some(ShadowVerdict::Scored(hash, verdict)) => {
+            text(out, ",\"shadow\":{\"rules\":", hash);
+            out.extend_from_slice(b",\"verdict\":");
+            verdict.write_json(out);
+            out.push(b'}');
+        }
+        Some(ShadowVerdict::Skipped) => out.extend_from_slice(b",\"shadow\":\"skipped\""),
+        None => {}
+    }
+    out.push(b'}');
 }
 
 /// The lead as the log keeps it: whole or only the chosen fields, redacted fields
@@ -438,6 +437,27 @@ mod tests {
         assert_eq!(line["verdict"]["id"], "L-1");
         assert_eq!(line["verdict"]["score"], d.verdict.score);
         assert!(line.get("shadow").is_none() && line.get("rule_set").is_none());
+        // The lead written whole is the lead as the chosen-fields path writes it.
+        assert_eq!(
+            line["lead"],
+            logged_lead(&d.lead, &DecisionLogConfig::new("x"))
+        );
+        assert_eq!(
+            line["verdict"],
+            serde_json::from_str::<serde_json::Value>(&d.verdict.to_json_line()).unwrap()
+        );
+        let mut shadowed = decision("L-1");
+        shadowed.rule_set = Some(Arc::from("emea"));
+        shadowed.shadow = Some(ShadowVerdict::Scored(
+            Arc::from("sha256:cd"),
+            Box::new(d.verdict.clone()),
+        ));
+        out.clear();
+        render(&mut out, &shadowed, &DecisionLogConfig::new("x"));
+        let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["rule_set"], "emea");
+        assert_eq!(line["shadow"]["rules"], "sha256:cd");
+        assert_eq!(line["shadow"]["verdict"], line["verdict"]);
     }
 
     #[test]

@@ -16,8 +16,14 @@
 //! ```
 //!
 //! Routes: `POST /v1/score` (one lead, a JSON array, or JSON Lines), `POST /v1/explain`,
-//! `GET /v1/rules`, `GET /healthz`, `GET /metrics`. [`Service::router`] gives them as an
-//! axum `Router` to mount in a larger application.
+//! `GET /v1/rules`, `GET /v1/shadow`, `POST /v1/shadow/reset`, `GET /healthz`,
+//! `GET /metrics`; with named rule sets ([`Config::named`]) `/v1/NAME/score`,
+//! `/v1/NAME/explain`, `/v1/NAME/rules`. [`Service::router`] gives them as an axum
+//! `Router` to mount in a larger application.
+//!
+//! For production, [`Config`] also takes bearer token files (`auth`), a TLS certificate
+//! (`tls`), a decision log written off the request path (`decisions`), and candidate
+//! rules scored beside the rules in use (`shadow`); each is a module here.
 
 mod auth;
 mod budget;
