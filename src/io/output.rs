@@ -118,7 +118,7 @@ impl<W: Write> VerdictWriter<W> {
     /// let mut out = VerdictWriter::new(Vec::new(), OutputFormat::Jsonl).stamp("sha256:ab", Some("v2"));
     /// out.write(&verdict)?;
     /// let text = String::from_utf8(out.finish()?)?;
-    /// assert!(text.ends_with(r#","rules":{"hash":"sha256:ab","version":"v2"}}"#.to_owned() + "\n"));
+    /// assert!(text.ends_with(",\"rules\":{\"hash\":\"sha256:ab\",\"version\":\"v2\"}}\n"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stamp(mut self, hash: &str, version: Option<&str>) -> Self {
