@@ -205,7 +205,17 @@ struct Worker {
 
 impl Worker {
     fn run(self, rx: Receiver<Message>) {
-        while let Ok(message) = rx.recv() {
+        loop {
+            let message = match rx.try_recv() {
+                Ok(m) => m,
+                // Nap rather than wait on the queue, so requests never wake this thread
+                // (see the decision log's writer).
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    std::thread::sleep(super::decisions::NAP);
+                    continue;
+                }
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+            };
             match message {
                 Message::Job(job) => self.score(*job),
                 Message::Flush(done) => {
