@@ -62,6 +62,17 @@ struct Args {
     /// Client runtime threads (keep them few: the server needs the cores).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// An extra request header, `NAME: VALUE` (repeatable), e.g.
+    /// `--header "Authorization: Bearer TOKEN"`.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not `NAME: VALUE`"))?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
 /// What one connection saw.
@@ -156,10 +167,13 @@ async fn connection(
             }
         }
         let Some(s) = sender.as_mut() else { continue };
-        let request = hyper::Request::post(args.path.as_str())
+        let mut request = hyper::Request::post(args.path.as_str())
             .header(hyper::header::HOST, args.addr.to_string())
-            .header(hyper::header::CONTENT_TYPE, args.content_type.as_str())
-            .body(Full::new(body.clone()));
+            .header(hyper::header::CONTENT_TYPE, args.content_type.as_str());
+        for (name, value) in &args.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let request = request.body(Full::new(body.clone()));
         let Ok(request) = request else {
             tally.errors += 1;
             continue;

@@ -53,7 +53,7 @@ mod stage;
 mod transition;
 mod verdict;
 
-pub use analysis::{calibrate, convert, diff, report, timeline};
+pub use analysis::{calibrate, convert, diff, replay, report, timeline};
 pub use date::{Date, Timestamp};
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;

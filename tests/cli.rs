@@ -1493,3 +1493,57 @@ fn decay_fades_engagement_as_the_as_of_date_moves_on() {
     // Before the activity happened, `within_days` does not hold.
     assert_eq!(engagement("2026-10-01"), 0);
 }
+
+#[test]
+fn score_stamp_names_the_rules_and_leaves_the_rest_byte_identical() {
+    let plain = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
+    let stamped = leadscore(&["score", "--stamp", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
+    assert_eq!(stamped.status.code(), plain.status.code());
+    let hash = leadscore::Rules::hash_dir(root().join("rules")).unwrap();
+    let stamp = format!(",\"rules\":{{\"hash\":\"{hash}\"}}}}");
+    let (plain, stamped) = (stdout(&plain), stdout(&stamped));
+    assert_eq!(plain.lines().count(), stamped.lines().count());
+    for (plain, stamped) in plain.lines().zip(stamped.lines()) {
+        // The stamp is one more key at the end; nothing else moves.
+        let unstamped = stamped.strip_suffix(&stamp).map(|s| format!("{s}}}"));
+        assert_eq!(unstamped.as_deref(), Some(plain), "{stamped}");
+    }
+    // A table has no room for it.
+    let table = leadscore(&[
+        "score",
+        "--stamp",
+        "--format",
+        "table",
+        "fixtures/leads.jsonl",
+    ]);
+    assert_eq!(table.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&table.stderr).contains("use --format jsonl or json"));
+}
+
+#[test]
+fn score_stamp_carries_settings_version() {
+    let dir = std::env::temp_dir().join(format!("leadscore-stamp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("r.yaml"),
+        "settings: { version: \"2026-03\" }\nrules:\n  - id: any\n    when: { field: budget, gte: 1 }\n    points: 5\nstages:\n  - id: lead\n",
+    )
+    .unwrap();
+    let out = leadscore_with_stdin(
+        &[
+            "score",
+            "--stamp",
+            "--rules",
+            dir.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        b"{\"id\": 1, \"budget\": 3}\n",
+    );
+    let verdicts: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(verdicts[0]["rules"]["version"], "2026-03");
+    let hash = leadscore::Rules::hash_dir(&dir).unwrap();
+    assert_eq!(verdicts[0]["rules"]["hash"], hash.as_str());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -34,6 +34,13 @@ static STARTED: AtomicUsize = AtomicUsize::new(0);
 
 impl Server {
     fn start(name: &str, extra: &[&str]) -> Server {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Server::start_with(name, |_| extra)
+    }
+
+    /// Starts a server after `prepare` has set up its folder (which holds the copy of
+    /// the rules); `prepare` returns the extra flags.
+    fn start_with(name: &str, prepare: impl FnOnce(&Path) -> Vec<String>) -> Server {
         let n = STARTED.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!(
             "leadscore-service-{}-{n}-{name}",
@@ -42,18 +49,16 @@ impl Server {
         let _ = std::fs::remove_dir_all(&dir);
         let rules = dir.join("rules");
         copy_rules(&rules);
+        let extra = prepare(&dir);
         let log = dir.join("serve.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--as-of",
-                AS_OF,
-                "--rules",
-            ])
-            .arg(&rules)
-            .args(extra)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_leadscore"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--as-of", AS_OF]);
+        // The copy of the rules, unless the test names its own rule sets.
+        if !extra.iter().any(|a| a == "--rules") {
+            command.arg("--rules").arg(&rules);
+        }
+        let mut child = command
+            .args(&extra)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -120,6 +125,31 @@ impl Server {
             .call()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         answer(response)
+    }
+
+    /// Sends a request with extra headers: (status, response headers, body).
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, ureq::http::HeaderMap, String) {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body.to_string()).unwrap();
+        let response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().read_to_string().unwrap();
+        (status, headers, body)
     }
 
     fn score(&self, lead: &Value) -> Value {
@@ -1066,6 +1096,610 @@ fn request_bodies_share_a_total_budget_and_wait_for_room() {
     assert!(response.contains("\"stage\":\"prospect\""), "{response:?}");
     until("leadscore_request_body_bytes_reserved", 0);
     until("leadscore_requests_waiting_for_body_room", 0);
+}
+
+fn header<'h>(headers: &'h ureq::http::HeaderMap, name: &str) -> &'h str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+}
+
+fn metric(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}
+
+#[test]
+fn tokens_guard_the_v1_routes_and_metrics_and_reload_on_sighup() {
+    let server = Server::start_with("tokens", |dir| {
+        std::fs::write(dir.join("tokens"), "# team A\nalpha-token\n\nbeta-token\n").unwrap();
+        std::fs::write(dir.join("metrics-tokens"), "scrape-token\n").unwrap();
+        vec![
+            "--token-file".into(),
+            dir.join("tokens").display().to_string(),
+            "--metrics-token".into(),
+            dir.join("metrics-tokens").display().to_string(),
+        ]
+    });
+    let lead = qualified_lead().to_string();
+    let json = ("Content-Type", "application/json");
+    let score = |token: Option<&str>| {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![json];
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth));
+        }
+        server.send("POST", "/v1/score", &headers, &lead)
+    };
+
+    // No token, a wrong one, another scheme: 401 with a JSON error and a challenge.
+    let (status, headers, body) = score(None);
+    assert_eq!(status, 401, "{body}");
+    assert!(error_of(&body).contains("Authorization: Bearer"), "{body}");
+    assert_eq!(
+        header(&headers, "www-authenticate"),
+        "Bearer realm=\"leadscore\""
+    );
+    let (status, headers, body) = score(Some("gamma-token"));
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        header(&headers, "www-authenticate"),
+        "Bearer realm=\"leadscore\", error=\"invalid_token\""
+    );
+    let (status, _, _) = server.send(
+        "GET",
+        "/v1/rules",
+        &[("Authorization", "Basic YWxwaGEtdG9rZW4=")],
+        "",
+    );
+    assert_eq!(status, 401);
+    // An unknown /v1/ route tells nothing to a caller without a token.
+    let (status, _, _) = server.send("GET", "/v1/nothing-here", &[], "");
+    assert_eq!(status, 401);
+
+    // Either token in the file: served, stamped with the rules hash and a request id.
+    let (status, headers, body) = score(Some("alpha-token"));
+    assert_eq!(status, 200, "{body}");
+    let (_, _, rules) = server.send(
+        "GET",
+        "/v1/rules",
+        &[("Authorization", "Bearer beta-token")],
+        "",
+    );
+    let hash = serde_json::from_str::<Value>(&rules).unwrap()["hash"].clone();
+    assert_eq!(
+        header(&headers, "x-leadscore-rules"),
+        hash.as_str().unwrap()
+    );
+    assert!(!header(&headers, "x-request-id").is_empty());
+
+    // /healthz stays open; /metrics takes its own token only.
+    let (status, headers, _) = server.send("GET", "/healthz", &[], "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "x-leadscore-rules"),
+        hash.as_str().unwrap()
+    );
+    let (status, _, _) = server.send("GET", "/metrics", &[], "");
+    assert_eq!(status, 401);
+    let (status, _, _) = server.send(
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer alpha-token")],
+        "",
+    );
+    assert_eq!(status, 401);
+    let (status, _, metrics) = server.send(
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer scrape-token")],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(
+            &metrics,
+            "leadscore_auth_failures_total{reason=\"missing\"}"
+        ),
+        4
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "leadscore_auth_failures_total{reason=\"invalid\"}"
+        ),
+        2
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "leadscore_http_requests_total{route=\"/v1/score\",status=\"401\"}"
+        ),
+        2
+    );
+
+    // A token taken out of the file stops working after SIGHUP; the others go on.
+    std::fs::write(server.dir.join("tokens"), "alpha-token\n").unwrap();
+    server.signal("HUP");
+    server.poll_until("beta-token to be refused", || {
+        score(Some("beta-token")).0 == 401
+    });
+    assert_eq!(score(Some("alpha-token")).0, 200);
+    // A file emptied by mistake keeps the tokens in use, and says so.
+    std::fs::write(server.dir.join("tokens"), "# nothing\n").unwrap();
+    server.signal("HUP");
+    server.poll_until("the empty token file to be refused", || {
+        server.logs().contains("keeping the tokens in use")
+    });
+    assert_eq!(score(Some("alpha-token")).0, 200);
+
+    let logs = server.logs();
+    for token in ["alpha-token", "beta-token", "gamma-token", "scrape-token"] {
+        assert!(!logs.contains(token), "{token} in the log:\n{logs}");
+    }
+}
+
+/// Reads the decision log's lines once there are `n` of them.
+fn decisions(server: &Server, path: &Path, n: usize) -> Vec<Value> {
+    let mut lines = Vec::new();
+    server.poll_until(&format!("{n} decisions in {}", path.display()), || {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        lines = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        lines.len() >= n
+    });
+    assert_eq!(lines.len(), n);
+    lines
+}
+
+/// Runs `leadscore replay ARGS`: (exit code, standard output).
+fn replay(args: &[&str]) -> (i32, String) {
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    let output = common::leadscore(&all);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_decision_log_records_each_lead_and_replay_catches_a_changed_rule() {
+    let server = Server::start_with("decisions", |dir| {
+        vec![
+            "--decision-log".into(),
+            dir.join("decisions.jsonl").display().to_string(),
+        ]
+    });
+    let log = server.dir.join("decisions.jsonl");
+    let json = ("Content-Type", "application/json");
+    let (status, headers, body) = server.send(
+        "POST",
+        "/v1/score",
+        &[json, ("X-Request-Id", "trace-7")],
+        &qualified_lead().to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "x-request-id"), "trace-7");
+    let leads = std::fs::read_to_string(root().join("fixtures/leads.jsonl")).unwrap();
+    let (status, headers, _) = server.send(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "application/x-ndjson")],
+        &leads,
+    );
+    assert_eq!(status, 200);
+    let batch_id = header(&headers, "x-request-id").to_string();
+    let n = 1 + leads.lines().filter(|l| !l.trim().is_empty()).count();
+    let lines = decisions(&server, &log, n);
+
+    let hash = server.status()["hash"].clone();
+    let first = &lines[0];
+    assert_eq!(first["request_id"], "trace-7");
+    assert_eq!(first["record"], "request:1");
+    assert_eq!(first["as_of"], AS_OF);
+    assert_eq!(first["rules"], hash);
+    assert_eq!(first["lead"], qualified_lead());
+    assert_eq!(
+        first["verdict"],
+        serde_json::from_str::<Value>(&body).unwrap()
+    );
+    assert!(first["time"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l["request_id"] == batch_id.as_str())
+    );
+
+    // Replayed with the rules that made them, every verdict is identical.
+    let rules = server.rules();
+    let (code, out) = replay(&["--rules", rules.to_str().unwrap(), log.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("{n} identical, 0 differ")), "{out}");
+
+    // A rule changed under the service: later decisions name the new rules.
+    server.edit("bant.yaml", "gte: 10000 }", "gte: 30000 }");
+    server.wait_for("the edit to load", |s| s["hash"] != hash);
+    let after = server.score(&qualified_lead());
+    assert_eq!(after["stage"], "lead");
+    let lines = decisions(&server, &log, n + 1);
+    assert_ne!(lines[n]["rules"], hash);
+
+    // Replayed with the changed rules, the old decisions that depended on the rule
+    // differ, each named; the new one is identical. Exit 1.
+    let (code, out) = replay(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--format",
+        "json",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{report:#}");
+    assert_eq!(groups[0]["rules"], hash);
+    assert_eq!(groups[0]["replayed_rules"], false);
+    assert!(groups[0]["differing"].as_u64().unwrap() >= 1, "{report:#}");
+    let first_difference = &groups[0]["differences"][0];
+    assert_eq!(first_difference["request_id"], "trace-7");
+    assert_eq!(first_difference["logged"]["stage"], "prospect");
+    assert_eq!(first_difference["replayed"]["stage"], "lead");
+    assert_eq!(
+        (
+            groups[1]["replayed_rules"].clone(),
+            groups[1]["identical"].clone(),
+            groups[1]["differing"].clone()
+        ),
+        (json!(true), json!(1), json!(0))
+    );
+    let (code, table) = replay(&["--rules", rules.to_str().unwrap(), log.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(table.contains("prospect 40 -> lead 20"), "{table}");
+}
+
+#[test]
+fn the_decision_log_keeps_chosen_fields_hashes_others_and_survives_a_full_disk() {
+    let server = Server::start_with("redacted", |dir| {
+        vec![
+            "--decision-log".into(),
+            dir.join("d.jsonl").display().to_string(),
+            "--decision-log-fields".into(),
+            "email,budget".into(),
+            "--decision-log-redact".into(),
+            "email".into(),
+        ]
+    });
+    server.score(
+        &json!({"id": "L-1", "email": "maria@alpinefoods.es", "budget": 25000, "phone": "555"}),
+    );
+    let line = &decisions(&server, &server.dir.join("d.jsonl"), 1)[0];
+    assert_eq!(line["lead"]["budget"], 25000);
+    assert_eq!(line["lead"].as_object().unwrap().len(), 2, "{line}");
+    let email = line["lead"]["email"].as_str().unwrap();
+    assert!(
+        email.starts_with("sha256:") && !email.contains("maria"),
+        "{line}"
+    );
+    drop(server);
+
+    // Every write fails: requests are still answered, and the failures counted.
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let server = Server::start("full-disk", &["--decision-log", "/dev/full"]);
+    for _ in 0..3 {
+        assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+    }
+    server.poll_until("the write failures to be counted", || {
+        let (_, _, metrics) = server.get("/metrics");
+        metric(
+            &metrics,
+            "leadscore_decision_log_errors_total{reason=\"write\"}",
+        ) >= 1
+    });
+    assert!(server.logs().contains("cannot write the decision log"));
+}
+
+#[test]
+fn shadow_rules_score_every_lead_under_concurrent_load() {
+    let server = Server::start_with("shadow", |dir| {
+        let candidate = dir.join("candidate");
+        copy_rules(&candidate);
+        let bant = candidate.join("bant.yaml");
+        let text = std::fs::read_to_string(&bant).unwrap();
+        std::fs::write(&bant, text.replacen("gte: 10000 }", "gte: 30000 }", 1)).unwrap();
+        vec![
+            "--shadow".into(),
+            candidate.display().to_string(),
+            "--decision-log".into(),
+            dir.join("d.jsonl").display().to_string(),
+        ]
+    });
+    // Before any lead: nothing compared.
+    let (status, _, body) = server.get("/v1/shadow");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["diff"],
+        Value::Null
+    );
+
+    let (threads, per_thread) = (8, 40);
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let server = &server;
+            scope.spawn(move || {
+                for i in 0..per_thread {
+                    let lead = match i % 2 {
+                        0 => json!({"id": format!("Q-{t}-{i}"), "email": "maria@alpinefoods.es", "budget": 25000, "pain_points": "supplier delays"}),
+                        _ => json!({"id": format!("S-{t}-{i}"), "email": "kid@state.edu"}),
+                    };
+                    let verdict = server.score(&lead);
+                    // Answers come from the production rules only.
+                    let want = if i % 2 == 0 { "prospect" } else { "disqualified" };
+                    assert_eq!(verdict["stage"], want);
+                }
+            });
+        }
+    });
+    let total = threads * per_thread;
+    let mut status = Value::Null;
+    server.poll_until("every lead to be shadow-scored or skipped", || {
+        let (_, _, body) = server.get("/v1/shadow");
+        status = serde_json::from_str(&body).unwrap();
+        let done = ["agree", "differ", "skipped"].map(|k| status[k].as_u64().unwrap());
+        done.iter().sum::<u64>() == total as u64
+    });
+    let skipped = status["skipped"].as_u64().unwrap();
+    let compared = status["diff"]["leads"]["compared"].as_u64().unwrap();
+    assert_eq!(compared + skipped, total as u64, "{status:#}");
+    // The qualified half moves from prospect to lead; the rest agree.
+    let changes = status["diff"]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{status:#}");
+    assert_eq!(
+        (changes[0]["from"].as_str(), changes[0]["to"].as_str()),
+        (Some("prospect"), Some("lead"))
+    );
+    assert_eq!(changes[0]["leads"], status["differ"]);
+    assert!(changes[0]["samples"][0].as_str().unwrap().starts_with("Q-"));
+    assert_eq!(
+        status["agree"].as_u64().unwrap() + status["differ"].as_u64().unwrap(),
+        compared
+    );
+    let rules: Vec<&str> = status["diff"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"budget_confirmed"), "{rules:?}");
+    assert_eq!(status["production"], server.status()["hash"]);
+
+    let (_, _, metrics) = server.get("/metrics");
+    assert_eq!(
+        metric(&metrics, "leadscore_shadow_total{agree=\"true\"}")
+            + metric(&metrics, "leadscore_shadow_total{agree=\"false\"}"),
+        compared
+    );
+    assert_eq!(metric(&metrics, "leadscore_shadow_skipped_total"), skipped);
+
+    // The decision log has both verdicts for each lead.
+    let lines = decisions(&server, &server.dir.join("d.jsonl"), total);
+    let moved = lines
+        .iter()
+        .find(|l| l["verdict"]["id"].as_str().unwrap().starts_with("Q-") && l["shadow"].is_object())
+        .expect("a shadow-scored qualified lead");
+    assert_eq!(moved["verdict"]["stage"], "prospect");
+    assert_eq!(moved["shadow"]["verdict"]["stage"], "lead");
+    assert_ne!(moved["shadow"]["rules"], moved["rules"]);
+
+    // A reset starts the comparison afresh.
+    let (status, _, body) = server.post("/v1/shadow/reset", "application/json", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["diff"],
+        Value::Null
+    );
+}
+
+/// A certificate for 127.0.0.1 made for the test: (certificate PEM, key PEM, DER).
+fn test_certificate() -> (String, String, Vec<u8>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    (cert.pem(), signing_key.serialize_pem(), cert.der().to_vec())
+}
+
+/// A client that trusts only the certificate `der`.
+fn agent_trusting(der: &[u8]) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let roots = RootCerts::Specific(std::sync::Arc::new(vec![
+        Certificate::from_der(der).to_owned(),
+    ]));
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(PATIENCE))
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .into()
+}
+
+#[test]
+fn https_round_trip_and_a_renewed_certificate_on_sighup() {
+    let (cert, key, der) = test_certificate();
+    let mut server = Server::start_with("tls", |dir| {
+        std::fs::write(dir.join("cert.pem"), &cert).unwrap();
+        std::fs::write(dir.join("key.pem"), &key).unwrap();
+        std::fs::write(dir.join("tokens"), "tls-token\n").unwrap();
+        vec![
+            "--tls-cert".into(),
+            dir.join("cert.pem").display().to_string(),
+            "--tls-key".into(),
+            dir.join("key.pem").display().to_string(),
+            "--token-file".into(),
+            dir.join("tokens").display().to_string(),
+        ]
+    });
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    server.agent = agent_trusting(&der);
+    let auth = ("Authorization", "Bearer tls-token");
+    let (status, headers, body) = server.send(
+        "POST",
+        "/v1/score",
+        &[("Content-Type", "application/json"), auth],
+        &qualified_lead().to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["stage"],
+        "prospect"
+    );
+    assert!(header(&headers, "x-leadscore-rules").starts_with("sha256:"));
+    assert_eq!(server.send("GET", "/v1/rules", &[], "").0, 401);
+
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let addr = server.base.trim_start_matches("https://").to_string();
+    let plain = exchange(
+        &addr,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(!plain.contains("200 OK"), "{plain}");
+
+    // A client that does not trust the certificate is refused by its own TLS check.
+    let (_, _, other) = test_certificate();
+    let stranger = agent_trusting(&other);
+    assert!(stranger.get(&server.url("/healthz")).call().is_err());
+
+    // A renewed certificate takes effect for new connections on SIGHUP.
+    let (cert2, key2, der2) = test_certificate();
+    std::fs::write(server.dir.join("cert.pem"), cert2).unwrap();
+    std::fs::write(server.dir.join("key.pem"), key2).unwrap();
+    server.signal("HUP");
+    server.poll_until("the renewed certificate", || {
+        agent_trusting(&der2)
+            .get(&server.url("/healthz"))
+            .call()
+            .is_ok()
+    });
+    // A broken pair keeps the certificate in use.
+    std::fs::write(server.dir.join("key.pem"), "not a key").unwrap();
+    server.signal("HUP");
+    server.poll_until("the broken key to be refused", || {
+        server.logs().contains("keeping the TLS certificate in use")
+    });
+    assert!(
+        agent_trusting(&der2)
+            .get(&server.url("/healthz"))
+            .call()
+            .is_ok()
+    );
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(), Some(0));
+}
+
+#[test]
+fn two_rule_sets_are_served_and_reloaded_each_on_its_own() {
+    let server = Server::start_with("named", |dir| {
+        // Two teams: EMEA asks for a larger budget.
+        let (emea, us) = (dir.join("emea"), dir.join("us"));
+        copy_rules(&emea);
+        copy_rules(&us);
+        let bant = emea.join("bant.yaml");
+        let text = std::fs::read_to_string(&bant).unwrap();
+        std::fs::write(&bant, text.replacen("gte: 10000 }", "gte: 30000 }", 1)).unwrap();
+        vec![
+            "--rules".into(),
+            format!("emea={}", emea.display()),
+            "--rules".into(),
+            format!("us={}", us.display()),
+            "--decision-log".into(),
+            dir.join("d.jsonl").display().to_string(),
+        ]
+    });
+    let lead = qualified_lead().to_string();
+    let score = |set: &str| {
+        let (status, headers, body) = server.send(
+            "POST",
+            &format!("/v1/{set}/score"),
+            &[("Content-Type", "application/json")],
+            &lead,
+        );
+        assert_eq!(status, 200, "{body}");
+        let verdict: Value = serde_json::from_str(&body).unwrap();
+        (verdict, header(&headers, "x-leadscore-rules").to_string())
+    };
+    let rules = |set: &str| {
+        let (status, _, body) = server.send("GET", &format!("/v1/{set}/rules"), &[], "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let (emea, emea_hash) = score("emea");
+    let (us, us_hash) = score("us");
+    assert_eq!(
+        (emea["stage"].as_str(), us["stage"].as_str()),
+        (Some("lead"), Some("prospect"))
+    );
+    assert_eq!(rules("emea")["hash"], emea_hash.as_str());
+    assert_eq!(rules("us")["hash"], us_hash.as_str());
+    assert_eq!(rules("us")["name"], "us");
+    let (_, _, all) = server.get("/v1/rules");
+    let all: Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all["rule_sets"][0]["name"], "emea");
+    assert_eq!(all["rule_sets"][1]["name"], "us");
+    // Today's routes and unknown sets are not served.
+    let (status, _, body) = server.post("/v1/score", "application/json", &lead);
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = server.post("/v1/apac/score", "application/json", &lead);
+    assert_eq!(status, 404);
+    assert!(
+        error_of(&body).contains("the rule sets are: emea, us"),
+        "{body}"
+    );
+
+    // A broken edit to one folder affects only its own routes.
+    let bant = server.dir.join("us/bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 10000 }", "gtee: 10000 }", 1)).unwrap();
+    server.poll_until("the broken us folder to be refused", || {
+        rules("us")["last_reload_error"].is_object()
+    });
+    assert_eq!(score("us"), (us.clone(), us_hash.clone()));
+    assert_eq!(rules("emea")["last_reload_error"], Value::Null);
+    // A good edit to the other reloads it alone.
+    let bant = server.dir.join("emea/bant.yaml");
+    let text = std::fs::read_to_string(&bant).unwrap();
+    std::fs::write(&bant, text.replacen("gte: 30000 }", "gte: 20000 }", 1)).unwrap();
+    server.poll_until("the emea edit to load", || {
+        rules("emea")["hash"] != emea_hash.as_str()
+    });
+    assert_eq!(score("emea").0["stage"], "prospect");
+    assert_eq!(score("us").1, us_hash);
+
+    let (_, _, metrics) = server.get("/metrics");
+    assert!(
+        metric(
+            &metrics,
+            "leadscore_leads_scored_total{rule_set=\"us\",stage=\"prospect\"}"
+        ) >= 3
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "leadscore_leads_scored_total{rule_set=\"emea\",stage=\"lead\"}"
+        ),
+        1
+    );
+    let lines = decisions(&server, &server.dir.join("d.jsonl"), 5);
+    assert_eq!(lines[0]["rule_set"], "emea");
+    assert_eq!(lines[1]["rule_set"], "us");
 }
 
 #[test]

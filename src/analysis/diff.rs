@@ -129,7 +129,7 @@ pub struct Diff {
 }
 
 /// Collects pairs of verdicts, old and new, into a [`Diff`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DiffBuilder {
     old_stages: Vec<Arc<str>>,
     new_stages: Vec<Arc<str>>,

@@ -9,6 +9,7 @@ mod convert;
 mod diff;
 mod explain;
 mod init;
+mod replay;
 mod report;
 mod schema;
 mod score;
@@ -120,6 +121,8 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Replay a history of lead updates: when each lead changed stage, and how long it took.
     Timeline(timeline::TimelineArgs),
+    /// Score a decision log again and report, per rules hash, which verdicts differ.
+    Replay(replay::ReplayArgs),
     /// Print the JSON Schema of rule files, for editors to validate and complete them.
     Schema(schema::SchemaArgs),
     /// Serve scoring over HTTP, reloading the rules when they change.
@@ -197,6 +200,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(&a),
         Command::Calibrate(a) => calibrate::run(&a),
         Command::Timeline(a) => timeline::run(&a),
+        Command::Replay(a) => replay::run(&a),
         Command::Schema(a) => schema::run(&a),
         #[cfg(feature = "service")]
         Command::Serve(a) => serve::run(&a),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use leadscore::io::{OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input};
-use leadscore::{Direction, Outcome, Pipeline, Scorer, Verdict};
+use leadscore::{Direction, Outcome, Pipeline, Rules, Scorer, Verdict};
 
 use super::batch::InputArgs;
 use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
@@ -51,6 +51,11 @@ pub struct ScoreArgs {
     /// No progress bar and no summary (rejected records are still reported).
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Stamp each verdict with the rules that made it: `"rules": {"hash", "version"}`
+    /// (the hash `leadscore serve` shows; `version` from `settings.version`). JSON
+    /// formats only; the default format becomes `jsonl`.
+    #[arg(long)]
+    stamp: bool,
     /// Worker threads for parsing and scoring; default one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -72,13 +77,25 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
     let input = args.input.format();
     let options = read_options(args.input.delimiter)?;
     let format = output_format(args);
+    if args.stamp && !matches!(format, OutputFormat::Jsonl | OutputFormat::Json) {
+        return Err(Failure::usage(
+            "--stamp adds a `rules` key to JSON verdicts; use --format jsonl or json",
+        ));
+    }
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(create(path)?),
         None => Box::new(io::stdout().lock()),
     };
+    let mut verdicts = VerdictWriter::new(BufWriter::with_capacity(1 << 16, out), format)
+        .for_rules(scorer.rules());
+    if args.stamp {
+        let hash = Rules::hash_dir(&args.rules.rules).map_err(|e| {
+            Failure::usage(format!("cannot read {}: {e}", args.rules.rules.display()))
+        })?;
+        verdicts = verdicts.stamp(&hash, scorer.rules().version());
+    }
     let mut sink = Sink {
-        verdicts: VerdictWriter::new(BufWriter::with_capacity(1 << 16, out), format)
-            .for_rules(scorer.rules()),
+        verdicts,
         rejects: match &args.rejects {
             Some(path) => Some(RejectWriter::new(BufWriter::new(create(path)?))),
             None => None,
@@ -302,7 +319,9 @@ pub(super) fn read_options(delimiter: Option<char>) -> Result<ReadOptions, Failu
 fn output_format(args: &ScoreArgs) -> OutputFormat {
     match args.format.as_deref().and_then(OutputFormat::from_name) {
         Some(f) => f,
-        None if args.output.is_none() && io::stdout().is_terminal() => OutputFormat::Table,
+        None if !args.stamp && args.output.is_none() && io::stdout().is_terminal() => {
+            OutputFormat::Table
+        }
         None => OutputFormat::Jsonl,
     }
 }

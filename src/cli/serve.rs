@@ -5,24 +5,38 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
+use std::path::PathBuf;
+
 use leadscore::service::{
     Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_BODY_TOTAL,
-    DEFAULT_MAX_CONNECTIONS, Service, shutdown_signal,
+    DEFAULT_MAX_CONNECTIONS, DecisionLogConfig, Service, is_rule_set_name, shutdown_signal,
 };
 
-use super::{AsOfArgs, Exit, Failure, RulesArgs};
+use super::{AsOfArgs, Exit, Failure};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   leadscore serve --rules rules --listen 127.0.0.1:8080
   curl -s localhost:8080/v1/score -H 'Content-Type: application/json' -d '{\"email\": \"ana@acme.com\", \"budget\": 25000}'
 
-Routes: POST /v1/score, POST /v1/explain, GET /v1/rules, GET /healthz, GET /metrics.
+  leadscore serve --token-file /etc/leadscore/tokens --decision-log /var/log/leadscore/decisions.jsonl
+  leadscore serve --rules rules --shadow candidate-rules   # then: curl localhost:8080/v1/shadow
+
+  leadscore serve --rules emea=rules/emea --rules us=rules/us   # /v1/emea/score, /v1/us/score
+
+Routes: POST /v1/score, POST /v1/explain, GET /v1/rules, GET /v1/shadow, POST /v1/shadow/reset,
+GET /healthz, GET /metrics; with named rule sets, POST /v1/NAME/score, POST /v1/NAME/explain,
+GET /v1/NAME/rules, and GET /v1/rules lists them.
 The rules reload when a rule file changes or on SIGHUP; a broken edit never takes effect.
-The first line on standard output is `listening on http://ADDR` (useful with port 0).")]
+SIGHUP also reads the token files again.
+The first line on standard output is `listening on http://ADDR` (https with --tls-cert; useful
+with port 0).")]
 pub struct ServeArgs {
-    #[command(flatten)]
-    rules: RulesArgs,
+    /// The rules folder; or NAME=DIR, repeated, to serve several rule sets, each at
+    /// /v1/NAME/score, /v1/NAME/explain and /v1/NAME/rules.
+    #[arg(long, value_name = "DIR|NAME=DIR", env = "LEADSCORE_RULES", default_value = "rules",
+          action = clap::ArgAction::Append)]
+    rules: Vec<String>,
     #[command(flatten)]
     as_of: AsOfArgs,
     /// The address to listen on (port 0 picks a free port).
@@ -51,6 +65,51 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+    /// Require `Authorization: Bearer <token>` on every /v1/ route, the token being one
+    /// of the lines of FILE (`#` starts a comment line). Read again on SIGHUP and on every
+    /// rules reload.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Require a bearer token from FILE on /metrics too (else /metrics is open).
+    #[arg(long, value_name = "FILE")]
+    metrics_token: Option<PathBuf>,
+    /// Append one JSON line per scored lead to FILE: time, request id, the lead, the
+    /// as-of date, the rules hash and the verdict (`leadscore replay` reads it).
+    #[arg(long, value_name = "FILE")]
+    decision_log: Option<PathBuf>,
+    /// Log only these lead fields (comma-separated) instead of the whole lead.
+    #[arg(
+        long,
+        value_name = "FIELDS",
+        value_delimiter = ',',
+        requires = "decision_log"
+    )]
+    decision_log_fields: Option<Vec<String>>,
+    /// Log these lead fields (comma-separated) as `sha256:HEX` of their value.
+    #[arg(
+        long,
+        value_name = "FIELDS",
+        value_delimiter = ',',
+        requires = "decision_log"
+    )]
+    decision_log_redact: Vec<String>,
+    /// Rotate the decision log before it grows past SIZE (FILE becomes FILE.1, ...).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "100MiB", requires = "decision_log")]
+    decision_log_max_size: usize,
+    /// Rotated decision logs kept (FILE.1 .. FILE.N); older ones are deleted.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "decision_log")]
+    decision_log_keep: usize,
+    /// Score every lead with the candidate rules in DIR too, after answering, and show
+    /// how they differ at GET /v1/shadow. DIR reloads like --rules.
+    #[arg(long, value_name = "DIR")]
+    shadow: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Read again on
+    /// SIGHUP, so a renewed certificate takes effect without a restart.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log level or filter (error, warn, info, debug, trace); default RUST_LOG, else info.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -61,13 +120,37 @@ pub struct ServeArgs {
 
 pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
     init_logs(args)?;
-    let mut config = Config::new(&args.rules.rules);
+    let mut config = match rule_sets(&args.rules)? {
+        RuleSets::One(dir) => Config::new(dir),
+        RuleSets::Named(sets) => {
+            if args.shadow.is_some() {
+                return Err(Failure::usage(
+                    "--shadow compares with one rules folder; give a single --rules DIR with it",
+                ));
+            }
+            Config::named(sets)
+        }
+    };
     config.as_of = args.as_of.as_of;
     config.max_body = args.max_body;
     config.max_body_total = args.max_body_total;
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     config.max_connections = args.max_connections;
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout);
+    config.token_file = args.token_file.clone();
+    config.metrics_token_file = args.metrics_token.clone();
+    config.shadow_dir = args.shadow.clone();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some((cert.clone(), key.clone()));
+    }
+    if let Some(path) = &args.decision_log {
+        let mut log = DecisionLogConfig::new(path);
+        log.fields = args.decision_log_fields.clone();
+        log.redact = args.decision_log_redact.clone();
+        log.max_size = args.decision_log_max_size as u64;
+        log.keep = args.decision_log_keep;
+        config.decision_log = Some(log);
+    }
     let service = Service::load(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,14 +168,19 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
             .map_err(|e| Failure::usage(format!("cannot install signal handlers: {e}")))?;
         let _watcher = service.watch();
         let status = service.status();
+        for set in service.rule_sets() {
+            tracing::info!(rules = set.rules, hash = %set.hash, dir = %set.dir, "serving the rule set {} at /v1/{}/",
+                set.name.as_deref().unwrap_or(""), set.name.as_deref().unwrap_or(""));
+        }
+        let scheme = if service.is_tls() { "https" } else { "http" };
         tracing::info!(
             rules = status.rules,
             hash = %status.hash,
             dir = %status.dir,
-            "listening on http://{addr}"
+            "listening on {scheme}://{addr}"
         );
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "listening on http://{addr}").and_then(|()| stdout.flush());
+        let _ = writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush());
         drop(stdout);
         service
             .serve(listener, shutdown)
@@ -101,6 +189,43 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
         tracing::info!("stopped");
         Ok(Exit::Ok)
     })
+}
+
+/// What `--rules` names: one folder, or named rule sets.
+#[derive(Debug, PartialEq, Eq)]
+enum RuleSets {
+    One(PathBuf),
+    Named(Vec<(String, PathBuf)>),
+}
+
+/// `--rules DIR` once, or `--rules NAME=DIR` any number of times (not both).
+fn rule_sets(values: &[String]) -> Result<RuleSets, Failure> {
+    let named = |value: &str| {
+        value
+            .split_once('=')
+            .filter(|(name, _)| is_rule_set_name(name) && !std::path::Path::new(value).is_dir())
+            .map(|(name, dir)| (name.to_string(), PathBuf::from(dir)))
+    };
+    match values {
+        [one] if named(one).is_none() => Ok(RuleSets::One(PathBuf::from(one))),
+        _ => {
+            let mut sets: Vec<(String, PathBuf)> = Vec::new();
+            for value in values {
+                let Some((name, dir)) = named(value) else {
+                    return Err(Failure::usage(format!(
+                        "--rules `{value}`: with several rule sets, name each one: --rules NAME=DIR (NAME of letters, digits, - and _)"
+                    )));
+                };
+                if sets.iter().any(|(n, _)| *n == name) {
+                    return Err(Failure::usage(format!(
+                        "the rule set `{name}` is given twice"
+                    )));
+                }
+                sets.push((name, dir));
+            }
+            Ok(RuleSets::Named(sets))
+        }
+    }
 }
 
 fn init_logs(args: &ServeArgs) -> Result<(), Failure> {
@@ -144,7 +269,34 @@ fn parse_size(text: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{RuleSets, parse_size, rule_sets};
+
+    #[test]
+    fn rules_name_one_folder_or_several_sets() {
+        let parse = |values: &[&str]| {
+            rule_sets(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+                .map_err(|f| f.message)
+        };
+        assert_eq!(parse(&["rules"]).unwrap(), RuleSets::One("rules".into()));
+        assert_eq!(
+            parse(&["emea=rules/emea", "us=/srv/us"]).unwrap(),
+            RuleSets::Named(vec![
+                ("emea".into(), "rules/emea".into()),
+                ("us".into(), "/srv/us".into())
+            ])
+        );
+        assert_eq!(
+            parse(&["emea=rules/emea"]).unwrap(),
+            RuleSets::Named(vec![("emea".into(), "rules/emea".into())])
+        );
+        assert!(
+            parse(&["rules", "us=x"])
+                .unwrap_err()
+                .contains("name each one")
+        );
+        assert!(parse(&["a=x", "a=y"]).unwrap_err().contains("given twice"));
+        assert!(parse(&["a b=x", "c=y"]).is_err());
+    }
 
     #[test]
     fn sizes_take_binary_units() {

@@ -65,6 +65,8 @@ pub struct VerdictWriter<W: Write> {
     /// CSV columns for the keys the rules opt into; taken from the first verdict
     /// unless [`VerdictWriter::for_rules`] gave them.
     extra: Option<ExtraColumns>,
+    /// `,"rules":{...}`, written before each JSON verdict's closing brace.
+    stamp: Option<Vec<u8>>,
 }
 
 /// CSV columns beyond [`CSV_HEADER`]: one per score dimension (`score_fit`) after
@@ -142,6 +144,46 @@ impl<W: Write> VerdictWriter<W> {
             sink,
             line: Vec::with_capacity(1024),
             extra: None,
+            stamp: None,
+        }
+    }
+
+    /// Stamps every JSON verdict (`jsonl` and `json`) with the rules that made it: a last
+    /// key `"rules": {"hash": ..., "version": ...}` (`version` only when given). The CSV
+    /// and table formats are not stamped.
+    ///
+    /// ```
+    /// use leadscore::io::{OutputFormat, VerdictWriter};
+    /// let scorer = leadscore::Scorer::new(leadscore::Rules::load_dir("rules")?);
+    /// let lead = leadscore::Lead::from_json(serde_json::json!({"id": "L-1"}))?;
+    /// let verdict = scorer.score(&lead, leadscore::Date::parse("2026-01-15").unwrap());
+    /// let mut out = VerdictWriter::new(Vec::new(), OutputFormat::Jsonl).stamp("sha256:ab", Some("v2"));
+    /// out.write(&verdict)?;
+    /// let text = String::from_utf8(out.finish()?)?;
+    /// assert!(text.ends_with(",\"rules\":{\"hash\":\"sha256:ab\",\"version\":\"v2\"}}\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stamp(mut self, hash: &str, version: Option<&str>) -> Self {
+        let rules = match version {
+            Some(version) => serde_json::json!({ "hash": hash, "version": version }),
+            None => serde_json::json!({ "hash": hash }),
+        };
+        let mut stamp = b",\"rules\":".to_vec();
+        stamp.extend_from_slice(rules.to_string().as_bytes());
+        self.stamp = Some(stamp);
+        self
+    }
+
+    /// One verdict's JSON into `self.line`, stamped when asked.
+    fn render_json(&mut self, verdict: &Verdict) {
+        self.line.clear();
+        verdict.write_json(&mut self.line);
+        if let Some(stamp) = &self.stamp
+            && self.line.last() == Some(&b'}')
+        {
+            self.line.pop();
+            self.line.extend_from_slice(stamp);
+            self.line.push(b'}');
         }
     }
 
@@ -162,17 +204,21 @@ impl<W: Write> VerdictWriter<W> {
     /// When `out` fails (a closed pipe shows as `ErrorKind::BrokenPipe`).
     pub fn write(&mut self, verdict: &Verdict) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Jsonl(out) => {
-                self.line.clear();
-                verdict.write_json(&mut self.line);
+            Sink::Jsonl(_) => {
+                self.render_json(verdict);
                 self.line.push(b'\n');
+                let Sink::Jsonl(out) = &mut self.sink else {
+                    return Ok(());
+                };
                 out.write_all(&self.line)
             }
-            Sink::Json { out, written } => {
+            Sink::Json { .. } => {
+                self.render_json(verdict);
+                let Sink::Json { out, written } = &mut self.sink else {
+                    return Ok(());
+                };
                 out.write_all(if *written { b",\n" } else { b"[\n" })?;
                 *written = true;
-                self.line.clear();
-                verdict.write_json(&mut self.line);
                 out.write_all(&self.line)
             }
             Sink::Csv { out, started } => {

@@ -6,6 +6,9 @@ mod dimensions;
 pub(crate) mod predicate;
 pub use predicate::ConditionTrace;
 pub(crate) mod raw;
+mod stamp;
+#[cfg(feature = "service")]
+pub(crate) use stamp::hex;
 mod schema;
 pub(crate) mod yaml;
 
@@ -73,6 +76,8 @@ pub(crate) struct Settings {
     pub current_stage: Option<CurrentStage>,
     /// The field giving each record's time in a history (`settings.event_time`).
     pub event_time: Option<Slot>,
+    /// `settings.version`, shown in stamped verdicts.
+    pub version: Option<String>,
 }
 
 /// The compiled `amount:` setting.
@@ -481,6 +486,9 @@ impl Loader {
             grade: None,
             current_stage: None,
             event_time,
+            version: doc
+                .and_then(|s| s.version.as_ref())
+                .map(|v| v.value.clone()),
         }
     }
 

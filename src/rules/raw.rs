@@ -58,6 +58,8 @@ pub(crate) struct SettingsDoc {
     /// `event_time: { field: NAME }`: the field giving each record's time in a history
     /// (`leadscore timeline`).
     pub event_time: Option<Spanned<String>>,
+    /// `version:`, a name for this version of the rules.
+    pub version: Option<Spanned<String>>,
 }
 
 /// One score dimension: `fit: { min: 0, max: 100, decay: {...} }`.
@@ -220,11 +222,12 @@ impl Op {
 
 pub(crate) const FILE_KEYS: [&str; 4] = ["fields", "settings", "rules", "stages"];
 pub(crate) const FIELD_KEYS: [&str; 3] = ["type", "aliases", "description"];
-pub(crate) const SETTINGS_KEYS: [&str; 8] = [
+pub(crate) const SETTINGS_KEYS: [&str; 9] = [
     "score",
     "id_field",
     "limits",
     "amount",
+    "version",
     "scores",
     "grade",
     "current_stage",
@@ -389,6 +392,10 @@ impl<'p> Decoder<'p> {
                     }
                 }
                 "id_field" => settings.id_field = self.text(value, "a field name"),
+                "version" => {
+                    settings.version =
+                        self.text(value, "a version in quotes (version: \"2026-03\")")
+                }
                 "limits" => {
                     let Some(limits) = self.mapping(value, "`limits`") else {
                         continue;

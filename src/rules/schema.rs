@@ -188,6 +188,9 @@ fn settings_key(key: &str) -> Option<Value> {
             "The range the total of matched points is clamped to (default 0..100).",
         ),
         "id_field" => text("The field that names a lead (default `id`)."),
+        "version" => text(
+            "A name for this version of the rules (`\"2026-03\"`), shown in stamped verdicts (`leadscore score --stamp`).",
+        ),
         "limits" => object(
             &LIMIT_KEYS,
             limit_key,

@@ -23,6 +23,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+use tokio_rustls::Accept;
+use tokio_rustls::server::TlsStream;
+
+use super::tls::Tls;
 
 /// How often, at most, a full house is logged: under a flood it is full all the time.
 const FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
@@ -34,6 +38,8 @@ const RESERVED_FILES: usize = 64;
 /// Accepts connections while fewer than the cap are open.
 pub(crate) struct Listener {
     inner: TcpListener,
+    /// HTTPS when set.
+    tls: Option<Arc<Tls>>,
     slots: Arc<Semaphore>,
     max: usize,
     idle_timeout: Duration,
@@ -41,12 +47,18 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(inner: TcpListener, max_connections: usize, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        inner: TcpListener,
+        tls: Option<Arc<Tls>>,
+        max_connections: usize,
+        idle_timeout: Duration,
+    ) -> Self {
         // `Semaphore::new` panics past MAX_PERMITS; no machine holds that many sockets.
         let max = max_connections.clamp(1, Semaphore::MAX_PERMITS);
         warn_if_few_files(max);
         Listener {
             inner,
+            tls,
             slots: Arc::new(Semaphore::new(max)),
             max,
             idle_timeout,
@@ -92,6 +104,11 @@ impl axum::serve::Listener for Listener {
         let slot = self.slot().await;
         // axum's accept retries failures, and backs off when out of file descriptors.
         let (stream, peer) = axum::serve::Listener::accept(&mut self.inner).await;
+        let stream = match &self.tls {
+            // The handshake runs when hyper first reads, under the idle timeout.
+            Some(tls) => Stream::Handshake(Box::pin(tls.acceptor().accept(stream))),
+            None => Stream::Plain(stream),
+        };
         (Connection::new(stream, peer, slot, self.idle_timeout), peer)
     }
 
@@ -173,10 +190,19 @@ impl Connected<IncomingStream<'_, Listener>> for Activity {
     }
 }
 
+/// A connection's byte stream: plain TCP, or TLS (first its handshake, then the session).
+enum Stream {
+    Plain(TcpStream),
+    Handshake(Pin<Box<Accept<TcpStream>>>),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// A handshake that failed: every read and write fails.
+    Failed,
+}
+
 /// An accepted socket that holds its slot until dropped, and fails its reads and writes
 /// once it has been idle too long, which makes hyper close it.
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     activity: Activity,
     idle_timeout: Duration,
@@ -190,7 +216,7 @@ pub(crate) struct Connection {
 
 impl Connection {
     fn new(
-        stream: TcpStream,
+        stream: Stream,
         peer: SocketAddr,
         slot: OwnedSemaphorePermit,
         idle_timeout: Duration,
@@ -241,6 +267,50 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Drives a TLS handshake to its end; ready at once for other streams.
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Stream::Handshake(accept) = &mut self.stream {
+            match accept.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(tls)) => self.stream = Stream::Tls(Box::new(tls)),
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}");
+                    self.stream = Stream::Failed;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        match self.stream {
+            Stream::Failed => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the TLS handshake failed",
+            ))),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// The stream once ready for reads and writes.
+    fn ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Pin<&mut dyn ByteStream>>> {
+        if let Poll::Ready(Err(e)) = self.poll_handshake(cx) {
+            return Poll::Ready(Err(e));
+        }
+        match &mut self.stream {
+            Stream::Plain(s) => Poll::Ready(Ok(Pin::new(s))),
+            Stream::Tls(s) => Poll::Ready(Ok(Pin::new(s.as_mut()))),
+            Stream::Handshake(_) => Poll::Pending,
+            Stream::Failed => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the TLS handshake failed",
+            ))),
+        }
+    }
+}
+
+/// What a connection reads and writes.
+trait ByteStream: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> ByteStream for T {}
+
 fn idle_error() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the connection was idle too long")
 }
@@ -255,7 +325,11 @@ impl AsyncRead for Connection {
         if this.poll_idle(cx).is_ready() {
             return Poll::Ready(Err(idle_error()));
         }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
+        match this.ready(cx) {
+            Poll::Ready(Ok(stream)) => stream.poll_read(cx, buf),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -269,7 +343,11 @@ impl AsyncWrite for Connection {
         if this.poll_idle(cx).is_ready() {
             return Poll::Ready(Err(idle_error()));
         }
-        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        let written = match this.ready(cx) {
+            Poll::Ready(Ok(stream)) => stream.poll_write(cx, buf),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        };
         this.wrote(&written);
         written
     }
@@ -283,21 +361,37 @@ impl AsyncWrite for Connection {
         if this.poll_idle(cx).is_ready() {
             return Poll::Ready(Err(idle_error()));
         }
-        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        let written = match this.ready(cx) {
+            Poll::Ready(Ok(stream)) => stream.poll_write_vectored(cx, bufs),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        };
         this.wrote(&written);
         written
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Handshake(_) | Stream::Failed => false,
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Handshake(_) | Stream::Failed => Poll::Ready(Ok(())),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Handshake(_) | Stream::Failed => Poll::Ready(Ok(())),
+        }
     }
 }
 

@@ -40,13 +40,29 @@ struct Requests {
     latency: BTreeMap<&'static str, Histogram>,
 }
 
+/// A rule set's name (`None` for the unnamed one) and a stage.
+type StageKey = (Option<Arc<str>>, Arc<str>);
+
 /// Everything `/metrics` reports.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     requests: Mutex<Requests>,
-    stages: Mutex<BTreeMap<Arc<str>, u64>>,
+    /// Leads scored, by rule set (when named) and stage.
+    stages: Mutex<BTreeMap<StageKey, u64>>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    /// Requests refused for a missing or wrong token, by reason.
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// Counters kept elsewhere (the decision log, shadow scoring), read when rendering: a
+/// metric name, its help, and each series as its labels (`agree="true"`, or empty) and
+/// value.
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub series: Vec<(String, u64)>,
 }
 
 /// A poisoned lock only means a panic elsewhere while counting: the counts are still
@@ -70,19 +86,16 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Counts scored leads by stage.
-    pub fn leads(&self, stages: &[(Arc<str>, u64)]) {
+    /// Counts scored leads by stage, for a named rule set or the unnamed one.
+    pub fn leads(&self, rule_set: Option<&Arc<str>>, stages: &[(Arc<str>, u64)]) {
         if stages.is_empty() {
             return;
         }
         let mut counts = lock(&self.stages);
         for (stage, n) in stages {
-            match counts.get_mut(stage) {
-                Some(count) => *count += n,
-                None => {
-                    counts.insert(Arc::clone(stage), *n);
-                }
-            }
+            *counts
+                .entry((rule_set.cloned(), Arc::clone(stage)))
+                .or_default() += n;
         }
     }
 
@@ -96,9 +109,19 @@ impl Metrics {
         self.reload_failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request refused for its token (`missing` or `invalid`).
+    pub fn refused(&self, reason: &'static str) {
+        *lock(&self.refused).entry(reason).or_default() += 1;
+    }
+
     /// The Prometheus text exposition format (version 0.0.4), with the current `gauges`
-    /// (name, help, value) read elsewhere.
-    pub fn render(&self, rules_loaded_at: u64, gauges: &[(&str, &str, u64)]) -> String {
+    /// (name, help, value) and the `counters` kept elsewhere.
+    pub fn render(
+        &self,
+        rules_loaded_at: u64,
+        gauges: &[(&str, &str, u64)],
+        counters: &[Family],
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let (requests, latency) = {
             let requests = lock(&self.requests);
@@ -152,12 +175,20 @@ impl Metrics {
             "counter",
             "Leads scored, by the stage they landed in.",
         );
-        for (stage, n) in &stages {
-            let _ = writeln!(
-                out,
-                "leadscore_leads_scored_total{{stage=\"{}\"}} {n}",
-                escape(stage)
-            );
+        for ((rule_set, stage), n) in &stages {
+            let _ = match rule_set {
+                Some(set) => writeln!(
+                    out,
+                    "leadscore_leads_scored_total{{rule_set=\"{}\",stage=\"{}\"}} {n}",
+                    escape(set),
+                    escape(stage)
+                ),
+                None => writeln!(
+                    out,
+                    "leadscore_leads_scored_total{{stage=\"{}\"}} {n}",
+                    escape(stage)
+                ),
+            };
         }
 
         for (name, help, value) in [
@@ -174,6 +205,25 @@ impl Metrics {
         ] {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
+        }
+        let name = "leadscore_auth_failures_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Requests refused with 401: no bearer token (missing) or a wrong one (invalid).",
+        );
+        for (reason, n) in lock(&self.refused).iter() {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
+        }
+        for family in counters {
+            header(&mut out, family.name, "counter", family.help);
+            for (labels, value) in &family.series {
+                let _ = match labels.is_empty() {
+                    true => writeln!(out, "{} {value}", family.name),
+                    false => writeln!(out, "{}{{{labels}}} {value}", family.name),
+                };
+            }
         }
         let name = "leadscore_rules_loaded_timestamp_seconds";
         header(
@@ -214,12 +264,21 @@ mod tests {
         m.request("/v1/score", 200, Duration::from_micros(300));
         m.request("/v1/score", 200, Duration::from_millis(3));
         m.request("/v1/score", 400, Duration::from_micros(50));
-        m.leads(&[(Arc::from("prospect"), 2), (Arc::from("lead"), 1)]);
-        m.leads(&[(Arc::from("prospect"), 1)]);
+        m.leads(None, &[(Arc::from("prospect"), 2), (Arc::from("lead"), 1)]);
+        m.leads(None, &[(Arc::from("prospect"), 1)]);
+        m.leads(Some(&Arc::from("emea")), &[(Arc::from("lead"), 4)]);
         m.reloaded();
         m.reload_failed();
         m.reload_failed();
-        let text = m.render(1_700_000_000, &[("leadscore_g", "A gauge.", 7)]);
+        m.refused("invalid");
+        m.refused("missing");
+        m.refused("invalid");
+        let family = Family {
+            name: "leadscore_c_total",
+            help: "A counter.",
+            series: vec![("agree=\"true\"".into(), 4), ("agree=\"false\"".into(), 1)],
+        };
+        let text = m.render(1_700_000_000, &[("leadscore_g", "A gauge.", 7)], &[family]);
         for line in [
             "leadscore_http_requests_total{route=\"/v1/score\",status=\"200\"} 2",
             "leadscore_http_requests_total{route=\"/v1/score\",status=\"400\"} 1",
@@ -230,9 +289,15 @@ mod tests {
             "leadscore_http_request_duration_seconds_count{route=\"/v1/score\"} 3",
             "leadscore_leads_scored_total{stage=\"lead\"} 1",
             "leadscore_leads_scored_total{stage=\"prospect\"} 3",
+            "leadscore_leads_scored_total{rule_set=\"emea\",stage=\"lead\"} 4",
             "leadscore_rules_reloads_total 1",
             "leadscore_rules_reload_failures_total 2",
             "leadscore_rules_loaded_timestamp_seconds 1700000000",
+            "leadscore_auth_failures_total{reason=\"invalid\"} 2",
+            "leadscore_auth_failures_total{reason=\"missing\"} 1",
+            "leadscore_c_total{agree=\"true\"} 4",
+            "leadscore_c_total{agree=\"false\"} 1",
+            "leadscore_g 7",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }

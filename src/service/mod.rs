@@ -16,30 +16,45 @@
 //! ```
 //!
 //! Routes: `POST /v1/score` (one lead, a JSON array, or JSON Lines), `POST /v1/explain`,
-//! `GET /v1/rules`, `GET /healthz`, `GET /metrics`. [`Service::router`] gives them as an
-//! axum `Router` to mount in a larger application.
+//! `GET /v1/rules`, `GET /v1/shadow`, `POST /v1/shadow/reset`, `GET /healthz`,
+//! `GET /metrics`; with named rule sets ([`Config::named`]) `/v1/NAME/score`,
+//! `/v1/NAME/explain`, `/v1/NAME/rules`. [`Service::router`] gives them as an axum
+//! `Router` to mount in a larger application.
+//!
+//! For production, [`Config`] also takes bearer token files (`auth`), a TLS certificate
+//! (`tls`), a decision log written off the request path (`decisions`), and candidate
+//! rules scored beside the rules in use (`shadow`); each is a module here.
 
+mod auth;
 mod budget;
 mod connection;
+mod decisions;
 mod metrics;
 mod reload;
 mod routes;
+mod shadow;
+mod tls;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::date::Date;
 use crate::error::Error;
+use auth::TokenFile;
 use budget::BodyBudget;
+use decisions::DecisionLog;
 use metrics::Metrics;
-use reload::Snapshot;
+use reload::{RuleSet, Snapshot};
+use shadow::Shadow;
+use tls::Tls;
 
+pub use decisions::DecisionLogConfig;
 pub use reload::{Problem, ReloadFailure, Watcher};
+pub use shadow::ShadowStatus;
 
 /// The default limit on a request body: 10 MiB.
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -70,8 +85,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// The rules folder.
+    /// The rules folder, served at `/v1/score`, `/v1/explain`, `/v1/rules`; not served
+    /// when `rule_sets` is not empty.
     pub rules_dir: PathBuf,
+    /// Named rule sets, each served at `/v1/NAME/score`, `/v1/NAME/explain` and
+    /// `/v1/NAME/rules` and reloaded on its own (made by [`Config::named`]).
+    pub rule_sets: Vec<(String, PathBuf)>,
     /// Score as of this date; `None` is today (UTC), read per request.
     pub as_of: Option<Date>,
     /// Request bodies over this many bytes are refused with 413.
@@ -85,6 +104,18 @@ pub struct Config {
     pub max_connections: usize,
     /// Connections without a request in progress for this long are closed.
     pub idle_timeout: Duration,
+    /// Bearer tokens that `/v1/*` routes require, one per line; `None` leaves them open.
+    pub token_file: Option<PathBuf>,
+    /// Bearer tokens that `/metrics` requires; `None` leaves it open.
+    pub metrics_token_file: Option<PathBuf>,
+    /// Where to log every decision, and how.
+    pub decision_log: Option<DecisionLogConfig>,
+    /// A candidate rules folder to score every lead with too, off the response path
+    /// (compared with `rules_dir`, or with the first named rule set).
+    pub shadow_dir: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain and private key (PEM files), read again
+    /// on SIGHUP.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Config {
@@ -92,14 +123,43 @@ impl Config {
     pub fn new(rules_dir: impl Into<PathBuf>) -> Config {
         Config {
             rules_dir: rules_dir.into(),
+            rule_sets: Vec::new(),
             as_of: None,
             max_body: DEFAULT_MAX_BODY,
             max_body_total: DEFAULT_MAX_BODY_TOTAL,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            token_file: None,
+            metrics_token_file: None,
+            decision_log: None,
+            shadow_dir: None,
+            tls: None,
         }
     }
+}
+
+impl Config {
+    /// Serves several rule sets, `(name, folder)`, each at `/v1/NAME/...`, with the
+    /// default limits and timeouts. Names are letters, digits, `-` and `_`.
+    pub fn named(rule_sets: Vec<(String, PathBuf)>) -> Config {
+        let first = rule_sets
+            .first()
+            .map(|(_, dir)| dir.clone())
+            .unwrap_or_default();
+        let mut config = Config::new(first);
+        config.rule_sets = rule_sets;
+        config
+    }
+}
+
+/// Whether `name` can name a rule set in a route.
+pub fn is_rule_set_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The scoring service: the rules in use, swapped atomically on reload, and the
@@ -113,27 +173,39 @@ impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
             .field("config", &self.state.config)
-            .field("hash", &self.state.current.load().hash)
+            .field("hash", &self.state.rules.current.load().hash)
             .finish()
     }
 }
 
 pub(crate) struct State {
     config: Config,
-    /// The rules in use. A request takes a reference when it starts and keeps it, so a
-    /// reload never changes the rules under a request in flight.
-    current: ArcSwap<Snapshot>,
-    last_failure: Mutex<Option<ReloadFailure>>,
-    /// One reload at a time, so a slow load cannot overwrite a newer one.
-    reloading: Mutex<()>,
+    /// The rules in use, swapped whole on reload: the unnamed rule set, or the first
+    /// named one.
+    rules: Arc<RuleSet>,
+    /// The named rule sets (`rules` first), in the order given; empty when unnamed.
+    named: Vec<Arc<RuleSet>>,
     metrics: Metrics,
     /// Room for request bodies across all requests.
     bodies: BodyBudget,
+    /// The tokens `/v1/*` routes require.
+    tokens: Option<TokenFile>,
+    /// The tokens `/metrics` requires.
+    metrics_tokens: Option<TokenFile>,
+    /// Where decisions are logged.
+    decisions: Option<Arc<DecisionLog>>,
+    /// The candidate rules scored beside the rules in use.
+    shadow: Option<Shadow>,
+    /// The certificate and key, for HTTPS.
+    tls: Option<Arc<Tls>>,
 }
 
 /// What is loaded, as `GET /v1/rules` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RulesStatus {
+    /// The rule set's name, when the service serves several (`--rules NAME=DIR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The rules folder.
     pub dir: String,
     /// `sha256:` and the digest of the rule files' names and contents.
@@ -157,21 +229,79 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Service {
-    /// Loads the rules folder and makes a service for it.
+    /// Loads the rules folder (and the token files, the candidate rules, the decision
+    /// log, as configured) and makes a service for it.
     ///
     /// # Errors
     /// [`Error::Rules`] with every problem, or [`Error::Io`], when the folder does not
-    /// load: the service never starts on broken rules.
+    /// load, a token file cannot be read or holds no token, or the decision log cannot
+    /// be opened: the service never starts half-configured.
     pub fn load(config: Config) -> Result<Service, Error> {
-        let snapshot = reload::load(&config.rules_dir).map_err(|(e, _)| e)?;
+        let mut named = Vec::new();
+        for (name, dir) in &config.rule_sets {
+            if !is_rule_set_name(name)
+                || named
+                    .iter()
+                    .any(|s: &Arc<RuleSet>| s.name.as_deref() == Some(name))
+            {
+                return Err(Error::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "`{name}` cannot name a rule set: use letters, digits, - and _, each name once"
+                        ),
+                    ),
+                });
+            }
+            named.push(Arc::new(RuleSet::load(
+                Some(Arc::from(name.as_str())),
+                dir,
+            )?));
+        }
+        let rules = match named.first() {
+            Some(first) => Arc::clone(first),
+            None => Arc::new(RuleSet::load(None, &config.rules_dir)?),
+        };
+        let tokens = config
+            .token_file
+            .as_deref()
+            .map(TokenFile::load)
+            .transpose()?;
+        let metrics_tokens = config
+            .metrics_token_file
+            .as_deref()
+            .map(TokenFile::load)
+            .transpose()?;
+        let decisions = match &config.decision_log {
+            Some(log) => Some(Arc::new(DecisionLog::start(log.clone()).map_err(
+                |source| Error::Io {
+                    path: log.path.clone(),
+                    source,
+                },
+            )?)),
+            None => None,
+        };
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(Arc::new(Tls::load(cert, key)?)),
+            None => None,
+        };
+        let shadow = match &config.shadow_dir {
+            Some(dir) => Some(Shadow::start(RuleSet::load(None, dir)?, decisions.clone())?),
+            None => None,
+        };
         Ok(Service {
             state: Arc::new(State {
                 bodies: BodyBudget::new(config.max_body_total),
                 config,
-                current: ArcSwap::from_pointee(snapshot),
-                last_failure: Mutex::new(None),
-                reloading: Mutex::new(()),
+                rules,
+                named,
                 metrics: Metrics::default(),
+                tokens,
+                metrics_tokens,
+                decisions,
+                shadow,
+                tls,
             }),
         })
     }
@@ -181,9 +311,11 @@ impl Service {
         &self.state.config.rules_dir
     }
 
-    /// Loads the folder again and, when it loads without errors and differs from the
-    /// rules in use, swaps it in; requests in flight finish on the rules they started
-    /// with. Blocks while loading (call it from a blocking thread in async code).
+    /// Reads the token files and the TLS certificate again, then loads the rules folder
+    /// again and, when it loads
+    /// without errors and differs from the rules in use, swaps it in; requests in flight
+    /// finish on the rules they started with. Blocks while loading (call it from a
+    /// blocking thread in async code).
     ///
     /// Returns `Ok(true)` when new rules took effect, `Ok(false)` when the folder is
     /// unchanged.
@@ -192,78 +324,80 @@ impl Service {
     /// When the new rules do not load: the rules in use stay, and the problems are
     /// logged and shown by [`Service::status`] until a later reload succeeds.
     pub fn reload(&self) -> Result<bool, Error> {
-        let _one_at_a_time = lock(&self.state.reloading);
-        let dir = &self.state.config.rules_dir;
-        let current_hash = self.state.current.load().hash.clone();
-        match reload::load(dir) {
-            Ok(snapshot) if snapshot.hash == current_hash => {
-                if lock(&self.state.last_failure).take().is_some() {
-                    tracing::info!(hash = %current_hash, "the rules folder is back to the rules in use");
-                } else {
-                    tracing::debug!(hash = %current_hash, "the rules folder is unchanged");
+        self.reload_credentials();
+        self.state.reload(&self.state.rules)
+    }
+
+    /// Reads the token files and the certificate again; a file that cannot be read or
+    /// holds no token, or a broken certificate, keeps what is in use, and says so in the
+    /// log.
+    fn reload_credentials(&self) {
+        if let Some(tls) = &self.state.tls {
+            match tls.reload() {
+                Ok(()) => {
+                    tracing::info!(cert = %tls.cert_path().display(), "read the TLS certificate")
                 }
-                Ok(false)
-            }
-            Ok(snapshot) => {
-                for warning in snapshot.scorer.rules().warnings() {
-                    tracing::warn!(location = %warning.location(), "{}", warning.message);
-                }
-                tracing::info!(
-                    hash = %snapshot.hash,
-                    previous = %current_hash,
-                    rules = snapshot.scorer.rules().rule_ids().count(),
-                    "reloaded the rules"
-                );
-                // Clear the error before the swap: a status read in between then shows
-                // the old rules without an error, never the new rules with a stale one.
-                *lock(&self.state.last_failure) = None;
-                self.state.current.store(Arc::new(snapshot));
-                self.state.metrics.reloaded();
-                Ok(true)
-            }
-            Err((error, hash)) => {
-                let failure = failure(&error, hash);
-                for d in error.diagnostics() {
-                    let help = d.help.as_deref().unwrap_or("");
-                    match d.is_error() {
-                        true => tracing::error!(location = %d.location(), help, "{}", d.message),
-                        false => tracing::warn!(location = %d.location(), help, "{}", d.message),
-                    }
-                }
-                tracing::error!(
-                    keeping = %current_hash,
-                    "reload refused, the rules in use stay: {}",
-                    failure.message
-                );
-                *lock(&self.state.last_failure) = Some(failure);
-                self.state.metrics.reload_failed();
-                Err(error)
+                Err(e) => tracing::error!("keeping the TLS certificate in use: {e}"),
             }
         }
+        let files = [&self.state.tokens, &self.state.metrics_tokens];
+        for file in files.into_iter().flatten() {
+            match file.reload() {
+                Ok(n) => {
+                    tracing::info!(file = %file.path().display(), tokens = n, "read the token file")
+                }
+                Err(e) => tracing::error!("keeping the tokens in use: {e}"),
+            }
+        }
+    }
+
+    /// Whether [`Service::serve`] speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.state.tls.is_some()
     }
 
     /// What is loaded: hash, load time, rules, stages, warnings and the last refused
-    /// reload.
+    /// reload (of the first rule set, when there are several).
     pub fn status(&self) -> RulesStatus {
-        let snapshot = self.state.current.load_full();
-        let rules = snapshot.scorer.rules();
-        RulesStatus {
-            dir: self.state.config.rules_dir.display().to_string(),
-            hash: snapshot.hash.clone(),
-            loaded_at: snapshot.loaded_at.clone(),
-            rules: rules.rule_ids().count(),
-            rule_ids: rules.rule_ids().map(str::to_string).collect(),
-            stages: rules.stage_ids().map(str::to_string).collect(),
-            warnings: rules.warnings().iter().map(Problem::from).collect(),
-            last_reload_error: lock(&self.state.last_failure).clone(),
-        }
+        self.state.rules.status()
     }
 
-    /// Watches the rules folder and reloads when a rule file changes (after a short
-    /// quiet time) or the process gets SIGHUP, until the returned [`Watcher`] is
-    /// dropped. Must be called inside a tokio runtime.
+    /// What each named rule set has loaded, in the order given; empty when the service
+    /// serves one unnamed folder.
+    pub fn rule_sets(&self) -> Vec<RulesStatus> {
+        self.state.named.iter().map(|set| set.status()).collect()
+    }
+
+    /// What shadow scoring has found since it started or was last reset; `None` when
+    /// the service has no candidate rules.
+    pub fn shadow(&self) -> Option<ShadowStatus> {
+        self.state.shadow.as_ref().map(Shadow::status)
+    }
+
+    /// Watches the rules folder (and the candidate rules folder) and reloads when a rule
+    /// file changes (after a short quiet time) or the process gets SIGHUP, until the
+    /// returned [`Watcher`] is dropped. SIGHUP also reads the token files again. Must be
+    /// called inside a tokio runtime.
     pub fn watch(&self) -> Watcher {
-        reload::watch(self)
+        let service = self.clone();
+        let mut watcher = reload::watch(&self.state.rules.dir, move || {
+            let _ = service.reload();
+        });
+        for set in self.state.named.iter().skip(1) {
+            let (state, set) = (Arc::clone(&self.state), Arc::clone(set));
+            watcher.also(reload::watch(&set.dir.clone(), move || {
+                let _ = state.reload(&set);
+            }));
+        }
+        if let Some(shadow) = &self.state.shadow {
+            let service = self.clone();
+            watcher.also(reload::watch(&shadow.rules().dir, move || {
+                if let Some(shadow) = &service.state.shadow {
+                    let _ = shadow.rules().reload();
+                }
+            }));
+        }
+        watcher
     }
 
     /// The routes, as an axum `Router` with its state applied. Served by your own
@@ -273,7 +407,8 @@ impl Service {
     }
 
     /// Serves HTTP on `listener` until `shutdown` completes, then stops accepting
-    /// connections and lets requests in flight finish (for at most 30 seconds).
+    /// connections, lets requests in flight finish (for at most 30 seconds) and writes
+    /// out the decision log.
     ///
     /// At most [`Config::max_connections`] connections are served at once (more wait in
     /// the listen backlog), and a connection without a request in progress for
@@ -289,8 +424,12 @@ impl Service {
     ) -> std::io::Result<()> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let config = &self.state.config;
-        let listener =
-            connection::Listener::new(listener, config.max_connections, config.idle_timeout);
+        let listener = connection::Listener::new(
+            listener,
+            self.state.tls.clone(),
+            config.max_connections,
+            config.idle_timeout,
+        );
         let app = self
             .router()
             .into_make_service_with_connect_info::<connection::Activity>();
@@ -305,17 +444,36 @@ impl Service {
                 Err(_) => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let served = tokio::select! {
             served = server => served,
             () = deadline => {
                 tracing::warn!("requests still in flight after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs());
                 Ok(())
             }
-        }
+        };
+        let state = Arc::clone(&self.state);
+        let _ = tokio::task::spawn_blocking(move || state.flush_logs()).await;
+        served
     }
 }
 
 impl State {
+    /// Reloads one rule set and counts it.
+    fn reload(&self, set: &RuleSet) -> Result<bool, Error> {
+        let reloaded = set.reload();
+        match &reloaded {
+            Ok(true) => self.metrics.reloaded(),
+            Ok(false) => {}
+            Err(_) => self.metrics.reload_failed(),
+        }
+        reloaded
+    }
+
+    /// The named rule set `name`.
+    fn rule_set(&self, name: &str) -> Option<&Arc<RuleSet>> {
+        self.named.iter().find(|s| s.name.as_deref() == Some(name))
+    }
+
     /// The as-of date for a request: the pinned one, or today (UTC). The service's only
     /// clock read for scoring.
     fn as_of(&self) -> Date {
@@ -324,32 +482,42 @@ impl State {
             Date::from_unix_days((secs / 86_400) as i64).unwrap_or(Date::UNIX_EPOCH)
         })
     }
-}
 
-fn failure(error: &Error, hash: Option<String>) -> ReloadFailure {
-    let (_, at) = reload::now();
-    let diagnostics: Vec<Problem> = error.diagnostics().iter().map(Problem::from).collect();
-    let message = match error {
-        Error::Rules(d) => {
-            let errors = d.iter().filter(|d| d.is_error()).count();
-            let first = d.iter().find(|d| d.is_error());
-            format!(
-                "{errors} error{} in the rules{}",
-                if errors == 1 { "" } else { "s" },
-                first.map_or(String::new(), |d| format!(
-                    ", first: {}: {}",
-                    d.location(),
-                    d.message
-                ))
-            )
+    /// Whether scored leads go anywhere after the response: the decision log or the
+    /// candidate rules.
+    fn keeps_decisions(&self) -> bool {
+        self.decisions.is_some() || self.shadow.is_some()
+    }
+
+    /// Hands a scored lead to shadow scoring (which logs it after) or to the decision
+    /// log. Never waits.
+    fn decided(
+        &self,
+        set: &Arc<RuleSet>,
+        production: &Arc<Snapshot>,
+        decision: decisions::Decision,
+    ) {
+        // The candidate rules stand in for the first rule set only.
+        let shadow = self
+            .shadow
+            .as_ref()
+            .filter(|_| Arc::ptr_eq(set, &self.rules));
+        match (shadow, &self.decisions) {
+            (Some(shadow), _) => shadow.offer(Arc::clone(production), decision),
+            (None, Some(log)) => log.record(decision),
+            (None, None) => {}
         }
-        other => other.to_string(),
-    };
-    ReloadFailure {
-        at,
-        hash,
-        message,
-        diagnostics,
+    }
+
+    /// Writes out what shadow scoring and the decision log still hold (at shutdown).
+    fn flush_logs(&self) {
+        let patience = Duration::from_secs(10);
+        if let Some(shadow) = &self.shadow {
+            shadow.flush(patience);
+        }
+        if let Some(log) = &self.decisions {
+            log.flush(patience);
+        }
     }
 }
 

@@ -4,10 +4,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
+use axum::http::HeaderValue;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::date::Date;
@@ -16,7 +18,7 @@ use crate::error::Error;
 use crate::rules::Rules;
 use crate::scorer::Scorer;
 
-use super::Service;
+use super::{RulesStatus, lock};
 
 /// Quiet time after the last file event before reloading: an editor's save is often
 /// several events (write, rename, chmod), and a `git checkout` touches many files.
@@ -35,6 +37,135 @@ pub(crate) struct Snapshot {
     pub loaded_at: String,
     /// The same, in Unix seconds.
     pub loaded_unix: u64,
+    /// The hash as the `X-Leadscore-Rules` header value, made once.
+    pub header: HeaderValue,
+}
+
+/// A rules folder served: the rules in use, swapped whole when the folder reloads, and
+/// the last refused reload.
+#[derive(Debug)]
+pub(crate) struct RuleSet {
+    /// The rule set's name in `--rules NAME=DIR`; `None` for the unnamed one.
+    pub name: Option<Arc<str>>,
+    pub dir: PathBuf,
+    /// The rules in use. A request takes a reference when it starts and keeps it, so a
+    /// reload never changes the rules under a request in flight.
+    pub current: ArcSwap<Snapshot>,
+    last_failure: Mutex<Option<ReloadFailure>>,
+    /// One reload at a time, so a slow load cannot overwrite a newer one.
+    reloading: Mutex<()>,
+}
+
+impl RuleSet {
+    /// Loads the folder; broken rules are an error.
+    pub(crate) fn load(name: Option<Arc<str>>, dir: &Path) -> Result<RuleSet, Error> {
+        let snapshot = load(dir).map_err(|(e, _)| e)?;
+        Ok(RuleSet {
+            name,
+            dir: dir.to_path_buf(),
+            current: ArcSwap::from_pointee(snapshot),
+            last_failure: Mutex::new(None),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// Loads the folder again and swaps it in when it loads without errors and differs
+    /// from the rules in use: `Ok(true)`. `Ok(false)`: unchanged. An error keeps the
+    /// rules in use, logs every problem and keeps the failure for [`RuleSet::status`].
+    pub(crate) fn reload(&self) -> Result<bool, Error> {
+        let _one_at_a_time = lock(&self.reloading);
+        let dir = self.dir.display().to_string();
+        let current_hash = self.current.load().hash.clone();
+        match load(&self.dir) {
+            Ok(snapshot) if snapshot.hash == current_hash => {
+                if lock(&self.last_failure).take().is_some() {
+                    tracing::info!(dir, hash = %current_hash, "the rules folder is back to the rules in use");
+                } else {
+                    tracing::debug!(dir, hash = %current_hash, "the rules folder is unchanged");
+                }
+                Ok(false)
+            }
+            Ok(snapshot) => {
+                for warning in snapshot.scorer.rules().warnings() {
+                    tracing::warn!(location = %warning.location(), "{}", warning.message);
+                }
+                tracing::info!(
+                    dir,
+                    hash = %snapshot.hash,
+                    previous = %current_hash,
+                    rules = snapshot.scorer.rules().rule_ids().count(),
+                    "reloaded the rules"
+                );
+                // Clear the error before the swap: a status read in between then shows
+                // the old rules without an error, never the new rules with a stale one.
+                *lock(&self.last_failure) = None;
+                self.current.store(Arc::new(snapshot));
+                Ok(true)
+            }
+            Err((error, hash)) => {
+                let failure = failure(&error, hash);
+                for d in error.diagnostics() {
+                    let help = d.help.as_deref().unwrap_or("");
+                    match d.is_error() {
+                        true => tracing::error!(location = %d.location(), help, "{}", d.message),
+                        false => tracing::warn!(location = %d.location(), help, "{}", d.message),
+                    }
+                }
+                tracing::error!(
+                    dir,
+                    keeping = %current_hash,
+                    "reload refused, the rules in use stay: {}",
+                    failure.message
+                );
+                *lock(&self.last_failure) = Some(failure);
+                Err(error)
+            }
+        }
+    }
+
+    /// What is loaded, as `GET /v1/rules` shows it.
+    pub(crate) fn status(&self) -> RulesStatus {
+        let snapshot = self.current.load_full();
+        let rules = snapshot.scorer.rules();
+        RulesStatus {
+            name: self.name.as_deref().map(str::to_string),
+            dir: self.dir.display().to_string(),
+            hash: snapshot.hash.clone(),
+            loaded_at: snapshot.loaded_at.clone(),
+            rules: rules.rule_ids().count(),
+            rule_ids: rules.rule_ids().map(str::to_string).collect(),
+            stages: rules.stage_ids().map(str::to_string).collect(),
+            warnings: rules.warnings().iter().map(Problem::from).collect(),
+            last_reload_error: lock(&self.last_failure).clone(),
+        }
+    }
+}
+
+fn failure(error: &Error, hash: Option<String>) -> ReloadFailure {
+    let (_, at) = now();
+    let diagnostics: Vec<Problem> = error.diagnostics().iter().map(Problem::from).collect();
+    let message = match error {
+        Error::Rules(d) => {
+            let errors = d.iter().filter(|d| d.is_error()).count();
+            let first = d.iter().find(|d| d.is_error());
+            format!(
+                "{errors} error{} in the rules{}",
+                if errors == 1 { "" } else { "s" },
+                first.map_or(String::new(), |d| format!(
+                    ", first: {}: {}",
+                    d.location(),
+                    d.message
+                ))
+            )
+        }
+        other => other.to_string(),
+    };
+    ReloadFailure {
+        at,
+        hash,
+        message,
+        diagnostics,
+    }
 }
 
 /// A reload that was refused, as `/v1/rules` shows it.
@@ -84,9 +215,9 @@ pub(crate) fn load(dir: &Path) -> Result<Snapshot, (Error, Option<String>)> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let before = hash_dir(dir).map_err(|e| (io_error(dir, e), None))?;
+        let before = Rules::hash_dir(dir).map_err(|e| (io_error(dir, e), None))?;
         let loaded = Rules::load_dir(dir);
-        let after = hash_dir(dir).map_err(|e| (io_error(dir, e), None))?;
+        let after = Rules::hash_dir(dir).map_err(|e| (io_error(dir, e), None))?;
         if before != after && attempt < LOAD_ATTEMPTS {
             continue;
         }
@@ -94,6 +225,9 @@ pub(crate) fn load(dir: &Path) -> Result<Snapshot, (Error, Option<String>)> {
         return match loaded {
             Ok(rules) => Ok(Snapshot {
                 scorer: Scorer::new(rules),
+                // A hash is `sha256:` and hex digits: always a valid header value.
+                header: HeaderValue::from_str(&after)
+                    .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
                 hash: after,
                 loaded_at,
                 loaded_unix,
@@ -118,42 +252,6 @@ fn is_rule_file(path: &Path) -> bool {
     !name.starts_with('.') && matches!(ext, Some("yaml" | "yml" | "rhai"))
 }
 
-/// `sha256:HEX` of the rule files in name order: each file's name, a NUL, its length
-/// (8 bytes, little-endian) and its bytes.
-pub(crate) fn hash_dir(dir: &Path) -> io::Result<String> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|p| p.is_file() && is_rule_file(p))
-        .collect();
-    paths.sort();
-    let mut hasher = Sha256::new();
-    for path in paths {
-        // A file removed between the listing and here is simply not part of the folder.
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.as_encoded_bytes())
-            .unwrap_or(b"");
-        hasher.update(name);
-        hasher.update([0]);
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
-    }
-    let digest = hasher.finalize();
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
-    for byte in digest {
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
-    }
-    Ok(hex)
-}
-
 /// Now, in Unix seconds and as RFC 3339 UTC (`2026-01-15T09:30:00Z`).
 pub(crate) fn now() -> (u64, String) {
     let secs = SystemTime::now()
@@ -176,34 +274,44 @@ pub(crate) fn rfc3339(secs: u64) -> String {
     )
 }
 
-/// Watches the rules folder and reloads on changes and on SIGHUP, until dropped.
+/// Watches the rules folders and reloads on changes and on SIGHUP, until dropped.
 ///
-/// Made by [`Service::watch`].
+/// Made by [`Service::watch`](super::Service::watch).
 #[derive(Debug)]
 pub struct Watcher {
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Keeps `other`'s watches too.
+    pub(crate) fn also(&mut self, mut other: Watcher) {
+        self.tasks.append(&mut other.tasks);
+    }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
-/// Starts watching; must run inside a tokio runtime. A folder that cannot be watched is
-/// logged, and SIGHUP still reloads.
-pub(crate) fn watch(service: &Service) -> Watcher {
+/// Starts watching `dir`, calling `reload` (on a blocking thread) after changes and on
+/// SIGHUP; must run inside a tokio runtime. A folder that cannot be watched is logged,
+/// and SIGHUP still reloads.
+pub(crate) fn watch(dir: &Path, reload: impl Fn() + Send + Sync + 'static) -> Watcher {
     let (tx, rx) = mpsc::channel::<()>(1);
-    let folder = absolute(service.rules_dir());
+    let folder = absolute(dir);
     let watcher = start_watching(&folder, tx.clone());
     let hangup = hangup(tx);
-    let service = service.clone();
+    let reload = Arc::new(reload);
     let task = tokio::spawn(async move {
         // Owned here so the signal listener lives as long as the task.
         let _hangup = hangup;
-        reload_loop(service, rx, watcher, folder).await;
+        reload_loop(reload, rx, watcher, folder).await;
     });
-    Watcher { task }
+    Watcher { tasks: vec![task] }
 }
 
 /// The folder as the watcher names it in events: joined to the working directory, with
@@ -309,7 +417,7 @@ fn hangup(_: mpsc::Sender<()>) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 async fn reload_loop(
-    service: Service,
+    reload: Arc<impl Fn() + Send + Sync + 'static>,
     mut rx: mpsc::Receiver<()>,
     mut watcher: Option<notify::RecommendedWatcher>,
     folder: PathBuf,
@@ -320,8 +428,8 @@ async fn reload_loop(
         if let Some(watcher) = watcher.as_mut() {
             rewatch(watcher, &folder);
         }
-        let svc = service.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || svc.reload()).await {
+        let reload = Arc::clone(&reload);
+        if let Err(e) = tokio::task::spawn_blocking(move || reload()).await {
             tracing::error!("the reload task failed: {e}");
         }
     }
@@ -335,22 +443,6 @@ mod tests {
     fn formats_rfc3339() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_768_469_445), "2026-01-15T09:30:45Z");
-    }
-
-    #[test]
-    fn the_hash_covers_rule_files_only() {
-        let dir = std::env::temp_dir().join(format!("leadscore-hash-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("tests")).unwrap();
-        std::fs::write(dir.join("a.yaml"), "rules: []\n").unwrap();
-        let first = hash_dir(&dir).unwrap();
-        assert!(first.starts_with("sha256:") && first.len() == 71, "{first}");
-        std::fs::write(dir.join("notes.txt"), "x").unwrap();
-        std::fs::write(dir.join(".a.yaml.swp"), "x").unwrap();
-        std::fs::write(dir.join("tests/t.yaml"), "x").unwrap();
-        assert_eq!(hash_dir(&dir).unwrap(), first);
-        std::fs::write(dir.join("a.yaml"), "rules: [] \n").unwrap();
-        assert_ne!(hash_dir(&dir).unwrap(), first);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

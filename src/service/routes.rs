@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State as AxumState};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Extension, MatchedPath, Path, Request, State as AxumState};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,8 +18,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 
 use super::State;
+use super::auth::TokenFile;
 use super::budget::Room;
 use super::connection::Activity;
+use super::decisions::Decision;
+use super::reload::{RuleSet, Snapshot};
 use crate::date::Date;
 use crate::io::{InputFormat, RawRecord, ReadOptions, RecordReader};
 use crate::lead::Lead;
@@ -34,8 +37,19 @@ const PARALLEL_MIN: usize = 64;
 const JSON: &str = "application/json";
 const NDJSON: &str = "application/x-ndjson";
 
+/// The hash of the rules that answered, on every response.
+pub(crate) const RULES_HEADER: HeaderName = HeaderName::from_static("x-leadscore-rules");
+
+/// The request's id: the caller's, or one made up; on every response and in the
+/// decision log.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 pub(crate) fn router(state: Arc<State>) -> Router {
-    layered(routes(), state)
+    let routes = match state.named.is_empty() {
+        true => routes(),
+        false => named_routes(),
+    };
+    layered(routes, state)
 }
 
 fn routes() -> Router<Arc<State>> {
@@ -43,6 +57,23 @@ fn routes() -> Router<Arc<State>> {
         .route("/v1/score", post(score))
         .route("/v1/explain", post(explain))
         .route("/v1/rules", get(rules))
+        .route("/v1/shadow", get(shadow))
+        .route("/v1/shadow/reset", post(shadow_reset))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Several rule sets: each under `/v1/NAME/`; `/v1/rules` lists them.
+fn named_routes() -> Router<Arc<State>> {
+    Router::new()
+        .route("/v1/{set}/score", post(score_named))
+        .route("/v1/{set}/explain", post(explain_named))
+        .route("/v1/{set}/rules", get(rules_named))
+        .route("/v1/rules", get(rule_sets))
+        .route("/v1/shadow", get(shadow))
+        .route("/v1/shadow/reset", post(shadow_reset))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -50,8 +81,9 @@ fn routes() -> Router<Arc<State>> {
 }
 
 /// The middleware around every route, innermost first: a panic becomes a 500 for its
-/// request only, a request past the timeout a 408, each request is logged and counted
-/// (its 500 or 408 included), and the connection knows a request is in progress.
+/// request only, a request past the timeout a 408, a request without an accepted token
+/// a 401, each request is logged and counted (its 500, 408 or 401 included) and gets its
+/// id, and the connection knows a request is in progress.
 fn layered(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
     let panics = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
         tracing::error!("a request handler panicked");
@@ -63,6 +95,7 @@ fn layered(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
         ))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .layer(middleware::from_fn(in_progress))
         .with_state(state)
@@ -83,9 +116,71 @@ async fn in_progress(request: Request, next: Next) -> Response {
 #[derive(Debug, Clone, Copy)]
 struct Leads(usize);
 
-/// Logs one line per request and counts it.
-async fn observe(AxumState(state): AppState, request: Request, next: Next) -> Response {
+/// A request's id, as handlers see it.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub Arc<str>);
+
+/// The caller's `X-Request-Id` when it is usable (1 to 128 visible ASCII characters),
+/// else a new one: unique within this process and unlikely to repeat across restarts.
+fn request_id(headers: &HeaderMap) -> Arc<str> {
+    if let Some(given) = headers.get(REQUEST_ID).map(HeaderValue::as_bytes)
+        && (1..=128).contains(&given.len())
+        && given.iter().all(|b| b.is_ascii_graphic())
+    {
+        // Visible ASCII is UTF-8.
+        return Arc::from(String::from_utf8_lossy(given).as_ref());
+    }
+    static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let boot = *BOOT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ u64::from(std::process::id()).rotate_left(48)
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Arc::from(format!("{boot:016x}-{n}"))
+}
+
+/// Refuses `/v1/*` requests without an accepted bearer token (and `/metrics` ones, when
+/// it has tokens of its own): 401, a JSON error and a `WWW-Authenticate` challenge.
+async fn guard(AxumState(state): AppState, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let tokens: Option<&TokenFile> = if path.starts_with("/v1/") || path == "/v1" {
+        state.tokens.as_ref()
+    } else if path == "/metrics" {
+        state.metrics_tokens.as_ref()
+    } else {
+        None
+    };
+    let Some(tokens) = tokens else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match tokens.check(presented) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            state.metrics.refused(refusal.label());
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, refusal.message()).into_response();
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(refusal.challenge()),
+            );
+            response
+        }
+    }
+}
+
+/// Logs one line per request and counts it; gives it its id and every response the
+/// request id and the rules hash.
+async fn observe(AxumState(state): AppState, mut request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let id = request_id(request.headers());
+    request.extensions_mut().insert(RequestId(Arc::clone(&id)));
     let route: &'static str = match request
         .extensions()
         .get::<MatchedPath>()
@@ -94,13 +189,31 @@ async fn observe(AxumState(state): AppState, request: Request, next: Next) -> Re
         Some("/v1/score") => "/v1/score",
         Some("/v1/explain") => "/v1/explain",
         Some("/v1/rules") => "/v1/rules",
+        Some("/v1/shadow") => "/v1/shadow",
+        Some("/v1/shadow/reset") => "/v1/shadow/reset",
+        Some("/v1/{set}/score") => "/v1/{set}/score",
+        Some("/v1/{set}/explain") => "/v1/{set}/explain",
+        Some("/v1/{set}/rules") => "/v1/{set}/rules",
         Some("/healthz") => "/healthz",
         Some("/metrics") => "/metrics",
         _ => "unmatched",
     };
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let response = next.run(request).await;
+    let named = path
+        .strip_prefix("/v1/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|name| state.rule_set(name))
+        .cloned();
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(RULES_HEADER) {
+        let set = named.as_ref().unwrap_or(&state.rules);
+        headers.insert(RULES_HEADER, set.current.load().header.clone());
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, value);
+    }
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     let leads = response.extensions().get::<Leads>().map_or(0, |l| l.0);
@@ -111,6 +224,7 @@ async fn observe(AxumState(state): AppState, request: Request, next: Next) -> Re
         status,
         duration_us = elapsed.as_micros() as u64,
         leads,
+        request_id = %id,
         "request"
     );
     response
@@ -331,16 +445,32 @@ enum Pending {
     Raw(RawRecord),
 }
 
+/// A scored lead kept for the decision log and shadow scoring: where it was in its
+/// request, the lead and its verdict.
+type Kept = (String, Lead, Verdict);
+
 impl Pending {
-    fn score(self, scorer: &Scorer, as_of: Date) -> Result<Verdict, ApiError> {
+    /// Scores the record; with `keep`, also hands back its name and lead.
+    fn score(
+        self,
+        scorer: &Scorer,
+        as_of: Date,
+        keep: bool,
+    ) -> Result<(Verdict, Option<(String, Lead)>), ApiError> {
         match self {
-            Pending::Lead(n, lead) => score_one(scorer, &lead, as_of, || record_name(n)),
+            Pending::Lead(n, lead) => {
+                let verdict = score_one(scorer, &lead, as_of, || record_name(n))?;
+                Ok((verdict, keep.then(|| (record_name(n), lead))))
+            }
             Pending::Raw(raw) => {
                 let record = raw.parse();
-                let name = || record.position.to_string();
-                match &record.lead {
-                    Ok(lead) => score_one(scorer, lead, as_of, name),
-                    Err(reason) => Err(ApiError::bad_request(reason.clone()).in_record(name())),
+                let name = record.position.to_string();
+                match record.lead {
+                    Ok(lead) => {
+                        let verdict = score_one(scorer, &lead, as_of, || name.clone())?;
+                        Ok((verdict, keep.then_some((name, lead))))
+                    }
+                    Err(reason) => Err(ApiError::bad_request(reason).in_record(name)),
                 }
             }
         }
@@ -351,6 +481,17 @@ impl Pending {
 struct Chunk {
     out: Vec<u8>,
     stages: Vec<(Arc<str>, u64)>,
+    kept: Vec<Kept>,
+}
+
+impl Chunk {
+    fn new(capacity: usize) -> Chunk {
+        Chunk {
+            out: Vec::with_capacity(capacity),
+            stages: Vec::new(),
+            kept: Vec::new(),
+        }
+    }
 }
 
 fn score_chunk(
@@ -358,13 +499,11 @@ fn score_chunk(
     as_of: Date,
     records: Vec<Pending>,
     separator: u8,
+    keep: bool,
 ) -> Result<Chunk, ApiError> {
-    let mut chunk = Chunk {
-        out: Vec::with_capacity(records.len() * 512),
-        stages: Vec::new(),
-    };
+    let mut chunk = Chunk::new(records.len() * 512);
     for record in records {
-        let verdict = record.score(scorer, as_of)?;
+        let (verdict, kept) = record.score(scorer, as_of, keep)?;
         match chunk.stages.iter_mut().find(|(s, _)| *s == verdict.stage) {
             Some((_, n)) => *n += 1,
             None => chunk.stages.push((Arc::clone(&verdict.stage), 1)),
@@ -372,6 +511,9 @@ fn score_chunk(
         // Serializing plain data into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut chunk.out, &verdict);
         chunk.out.push(separator);
+        if let Some((name, lead)) = kept {
+            chunk.kept.push((name, lead, verdict));
+        }
     }
     Ok(chunk)
 }
@@ -383,13 +525,14 @@ fn score_batch(
     as_of: Date,
     records: Vec<Pending>,
     separator: u8,
+    keep: bool,
 ) -> Result<Chunk, ApiError> {
     // Asked once: the answer reads cgroup files, too slow to do per request.
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let threads =
         *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     if records.len() < PARALLEL_MIN || threads == 1 {
-        return score_chunk(scorer, as_of, records, separator);
+        return score_chunk(scorer, as_of, records, separator, keep);
     }
     let size = records.len().div_ceil(threads);
     let mut parts: Vec<Vec<Pending>> = Vec::with_capacity(threads);
@@ -404,7 +547,7 @@ fn score_batch(
     let results: Vec<Result<Chunk, ApiError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
-            .map(|part| scope.spawn(move || score_chunk(scorer, as_of, part, separator)))
+            .map(|part| scope.spawn(move || score_chunk(scorer, as_of, part, separator, keep)))
             .collect();
         handles
             .into_iter()
@@ -418,10 +561,7 @@ fn score_batch(
             })
             .collect()
     });
-    let mut all = Chunk {
-        out: Vec::new(),
-        stages: Vec::new(),
-    };
+    let mut all = Chunk::new(0);
     for result in results {
         let chunk = result?;
         if all.out.is_empty() {
@@ -429,6 +569,7 @@ fn score_batch(
         } else {
             all.out.extend_from_slice(&chunk.out);
         }
+        all.kept.extend(chunk.kept);
         for (stage, n) in chunk.stages {
             match all.stages.iter_mut().find(|(s, _)| *s == stage) {
                 Some((_, total)) => *total += n,
@@ -439,24 +580,114 @@ fn score_batch(
     Ok(all)
 }
 
+/// Hands the scored leads of a request to the decision log and shadow scoring.
+fn keep_decisions(
+    state: &State,
+    set: &Arc<RuleSet>,
+    snapshot: &Arc<Snapshot>,
+    request_id: &Arc<str>,
+    as_of: Date,
+    kept: Vec<Kept>,
+) {
+    if kept.is_empty() {
+        return;
+    }
+    let (unix, _) = super::reload::now();
+    let rules: Arc<str> = Arc::from(snapshot.hash.as_str());
+    for (record, lead, verdict) in kept {
+        state.decided(
+            set,
+            snapshot,
+            Decision {
+                unix,
+                request_id: Arc::clone(request_id),
+                record,
+                rule_set: set.name.clone(),
+                lead,
+                as_of,
+                rules: Arc::clone(&rules),
+                verdict,
+                shadow: None,
+            },
+        );
+    }
+}
+
+/// A response with the hash of the rules that made it.
+fn stamped(mut response: Response, snapshot: &Snapshot) -> Response {
+    response
+        .headers_mut()
+        .insert(RULES_HEADER, snapshot.header.clone());
+    response
+}
+
+/// The named rule set of a route, or a 404.
+fn named_set(state: &State, name: &str) -> Result<Arc<RuleSet>, ApiError> {
+    state.rule_set(name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = state
+            .named
+            .iter()
+            .filter_map(|s| s.name.as_deref())
+            .collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no rule set `{name}`; the rule sets are: {}",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
 /// `POST /v1/score`.
 async fn score(
     AxumState(state): AppState,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let set = Arc::clone(&state.rules);
+    score_with(state, set, request_id, headers, body).await
+}
+
+/// `POST /v1/NAME/score`.
+async fn score_named(
+    AxumState(state): AppState,
+    Path(name): Path<String>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let set = named_set(&state, &name)?;
+    score_with(state, set, request_id, headers, body).await
+}
+
+async fn score_with(
+    state: Arc<State>,
+    set: Arc<RuleSet>,
+    request_id: Arc<str>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let kind = body_kind(&headers)?;
     let (bytes, _room) = read_body(&state, &headers, body).await?;
     // Taken once: a reload during this request does not change its rules.
-    let snapshot = state.current.load_full();
+    let snapshot = set.current.load_full();
     let as_of = state.as_of();
+    let keep = state.keeps_decisions();
     let (records, separator, content_type) = match kind {
         BodyKind::Json => match parse_json(&bytes)? {
             Parsed::One(lead) => {
                 let verdict = score_one(&snapshot.scorer, &lead, as_of, || record_name(1))?;
-                state.metrics.leads(&[(Arc::clone(&verdict.stage), 1)]);
+                state
+                    .metrics
+                    .leads(set.name.as_ref(), &[(Arc::clone(&verdict.stage), 1)]);
                 let body = serde_json::to_vec(&verdict).unwrap_or_default();
-                return Ok(json_response(body, JSON, 1));
+                if keep {
+                    let kept = vec![(record_name(1), lead, verdict)];
+                    keep_decisions(&state, &set, &snapshot, &request_id, as_of, kept);
+                }
+                return Ok(stamped(json_response(body, JSON, 1), &snapshot));
             }
             Parsed::Many(leads) => {
                 let records: Vec<Pending> = (1..)
@@ -484,11 +715,11 @@ async fn score(
     };
     let count = records.len();
     let scored = if count < PARALLEL_MIN {
-        score_batch(&snapshot.scorer, as_of, records, separator)
+        score_batch(&snapshot.scorer, as_of, records, separator, keep)
     } else {
         // Large batches run off the async workers, which keep serving small requests.
         let scorer = snapshot.scorer.clone();
-        tokio::task::spawn_blocking(move || score_batch(&scorer, as_of, records, separator))
+        tokio::task::spawn_blocking(move || score_batch(&scorer, as_of, records, separator, keep))
             .await
             .unwrap_or_else(|_| {
                 Err(ApiError::new(
@@ -498,7 +729,8 @@ async fn score(
             })
     };
     let chunk = scored?;
-    state.metrics.leads(&chunk.stages);
+    state.metrics.leads(set.name.as_ref(), &chunk.stages);
+    keep_decisions(&state, &set, &snapshot, &request_id, as_of, chunk.kept);
     let mut out = chunk.out;
     if kind == BodyKind::Json {
         match out.last_mut() {
@@ -507,13 +739,34 @@ async fn score(
         }
         out.insert(0, b'[');
     }
-    Ok(json_response(out, content_type, count))
+    Ok(stamped(json_response(out, content_type, count), &snapshot))
 }
 
 /// `POST /v1/explain`: one lead, explained. A value that does not fit its declared type
 /// is shown in the verdict's `errors`, not refused: this is how to find out why.
 async fn explain(
     AxumState(state): AppState,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let set = Arc::clone(&state.rules);
+    explain_with(state, set, headers, body).await
+}
+
+/// `POST /v1/NAME/explain`.
+async fn explain_named(
+    AxumState(state): AppState,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let set = named_set(&state, &name)?;
+    explain_with(state, set, headers, body).await
+}
+
+async fn explain_with(
+    state: Arc<State>,
+    set: Arc<RuleSet>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -529,17 +782,59 @@ async fn explain(
             "explain takes one lead (a JSON object), found an array",
         ));
     };
-    let snapshot = state.current.load_full();
+    let snapshot = set.current.load_full();
     let mut explanation = snapshot.scorer.explain(&lead, state.as_of());
     explanation.verdict.name_by(record_name(1));
     let body = serde_json::to_vec(&explanation).unwrap_or_default();
-    Ok(json_response(body, JSON, 1))
+    Ok(stamped(json_response(body, JSON, 1), &snapshot))
+}
+
+/// `GET /v1/shadow`: what the candidate rules would change, since start or reset.
+async fn shadow(AxumState(state): AppState) -> Result<Response, ApiError> {
+    let Some(shadow) = &state.shadow else {
+        return Err(no_shadow());
+    };
+    let body = serde_json::to_vec(&shadow.status()).unwrap_or_default();
+    Ok(json_response(body, JSON, 0))
+}
+
+/// `POST /v1/shadow/reset`: starts the comparison afresh.
+async fn shadow_reset(AxumState(state): AppState) -> Result<Response, ApiError> {
+    let Some(shadow) = &state.shadow else {
+        return Err(no_shadow());
+    };
+    shadow.reset();
+    let body = serde_json::to_vec(&shadow.status()).unwrap_or_default();
+    Ok(json_response(body, JSON, 0))
+}
+
+fn no_shadow() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no candidate rules: start the service with --shadow DIR to compare them with the rules in use",
+    )
 }
 
 /// `GET /v1/rules`.
 async fn rules(AxumState(state): AppState) -> Response {
-    let service = super::Service { state };
-    let body = serde_json::to_vec(&service.status()).unwrap_or_default();
+    let body = serde_json::to_vec(&state.rules.status()).unwrap_or_default();
+    json_response(body, JSON, 0)
+}
+
+/// `GET /v1/NAME/rules`.
+async fn rules_named(
+    AxumState(state): AppState,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let set = named_set(&state, &name)?;
+    let body = serde_json::to_vec(&set.status()).unwrap_or_default();
+    Ok(stamped(json_response(body, JSON, 0), &set.current.load()))
+}
+
+/// `GET /v1/rules` with several rule sets: each one's status, in the order given.
+async fn rule_sets(AxumState(state): AppState) -> Response {
+    let sets: Vec<super::RulesStatus> = state.named.iter().map(|s| s.status()).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "rule_sets": sets })).unwrap_or_default();
     json_response(body, JSON, 0)
 }
 
@@ -550,7 +845,7 @@ async fn healthz() -> Response {
 
 /// `GET /metrics`.
 async fn metrics(AxumState(state): AppState) -> Response {
-    let loaded = state.current.load().loaded_unix;
+    let loaded = state.rules.current.load().loaded_unix;
     let gauges = [
         (
             "leadscore_request_body_bytes_reserved",
@@ -563,7 +858,17 @@ async fn metrics(AxumState(state): AppState) -> Response {
             state.bodies.waiting(),
         ),
     ];
-    let mut response = state.metrics.render(loaded, &gauges).into_response();
+    let mut counters = Vec::new();
+    if let Some(log) = &state.decisions {
+        counters.extend(log.families());
+    }
+    if let Some(shadow) = &state.shadow {
+        counters.extend(shadow.families());
+    }
+    let mut response = state
+        .metrics
+        .render(loaded, &gauges, &counters)
+        .into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -571,11 +876,15 @@ async fn metrics(AxumState(state): AppState) -> Response {
     response
 }
 
-async fn not_found(request: Request) -> ApiError {
+async fn not_found(AxumState(state): AppState, request: Request) -> ApiError {
+    let v1 = match state.named.is_empty() {
+        true => "POST /v1/score, POST /v1/explain, GET /v1/rules",
+        false => "POST /v1/NAME/score, POST /v1/NAME/explain, GET /v1/NAME/rules, GET /v1/rules",
+    };
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {} {}; the routes are POST /v1/score, POST /v1/explain, GET /v1/rules, GET /healthz, GET /metrics",
+            "no route {} {}; the routes are {v1}, GET /v1/shadow, GET /healthz, GET /metrics",
             request.method(),
             request.uri().path()
         ),
@@ -583,9 +892,13 @@ async fn not_found(request: Request) -> ApiError {
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
-    let allowed = match request.uri().path() {
-        "/v1/score" | "/v1/explain" => "POST",
-        _ => "GET",
+    let path = request.uri().path();
+    let allowed = match path.ends_with("/score")
+        || path.ends_with("/explain")
+        || path == "/v1/shadow/reset"
+    {
+        true => "POST",
+        false => "GET",
     };
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
