@@ -395,24 +395,12 @@ impl Scorer {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let scored = guard(|| {
-            Ok(py.detach(|| {
-                let mut out = Vec::new();
-                let mut first_row = 0;
-                for batch in &batches {
-                    match table::score_batch(&self.inner, batch, first_row, as_of, on_misfit) {
-                        Ok(Ok(verdicts)) => out.extend(verdicts),
-                        Ok(Err(refused)) => return Err(Ok(refused)),
-                        Err(unsupported) => return Err(Err(unsupported)),
-                    }
-                    first_row += batch.num_rows();
-                }
-                Ok(out)
-            }))
+            Ok(py.detach(|| table::score_batches(&self.inner, &batches, as_of, on_misfit)))
         })?;
         let verdicts = match scored {
-            Ok(v) => v,
-            Err(Ok(refused)) => return Err(lead_error(py, refused.reason, Some(refused.row))),
-            Err(Err(u)) => {
+            Ok(Ok(v)) => v,
+            Ok(Err(refused)) => return Err(lead_error(py, refused.reason, Some(refused.row))),
+            Err(u) => {
                 return Err(PyTypeError::new_err(format!(
                     "column `{}` has Arrow type {}, which leadscore cannot read \
                      (it reads integers, floats, decimals, booleans, strings, dates, \

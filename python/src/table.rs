@@ -236,52 +236,78 @@ fn score_range(
     Ok(out.finish())
 }
 
-/// Scores every row of `batch`, split into one run of rows per core. `first_row` is the
-/// batch's first row in the whole input. Returns verdict batches in row order.
-pub fn score_batch(
+/// Scores every row of `batches`, in runs of rows shared out to one thread per core
+/// (a stream of small batches is spread as well as one large batch). Returns verdict
+/// batches in row order; a refusal names the first refused row.
+pub fn score_batches(
     scorer: &Scorer,
-    batch: &RecordBatch,
-    first_row: usize,
+    batches: &[RecordBatch],
     as_of: Date,
     on_misfit: OnMisfit,
 ) -> Result<Result<Vec<RecordBatch>, Refused>, Unsupported> {
-    let columns = read_columns(scorer, batch)?;
-    let rows = batch.num_rows();
+    let columns = batches
+        .iter()
+        .map(|b| read_columns(scorer, b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    // Small batches are not worth a thread.
-    let per_thread = rows.div_ceil(threads).max(4096);
-    let ranges: Vec<_> = (0..rows)
-        .step_by(per_thread)
-        .map(|start| start..(start + per_thread).min(rows))
-        .collect();
-    let results: Vec<Result<RecordBatch, Refused>> = if ranges.len() <= 1 {
-        ranges
-            .into_iter()
-            .map(|r| score_range(scorer, &columns, r, first_row, as_of, on_misfit))
-            .collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .into_iter()
-                .map(|r| {
-                    let columns = &columns;
-                    s.spawn(move || score_range(scorer, columns, r, first_row, as_of, on_misfit))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Refused {
-                            row: first_row,
-                            reason: "internal error: a scoring thread panicked".to_string(),
-                        })
-                    })
-                })
-                .collect()
-        })
+    // A few runs per thread evens out uneven rows; runs are not too small to be worth it.
+    let run = (total / (threads * 4)).clamp(1024, 65_536);
+    let mut units = Vec::new();
+    let mut first_row = 0;
+    for (b, batch) in batches.iter().enumerate() {
+        let rows = batch.num_rows();
+        for start in (0..rows).step_by(run) {
+            units.push((b, start..(start + run).min(rows), first_row));
+        }
+        first_row += rows;
+    }
+    let score_unit = |(b, range, first_row): &(usize, std::ops::Range<usize>, usize)| {
+        score_range(
+            scorer,
+            &columns[*b],
+            range.clone(),
+            *first_row,
+            as_of,
+            on_misfit,
+        )
     };
-    Ok(results.into_iter().collect())
+    let threads = threads.min(units.len());
+    if threads <= 1 {
+        return Ok(units.iter().map(score_unit).collect());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<RecordBatch, Refused>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(unit) = units.get(i) else { break };
+                        out.push((i, score_unit(unit)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    vec![(
+                        0,
+                        Err(Refused {
+                            row: 0,
+                            reason: "internal error: a scoring thread panicked".to_string(),
+                        }),
+                    )]
+                })
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, r)| r).collect())
 }
 
 /// The verdict columns' schema (no rows scored).
