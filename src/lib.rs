@@ -35,6 +35,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod analysis;
+mod columns;
 mod date;
 mod diagnostic;
 mod dimension;

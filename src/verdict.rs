@@ -329,11 +329,11 @@ impl Verdict {
     }
 }
 
-fn write_int(out: &mut Vec<u8>, n: i64) {
+pub(crate) fn write_int(out: &mut Vec<u8>, n: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) {
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Text(s) => write_str(out, s),
         Value::Int(n) => write_int(out, *n),
@@ -345,14 +345,14 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+pub(crate) fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => write_str(out, s),
         None => out.extend_from_slice(b"null"),
     }
 }
 
-fn write_strs(out: &mut Vec<u8>, items: &[Arc<str>]) {
+pub(crate) fn write_strs(out: &mut Vec<u8>, items: &[Arc<str>]) {
     out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -365,7 +365,7 @@ fn write_strs(out: &mut Vec<u8>, items: &[Arc<str>]) {
 
 /// Writes a JSON string the way serde_json does: `"` `\\` and control characters
 /// escaped (`\n`, `\u001f`), everything else as is.
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     if !needs_escape(bytes) {

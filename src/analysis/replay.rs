@@ -246,10 +246,13 @@ impl<'s> ReplayBuilder<'s> {
 /// The keys of two verdicts whose values differ: the verdict's own keys in its order,
 /// then any others by name.
 fn differing_keys(logged: &Json, replayed: &Json) -> Vec<String> {
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 11] = [
         "id",
         "score",
+        "scores",
+        "grade",
         "stage",
+        "transition",
         "signals",
         "matched",
         "disqualified",

@@ -43,7 +43,9 @@ use crate::lead::{Lead, Slot, Value, describe};
 use crate::rules::predicate::{Predicate, Test};
 use crate::rules::{RuleKind, Rules};
 use crate::scorer::Scorer;
-use crate::verdict::{Scores, Verdict};
+use crate::verdict::{
+    Scores, Verdict, write_int, write_opt_str, write_str, write_strs, write_value,
+};
 
 /// One change of stage of one lead.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,23 +94,15 @@ impl Transition {
     /// one place the line is written.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"id\":");
-        match &self.id {
-            Value::Text(s) => write_str(out, s),
-            other => {
-                let _ = serde_json::to_writer(&mut *out, other);
-            }
-        }
+        write_value(out, &self.id);
         out.extend_from_slice(b",\"at\":");
         write_str(out, &self.at);
         out.extend_from_slice(b",\"from\":");
-        match &self.from {
-            Some(stage) => write_str(out, stage),
-            None => out.extend_from_slice(b"null"),
-        }
+        write_opt_str(out, self.from.as_deref());
         out.extend_from_slice(b",\"to\":");
         write_str(out, &self.to);
         out.extend_from_slice(b",\"score\":");
-        out.extend_from_slice(self.score.to_string().as_bytes());
+        write_int(out, self.score);
         if !self.scores.is_empty() {
             out.extend_from_slice(b",\"scores\":");
             self.scores.write_json(out);
@@ -120,28 +114,9 @@ impl Transition {
             (b",\"rules_removed\":", &self.rules_removed),
         ] {
             out.extend_from_slice(key);
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, item);
-            }
-            out.push(b']');
+            write_strs(out, items);
         }
         out.push(b'}');
-    }
-}
-
-/// Writes a JSON string: as is when nothing needs escaping (ids, stages and rule ids
-/// almost never do), else the way `serde_json` escapes it.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        let _ = serde_json::to_writer(&mut *out, s);
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
     }
 }
 
