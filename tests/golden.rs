@@ -11,60 +11,56 @@ const AS_OF: &str = "2026-11-27";
 
 const CLASSIC: &str = "fixtures/classic_rules";
 
+/// `leadscore score` of `input` with `rules` as of [`AS_OF`] gives the golden file.
+fn scores_as_recorded(rules: &str, input: &str, golden: &str) {
+    let out = leadscore(&["score", "--rules", rules, "--as-of", AS_OF, input]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_golden(golden, &stdout(&out));
+}
+
 #[test]
 fn classic_rules_score_the_jsonl_fixtures_as_recorded() {
-    let out = leadscore(&[
-        "score",
-        "--rules",
+    scores_as_recorded(
         CLASSIC,
-        "--as-of",
-        AS_OF,
         "fixtures/leads.jsonl",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_golden("fixtures/expected/leads.jsonl", &stdout(&out));
+        "fixtures/expected/leads.jsonl",
+    );
 }
 
 #[test]
 fn classic_rules_score_the_salesforce_csv_as_recorded() {
-    let out = leadscore(&[
-        "score",
-        "--rules",
+    scores_as_recorded(
         CLASSIC,
-        "--as-of",
-        AS_OF,
         "fixtures/leads.csv",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_golden("fixtures/expected/leads_csv.jsonl", &stdout(&out));
+        "fixtures/expected/leads_csv.jsonl",
+    );
 }
 
 #[test]
 fn starter_rules_score_the_jsonl_fixtures_as_recorded() {
-    let out = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.jsonl"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_golden("fixtures/expected/starter.jsonl", &stdout(&out));
+    scores_as_recorded(
+        "rules",
+        "fixtures/leads.jsonl",
+        "fixtures/expected/starter.jsonl",
+    );
 }
 
 #[test]
 fn starter_rules_score_the_salesforce_csv_as_recorded() {
-    let out = leadscore(&["score", "--as-of", AS_OF, "fixtures/leads.csv"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_golden("fixtures/expected/starter_csv.jsonl", &stdout(&out));
+    scores_as_recorded(
+        "rules",
+        "fixtures/leads.csv",
+        "fixtures/expected/starter_csv.jsonl",
+    );
 }
 
 #[test]
 fn timed_rules_score_their_leads_as_recorded() {
-    let out = leadscore(&[
-        "score",
-        "--rules",
+    scores_as_recorded(
         "fixtures/timed/rules",
-        "--as-of",
-        AS_OF,
         "fixtures/timed/leads.jsonl",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_golden("fixtures/expected/timed.jsonl", &stdout(&out));
+        "fixtures/expected/timed.jsonl",
+    );
 }
 
 #[test]

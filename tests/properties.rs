@@ -17,22 +17,7 @@ fn starter() -> Scorer {
 }
 
 fn with_extra_rule(points: i64) -> Scorer {
-    let mut sources: Vec<(PathBuf, String)> = std::fs::read_dir("rules")
-        .expect("rules folder")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "rhai")
-                )
-        })
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("readable rule file");
-            (p, text)
-        })
-        .collect();
+    let mut sources = sources("rules");
     sources.push((
         PathBuf::from("rules/zz_extra.yaml"),
         format!("rules:\n  - id: always\n    when: {{ expr: \"true\" }}\n    points: {points}\n"),

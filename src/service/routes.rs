@@ -53,25 +53,28 @@ pub(crate) fn router(state: Arc<State>) -> Router {
 }
 
 fn routes() -> Router<Arc<State>> {
-    Router::new()
-        .route("/v1/score", post(score))
-        .route("/v1/explain", post(explain))
-        .route("/v1/rules", get(rules))
-        .route("/v1/shadow", get(shadow))
-        .route("/v1/shadow/reset", post(shadow_reset))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    shared_routes(
+        Router::new()
+            .route("/v1/score", post(score))
+            .route("/v1/explain", post(explain))
+            .route("/v1/rules", get(rules)),
+    )
 }
 
 /// Several rule sets: each under `/v1/NAME/`; `/v1/rules` lists them.
 fn named_routes() -> Router<Arc<State>> {
-    Router::new()
-        .route("/v1/{set}/score", post(score_named))
-        .route("/v1/{set}/explain", post(explain_named))
-        .route("/v1/{set}/rules", get(rules_named))
-        .route("/v1/rules", get(rule_sets))
+    shared_routes(
+        Router::new()
+            .route("/v1/{set}/score", post(score_named))
+            .route("/v1/{set}/explain", post(explain_named))
+            .route("/v1/{set}/rules", get(rules_named))
+            .route("/v1/rules", get(rule_sets)),
+    )
+}
+
+/// The routes both layouts serve, and what answers the rest.
+fn shared_routes(router: Router<Arc<State>>) -> Router<Arc<State>> {
+    router
         .route("/v1/shadow", get(shadow))
         .route("/v1/shadow/reset", post(shadow_reset))
         .route("/healthz", get(healthz))
