@@ -809,8 +809,47 @@ pub(crate) struct SchemaField {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Schema {
     fields: Vec<SchemaField>,
-    // Fx hashing: keys are field names from the rules, looked up once per lead field.
-    index: rustc_hash::FxHashMap<String, Slot>,
+    index: NameIndex,
+}
+
+/// Field names and aliases to slots, looked up once per key of every record read, so
+/// it avoids hashing: names are bucketed by length, and a name's first eight bytes
+/// are compared as one word before the rest.
+#[derive(Debug, Clone, Default)]
+struct NameIndex {
+    by_len: Vec<Vec<(u64, Box<str>, Slot)>>,
+}
+
+impl NameIndex {
+    fn get(&self, name: &str) -> Option<Slot> {
+        let bytes = name.as_bytes();
+        let word = first_word(bytes);
+        self.by_len
+            .get(bytes.len())?
+            .iter()
+            .find(|(w, n, _)| *w == word && n.as_bytes().get(8..) == bytes.get(8..))
+            .map(|&(_, _, slot)| slot)
+    }
+
+    fn insert(&mut self, name: &str, slot: Slot) {
+        let len = name.len();
+        if self.by_len.len() <= len {
+            self.by_len.resize_with(len + 1, Vec::new);
+        }
+        let bucket = &mut self.by_len[len];
+        match bucket.iter_mut().find(|(_, n, _)| **n == *name) {
+            Some(entry) => entry.2 = slot,
+            None => bucket.push((first_word(name.as_bytes()), name.into(), slot)),
+        }
+    }
+}
+
+/// The first eight bytes of a name as one word, zero-padded.
+fn first_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(word)
 }
 
 /// A lead's values arranged by slot, coerced to declared types.
@@ -837,11 +876,9 @@ impl Schema {
         field.declared = true;
         field.ty = ty;
         for alias in aliases {
-            match self.index.get(alias.as_str()) {
-                Some(&other) if other != slot => return Err(alias.clone()),
-                _ => {
-                    self.index.insert(alias.clone(), slot);
-                }
+            match self.index.get(alias) {
+                Some(other) if other != slot => return Err(alias.clone()),
+                _ => self.index.insert(alias, slot),
             }
         }
         Ok(slot)
@@ -849,7 +886,7 @@ impl Schema {
 
     /// The slot of a field, adding an undeclared field when it is new.
     pub fn slot_for(&mut self, name: &str) -> Slot {
-        if let Some(&slot) = self.index.get(name) {
+        if let Some(slot) = self.index.get(name) {
             return slot;
         }
         let slot = self.fields.len();
@@ -858,13 +895,13 @@ impl Schema {
             ty: None,
             declared: false,
         });
-        self.index.insert(name.to_string(), slot);
+        self.index.insert(name, slot);
         slot
     }
 
     /// The slot for a name or alias, if the rules know it.
     pub fn lookup(&self, name: &str) -> Option<Slot> {
-        self.index.get(name).copied()
+        self.index.get(name)
     }
 
     /// The field at a slot.

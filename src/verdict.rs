@@ -364,65 +364,77 @@ pub(crate) fn write_strs(out: &mut Vec<u8>, items: &[Arc<str>]) {
 }
 
 /// Writes a JSON string the way serde_json does: `"` `\\` and control characters
-/// escaped (`\n`, `\u001f`), everything else as is.
+/// escaped (`\n`, `\u001f`), everything else as is. Clean runs between the bytes that
+/// need escaping are copied whole.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    let bytes = s.as_bytes();
-    if !needs_escape(bytes) {
-        out.extend_from_slice(bytes);
-    } else {
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let escaped: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0x08 => b"\\b",
-                0x0c => b"\\f",
-                0x00..=0x1f => {
-                    out.extend_from_slice(&bytes[start..i]);
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 0xf)]);
-                    start = i + 1;
-                    continue;
-                }
-                _ => continue,
-            };
-            out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(escaped);
-            start = i + 1;
-        }
-        out.extend_from_slice(&bytes[start..]);
+    let mut rest = s.as_bytes();
+    while let Some(at) = first_needing_escape(rest) {
+        let (clean, tail) = rest.split_at(at);
+        out.extend_from_slice(clean);
+        let Some((&b, tail)) = tail.split_first() else {
+            break;
+        };
+        write_escape(out, b);
+        rest = tail;
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
-/// Whether any byte needs escaping in JSON; eight bytes at a time.
-fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+/// The escape serde_json writes for a byte that needs one.
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    let short: &[u8] = match b {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+            return;
+        }
+    };
+    out.extend_from_slice(short);
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first byte JSON text must escape (`"`, `\\`, or a control character
+/// below 0x20), eight bytes at a time; `None` when there is none. Also what the fast
+/// JSON scanner (`io::scan`) hands to serde_json.
+pub(crate) fn first_needing_escape(bytes: &[u8]) -> Option<usize> {
     let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0;
-        if control
-            || has_zero(v ^ (ONES * u64::from(b'"')))
-            || has_zero(v ^ (ONES * u64::from(b'\\')))
-        {
-            return true;
+        let word = u64::from_le_bytes(word);
+        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        if hits != 0 {
+            // Borrows only run upwards, so the lowest flagged byte is a true hit.
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
+        at += 8;
     }
     chunks
         .remainder()
         .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| at + i)
+}
+
+/// The high bit set in each byte of `word` that is zero (exact for the lowest one).
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ mod csv;
 mod json;
 mod jsonl;
 mod output;
+mod scan;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -217,7 +219,16 @@ impl RawRecord {
     /// path, [`RawRecord::parse`], says why.
     pub(crate) fn bind(&self, schema: &Schema) -> Option<Bound<'static>> {
         match &self.body {
-            Body::JsonLine(_) | Body::JsonValue { .. } => schema.bind_json(self.json_text()?).ok(),
+            Body::JsonLine(_) | Body::JsonValue { .. } => {
+                let text = self.json_text()?;
+                match scan::object_into_slots(text, schema.fields().len(), |key| schema.lookup(key))
+                {
+                    Some(values) => {
+                        Some(schema.coerce_slots(values.into_iter().map(|v| v.map(Cow::Owned))))
+                    }
+                    None => schema.bind_json(text).ok(),
+                }
+            }
             Body::CsvRow { header, row, .. } => csv::bind_row(schema, header, row),
             Body::Done { .. } => None,
         }
