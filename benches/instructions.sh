@@ -59,7 +59,7 @@ cleanup() {
 trap cleanup EXIT
 
 started=$(date +%s)
-cargo build --release --quiet --bin leadscore --example gen_leads --example serde_roundtrip \
+cargo build --release --locked --quiet --bin leadscore --example gen_leads --example serde_roundtrip \
   --example csv_roundtrip --example loadgen
 bin=target/release/leadscore
 ex=target/release/examples
