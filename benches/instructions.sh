@@ -150,8 +150,15 @@ serve() {
     cat "$dir/loadgen.out" >&2
     exit 2
   fi
+  # SIGTERM: the service finishes requests in flight and exits 0, and valgrind writes
+  # its counts on that exit.
   kill -TERM "$server_pid"
-  wait "$server_pid" || true
+  if ! wait "$server_pid"; then
+    server_pid=""
+    echo "the server did not shut down cleanly on SIGTERM; valgrind said:" >&2
+    tail -20 "$dir/valgrind.log" >&2
+    exit 2
+  fi
   server_pid=""
   served=$(counts_of "$out")
 }
