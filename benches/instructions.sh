@@ -25,7 +25,8 @@
 #     request. Divided by $REQUESTS: the server's instructions per request, HTTP included.
 #
 # Counts are deterministic for a given binary and CPU (fixed seeds, fixed --as-of, one
-# worker thread; two runs agree within a fraction of a percent). They do depend on the CPU:
+# worker thread, valgrind's --fair-sched=yes: runs agree within about 0.2%; without
+# it, threads spinning while they wait for each other moved counts by up to 0.9%). They do depend on the CPU:
 # memchr, aho-corasick and the standard library pick SIMD routines at run time (SSE2,
 # AVX2, ...), so another machine may count a few percent differently. The 10% tolerance
 # covers that; when CI moves to a different CPU family, refresh the baseline with --update.
@@ -77,7 +78,7 @@ count() {
   local input=$1 out="$dir/callgrind.out"
   shift
   rm -f "$out"
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" < "$input" > /dev/null \
+  valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$out" "$@" < "$input" > /dev/null \
     2> "$dir/valgrind.log" || [ $? -eq 1 ] # `score` exits 1 when records are rejected
   counts_of "$out"
 }
@@ -127,7 +128,7 @@ score jsonl/heavy_high benches/models/heavy "$dir/high.jsonl" "$dir/empty.jsonl"
 serve() {
   local requests=$1 out="$dir/callgrind.serve" addr=""
   rm -f "$out" "$dir/serve.stdout"
-  TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
+  TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$out" \
     "$bin" serve --rules rules --as-of 2026-11-27 --listen 127.0.0.1:0 \
     > "$dir/serve.stdout" 2> "$dir/valgrind.log" &
   server_pid=$!
