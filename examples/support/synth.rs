@@ -496,3 +496,583 @@ fn write_update(
         }
     }
 }
+
+/// How many distinct values the generated fields take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    /// The original generator: names, companies, titles and emails from small arrays,
+    /// budgets in 200 steps, page views below 40. Its bytes never change (benchmark
+    /// figures in BENCHMARKS.md depend on them).
+    Low,
+    /// Realistic cardinality: an email per lead, tens of thousands of companies,
+    /// several hundred titles, and budgets, employees, revenue and page views from wide
+    /// log-normal ranges, so caches keyed by field values and branch predictors see
+    /// what a real lead base gives them. Adds `industry` and `annual_revenue`.
+    High,
+}
+
+const FIRST_MANY: [&str; 64] = [
+    "Ana", "Kenji", "Maria", "Tom", "Priya", "Lucas", "Grace", "Sam", "Olga", "Nadia", "Eli",
+    "Rosa", "Ahmed", "Chloe", "Diego", "Emma", "Farah", "Gabriel", "Hana", "Igor", "Jamal",
+    "Keiko", "Liam", "Mei", "Noah", "Oscar", "Paula", "Quentin", "Rania", "Sofia", "Tariq", "Uma",
+    "Victor", "Wen", "Xavier", "Yara", "Zoe", "Aisha", "Bruno", "Carmen", "Dmitri", "Elena",
+    "Felix", "Giulia", "Hugo", "Ines", "Jonas", "Kwame", "Laura", "Mateo", "Nora", "Omar", "Pia",
+    "Rafael", "Sara", "Thomas", "Ursula", "Vera", "William", "Ximena", "Yusuf", "Zainab", "Arjun",
+    "Beatriz",
+];
+const LAST_MANY: [&str; 64] = [
+    "Silva",
+    "Watanabe",
+    "Garcia",
+    "Becker",
+    "Nair",
+    "Martin",
+    "Okafor",
+    "Lee",
+    "Ivanova",
+    "Diaz",
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Müller",
+    "Schmidt",
+    "Rossi",
+    "Russo",
+    "Dubois",
+    "Moreau",
+    "Kowalski",
+    "Nowak",
+    "Novak",
+    "Horvat",
+    "Jensen",
+    "Hansen",
+    "Nielsen",
+    "Larsen",
+    "Andersson",
+    "Johansson",
+    "Virtanen",
+    "Korhonen",
+    "Papadopoulos",
+    "Yilmaz",
+    "Kaya",
+    "Cohen",
+    "Levi",
+    "Haddad",
+    "Khan",
+    "Ali",
+    "Sharma",
+    "Patel",
+    "Singh",
+    "Wang",
+    "Li",
+    "Zhang",
+    "Chen",
+    "Liu",
+    "Kim",
+    "Park",
+    "Nguyen",
+    "Tran",
+    "Santos",
+    "Oliveira",
+    "Souza",
+    "Pereira",
+    "Costa",
+    "Mensah",
+    "Adeyemi",
+    "Mwangi",
+    "Otieno",
+    "O'Brien",
+    "Murphy",
+    "Walsh",
+    "Fernández",
+];
+/// Free mailboxes: about a quarter of real B2B form fills use one.
+const FREE_MAIL: [&str; 8] = [
+    "gmail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "icloud.com",
+    "aol.com",
+    "gmx.de",
+    "proton.me",
+];
+const COMPANY_A: [&str; 48] = [
+    "North", "Blue", "Red", "Silver", "Golden", "Bright", "Green", "Iron", "Stone", "River",
+    "Lake", "Summit", "Pioneer", "Atlas", "Nova", "Apex", "Cedar", "Maple", "Oak", "Pine",
+    "Harbor", "Coastal", "Prairie", "Alpine", "Urban", "Metro", "Global", "United", "First",
+    "Prime", "Vertex", "Quantum", "Fusion", "Spark", "Beacon", "Falcon", "Eagle", "Lotus",
+    "Tundra", "Sierra", "Delta", "Orbit", "Polar", "Sun", "Moon", "Star", "Crystal", "Ember",
+];
+const COMPANY_B: [&str; 40] = [
+    "wind",
+    "path",
+    "tech",
+    "works",
+    "soft",
+    "labs",
+    "logic",
+    "point",
+    "bridge",
+    "field",
+    "line",
+    "gate",
+    "stream",
+    "wave",
+    "forge",
+    "craft",
+    "ware",
+    "net",
+    "cloud",
+    "data",
+    "foods",
+    "health",
+    "clinics",
+    "energy",
+    "logistics",
+    "freight",
+    "retail",
+    "finance",
+    "capital",
+    "media",
+    "systems",
+    "dynamics",
+    "analytics",
+    "robotics",
+    "textiles",
+    "motors",
+    "pharma",
+    "builders",
+    "farms",
+    "studios",
+];
+const COMPANY_FORM: [&str; 8] = ["Inc", "GmbH", "Ltd", "SA", "Co", "LLC", "BV", "Pty"];
+const TLDS: [&str; 10] = [
+    "com", "com", "com", "io", "co", "de", "fr", "in", "com.br", "co.uk",
+];
+const SENIORITY: [&str; 16] = [
+    "VP of",
+    "Vice President,",
+    "Director of",
+    "Head of",
+    "Senior Director of",
+    "Manager,",
+    "Senior Manager,",
+    "Lead,",
+    "Principal",
+    "Senior",
+    "Junior",
+    "Associate",
+    "Specialist,",
+    "Coordinator,",
+    "Intern,",
+    "Global Head of",
+];
+const FUNCTION: [&str; 28] = [
+    "Operations",
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "IT",
+    "Procurement",
+    "Supply Chain",
+    "Customer Success",
+    "Product",
+    "Data",
+    "Security",
+    "HR",
+    "People",
+    "Growth",
+    "Revenue Operations",
+    "Business Development",
+    "Logistics",
+    "Facilities",
+    "Analytics",
+    "Strategy",
+    "Partnerships",
+    "Legal",
+    "Compliance",
+    "Quality",
+    "Design",
+    "Support",
+    "Infrastructure",
+];
+/// Titles that do not follow "seniority function".
+const TITLES_OTHER: [&str; 16] = [
+    "Founder",
+    "Co-Founder",
+    "Owner",
+    "CEO",
+    "CFO",
+    "CTO",
+    "COO",
+    "Chief Technology Officer",
+    "Chief Revenue Officer",
+    "President",
+    "Consultant",
+    "Analyst",
+    "Student",
+    "PhD Student",
+    "Freelancer",
+    "Office Manager",
+];
+const SOURCES_MANY: [&str; 14] = [
+    "Web",
+    "Web",
+    "Web",
+    "Partner Referral",
+    "Trade Show",
+    "Webinar",
+    "Cold Call",
+    "LinkedIn",
+    "Customer Referral",
+    "Employee Referral",
+    "Paid Search",
+    "Organic Search",
+    "Email Campaign",
+    "Content Download",
+];
+const TIMELINES_MANY: [&str; 9] = [
+    "this quarter",
+    "next year",
+    "this month",
+    "unknown",
+    "next 30 days",
+    "immediately",
+    "next quarter",
+    "6-12 months",
+    "just researching",
+];
+const PAIN_VERB: [&str; 12] = [
+    "manual",
+    "slow",
+    "error-prone",
+    "no visibility into",
+    "too many tools for",
+    "costly",
+    "outdated",
+    "fragmented",
+    "spreadsheet-based",
+    "delayed",
+    "inconsistent",
+    "untracked",
+];
+const PAIN_OBJECT: [&str; 20] = [
+    "reporting",
+    "supplier management",
+    "ticket handling",
+    "pipeline tracking",
+    "invoicing",
+    "onboarding",
+    "inventory",
+    "forecasting",
+    "scheduling",
+    "dispatch",
+    "compliance audits",
+    "customer follow-up",
+    "quoting",
+    "expense approval",
+    "hiring",
+    "contract renewals",
+    "field service",
+    "lead routing",
+    "budget planning",
+    "vendor payments",
+];
+const INDUSTRIES: [&str; 24] = [
+    "Software",
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Financial Services",
+    "Logistics",
+    "Education",
+    "Energy",
+    "Construction",
+    "Hospitality",
+    "Media",
+    "Telecommunications",
+    "Agriculture",
+    "Government",
+    "Non-Profit",
+    "Insurance",
+    "Real Estate",
+    "Pharmaceuticals",
+    "Automotive",
+    "Food & Beverage",
+    "Professional Services",
+    "Consulting",
+    "Transportation",
+    "Wholesale",
+];
+/// 2025-01-01 as days since 1970-01-01: activity dates run from here over two years.
+const ACTIVITY_START: i64 = 20_089;
+
+impl Synth {
+    /// A number in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A log-normal draw with this median and spread (sigma of the log): the sum of
+    /// four uniforms stands in for a normal, which is close enough for test data and
+    /// needs no transcendental function besides `exp`.
+    fn log_normal(&mut self, median: f64, sigma: f64) -> f64 {
+        let z = (self.unit() + self.unit() + self.unit() + self.unit() - 2.0) * 3f64.sqrt();
+        median * (sigma * z).exp()
+    }
+
+    /// The lead numbered `id`, with realistic cardinality (see [`Cardinality::High`]).
+    pub fn varied_lead(&mut self, id: u64) -> VariedLead {
+        let first = self.pick(&FIRST_MANY);
+        let last = self.pick(&LAST_MANY);
+        let a = self.pick(&COMPANY_A);
+        let b = self.pick(&COMPANY_B);
+        // Several companies share a name stem; a number keeps them apart, as a CRM's
+        // duplicates-by-name do ("Northwind 2").
+        let company = match self.below(4) {
+            0 => format!("{a}{b} {}", self.pick(&COMPANY_FORM)),
+            1 => format!("{a} {}{b} {}", last, self.pick(&COMPANY_FORM)),
+            _ => format!("{a}{b} {} {}", self.below(500), self.pick(&COMPANY_FORM)),
+        };
+        let slug: String = company
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let domain = match self.below(100) {
+            0..=23 => self.pick(&FREE_MAIL).to_string(),
+            24..=25 => format!("{}.edu", slug.get(..6).unwrap_or(&slug)),
+            26 => self
+                .pick(&["rivalsoft.com", "competico.io", "leadzilla.com"])
+                .to_string(),
+            _ => format!("{slug}.{}", self.pick(&TLDS)),
+        };
+        let local_first = ascii_lower(first);
+        let local_last = ascii_lower(last);
+        let email = self.chance(92).then(|| match self.below(4) {
+            0 => format!("{local_first}.{local_last}@{domain}"),
+            1 => format!("{}{local_last}{}@{domain}", &local_first[..1], id % 997),
+            2 => format!("{local_first}_{local_last}{id}@{domain}"),
+            _ => format!("{local_first}{}@{domain}", id * 7 % 100_003),
+        });
+        let title = self.chance(80).then(|| {
+            if self.chance(85) {
+                format!("{} {}", self.pick(&SENIORITY), self.pick(&FUNCTION))
+            } else {
+                self.pick(&TITLES_OTHER).to_string()
+            }
+        });
+        let employees = self
+            .chance(65)
+            .then(|| (self.log_normal(60.0, 1.6).round() as u64).max(1));
+        // Revenue follows size, with a wide spread of revenue per head.
+        let annual_revenue = self.chance(40).then(|| {
+            let heads = employees.unwrap_or(50) as f64;
+            (heads * self.log_normal(150_000.0, 0.8) / 1000.0).round() as u64 * 1000
+        });
+        let budget = self
+            .chance(50)
+            .then(|| (self.log_normal(12_000.0, 1.3) / 50.0).round() as u64 * 50);
+        let pain = self
+            .chance(45)
+            .then(|| format!("{} {}", self.pick(&PAIN_VERB), self.pick(&PAIN_OBJECT)));
+        let day = ACTIVITY_START + self.below(730) as i64;
+        VariedLead {
+            id,
+            first,
+            last,
+            email,
+            phone: self.chance(40).then(|| {
+                format!(
+                    "+{} {:03} {:07}",
+                    1 + self.below(98),
+                    self.below(1000),
+                    self.below(10_000_000)
+                )
+            }),
+            company,
+            title,
+            source: self.pick(&SOURCES_MANY),
+            industry: self.chance(70).then(|| self.pick(&INDUSTRIES)),
+            employees,
+            annual_revenue,
+            budget,
+            pain,
+            demo: self.chance(20),
+            timeline: self.chance(50).then(|| self.pick(&TIMELINES_MANY)),
+            pricing: self.chance(25),
+            // Heavy-tailed, as visits are: most leads look at a few pages, a few at
+            // hundreds.
+            page_views: self.log_normal(6.0, 1.3) as u64,
+            last_activity: self.chance(85).then(|| {
+                leadscore::Date::from_unix_days(day).map_or_else(String::new, |d| d.to_string())
+            }),
+        }
+    }
+}
+
+fn ascii_lower(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// One lead of [`Cardinality::High`], before it is written out.
+pub struct VariedLead {
+    pub id: u64,
+    pub first: &'static str,
+    pub last: &'static str,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: String,
+    pub title: Option<String>,
+    pub source: &'static str,
+    pub industry: Option<&'static str>,
+    pub employees: Option<u64>,
+    pub annual_revenue: Option<u64>,
+    pub budget: Option<u64>,
+    pub pain: Option<String>,
+    pub demo: bool,
+    pub timeline: Option<&'static str>,
+    pub pricing: bool,
+    pub page_views: u64,
+    pub last_activity: Option<String>,
+}
+
+/// Writes `count` leads as JSON Lines with `cardinality`; [`Cardinality::Low`] is
+/// [`write_jsonl`], byte for byte.
+pub fn write_jsonl_with(
+    out: &mut impl Write,
+    count: u64,
+    seed: u64,
+    cardinality: Cardinality,
+) -> io::Result<()> {
+    if cardinality == Cardinality::Low {
+        return write_jsonl(out, count, seed);
+    }
+    let mut synth = Synth::new(seed);
+    let mut line = String::with_capacity(640);
+    for id in 1..=count {
+        let l = synth.varied_lead(id);
+        line.clear();
+        let _ = write!(
+            line,
+            "{{\"id\":\"S-{}\",\"first_name\":\"{}\",\"last_name\":\"{}\"",
+            l.id,
+            json_text(l.first),
+            json_text(l.last)
+        );
+        if let Some(email) = &l.email {
+            let _ = write!(line, ",\"email\":\"{email}\"");
+        }
+        if let Some(phone) = &l.phone {
+            let _ = write!(line, ",\"phone\":\"{phone}\"");
+        }
+        let _ = write!(
+            line,
+            ",\"company\":\"{}\",\"lead_source\":\"{}\"",
+            json_text(&l.company),
+            l.source
+        );
+        if let Some(title) = &l.title {
+            let _ = write!(line, ",\"title\":\"{title}\"");
+        }
+        if let Some(industry) = l.industry {
+            let _ = write!(line, ",\"industry\":\"{industry}\"");
+        }
+        if let Some(n) = l.employees {
+            let _ = write!(line, ",\"employees\":{n}");
+        }
+        if let Some(n) = l.annual_revenue {
+            let _ = write!(line, ",\"annual_revenue\":{n}");
+        }
+        if let Some(b) = l.budget {
+            let _ = write!(line, ",\"budget\":{b}");
+        }
+        if let Some(p) = &l.pain {
+            let _ = write!(line, ",\"pain_points\":\"{p}\"");
+        }
+        if l.demo {
+            line.push_str(",\"demo_requested\":true");
+        }
+        if let Some(t) = l.timeline {
+            let _ = write!(line, ",\"timeline\":\"{t}\"");
+        }
+        let _ = write!(
+            line,
+            ",\"pricing_discussed\":{},\"page_views\":{}",
+            l.pricing, l.page_views
+        );
+        if let Some(d) = &l.last_activity {
+            let _ = write!(line, ",\"last_activity_at\":\"{d}\"");
+        }
+        line.push_str("}\n");
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes `count` leads as CSV with `cardinality`; [`Cardinality::Low`] is
+/// [`write_csv`], byte for byte. The high-cardinality columns add `Industry` and
+/// `AnnualRevenue` (Salesforce's names) at the end.
+pub fn write_csv_with(
+    out: &mut impl Write,
+    count: u64,
+    seed: u64,
+    cardinality: Cardinality,
+) -> io::Result<()> {
+    if cardinality == Cardinality::Low {
+        return write_csv(out, count, seed);
+    }
+    out.write_all(b"Id,FirstName,LastName,Email,Phone,Company,Title,LeadSource,NumberOfEmployees,Budget__c,Pain_Points__c,Demo_Requested__c,Timeline__c,Pricing_Discussed__c,Page_Views__c,LastActivityDate,Industry,AnnualRevenue\n")?;
+    let mut synth = Synth::new(seed);
+    let mut line = String::with_capacity(640);
+    let num = |v: Option<u64>| v.map_or(String::new(), |n| n.to_string());
+    for id in 1..=count {
+        let l = synth.varied_lead(id);
+        line.clear();
+        // Titles like "Vice President, Sales" hold a comma: quoted, as CSV requires.
+        let _ = writeln!(
+            line,
+            "S-{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            l.id,
+            l.first,
+            csv_text(l.last),
+            l.email.as_deref().unwrap_or(""),
+            l.phone.as_deref().unwrap_or(""),
+            csv_text(&l.company),
+            csv_text(l.title.as_deref().unwrap_or("")),
+            l.source,
+            num(l.employees),
+            num(l.budget),
+            l.pain.as_deref().unwrap_or(""),
+            if l.demo { "true" } else { "" },
+            l.timeline.unwrap_or(""),
+            l.pricing,
+            l.page_views,
+            l.last_activity.as_deref().unwrap_or(""),
+            csv_text(l.industry.unwrap_or("")),
+            num(l.annual_revenue),
+        );
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `text` as the inside of a JSON string (the generated names hold `'` but no `"` or `\`).
+fn json_text(text: &str) -> &str {
+    debug_assert!(!text.contains(['"', '\\']));
+    text
+}
+
+/// `text` as a CSV cell: quoted when it holds a comma or a quote.
+fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
+}
