@@ -698,9 +698,9 @@ impl FieldType {
     /// # Errors
     /// A sentence naming what was found, when the value does not fit.
     pub fn coerce<'a>(self, value: &'a Value) -> Result<Cow<'a, Value>, String> {
-        if let Value::Text(s) = value
+        if self != FieldType::String
+            && let Value::Text(s) = value
             && s.trim().is_empty()
-            && self != FieldType::String
         {
             return Ok(Cow::Owned(Value::Null));
         }
@@ -813,21 +813,24 @@ pub(crate) struct Schema {
 }
 
 /// Field names and aliases to slots, looked up once per key of every record read, so
-/// it avoids hashing: names are bucketed by length, and a name's first eight bytes
-/// are compared as one word before the rest.
+/// it avoids hashing: names are bucketed by length, and compared as three words (names
+/// up to 24 bytes, nearly all) before any longer rest.
 #[derive(Debug, Clone, Default)]
 struct NameIndex {
-    by_len: Vec<Vec<(u64, Box<str>, Slot)>>,
+    by_len: Vec<Vec<(Words, Box<str>, Slot)>>,
 }
+
+/// The first 24 bytes of a name as words, zero-padded.
+type Words = [u64; 3];
 
 impl NameIndex {
     fn get(&self, name: &str) -> Option<Slot> {
         let bytes = name.as_bytes();
-        let word = first_word(bytes);
+        let words = words(bytes);
         self.by_len
             .get(bytes.len())?
             .iter()
-            .find(|(w, n, _)| *w == word && n.as_bytes().get(8..) == bytes.get(8..))
+            .find(|(w, n, _)| *w == words && n.as_bytes().get(24..) == bytes.get(24..))
             .map(|&(_, _, slot)| slot)
     }
 
@@ -839,17 +842,21 @@ impl NameIndex {
         let bucket = &mut self.by_len[len];
         match bucket.iter_mut().find(|(_, n, _)| **n == *name) {
             Some(entry) => entry.2 = slot,
-            None => bucket.push((first_word(name.as_bytes()), name.into(), slot)),
+            None => bucket.push((words(name.as_bytes()), name.into(), slot)),
         }
     }
 }
 
-/// The first eight bytes of a name as one word, zero-padded.
-fn first_word(bytes: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    let n = bytes.len().min(8);
-    word[..n].copy_from_slice(&bytes[..n]);
-    u64::from_le_bytes(word)
+fn words(bytes: &[u8]) -> Words {
+    let mut padded = [0u8; 24];
+    let n = bytes.len().min(24);
+    padded[..n].copy_from_slice(&bytes[..n]);
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&padded[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    [word(0), word(1), word(2)]
 }
 
 /// A lead's values arranged by slot, coerced to declared types.
