@@ -74,7 +74,13 @@ impl Folded {
 
     pub fn equals(&self, text: &str) -> bool {
         let text = text.trim();
-        if text.is_ascii() {
+        self.equals_trimmed(text, text.is_ascii())
+    }
+
+    /// [`Folded::equals`] for text already trimmed and checked for ASCII, so a list of
+    /// candidates (`in:`) does that once, not once per candidate.
+    fn equals_trimmed(&self, text: &str, ascii: bool) -> bool {
+        if ascii {
             return text.eq_ignore_ascii_case(&self.0);
         }
         text.chars().flat_map(char::to_lowercase).eq(self.0.chars())
@@ -253,7 +259,17 @@ impl Test {
         match self {
             Test::Eq(op) => op.equals(value) == Some(true),
             Test::Ne(op) => op.equals(value) == Some(false),
-            Test::In(ops) => ops.iter().any(|op| op.equals(value) == Some(true)),
+            Test::In(ops) => match value {
+                Value::Text(text) => {
+                    let text = text.trim();
+                    let ascii = text.is_ascii();
+                    ops.iter().any(|op| match op {
+                        Operand::Text(folded) => folded.equals_trimmed(text, ascii),
+                        _ => op.equals(value) == Some(true),
+                    })
+                }
+                _ => ops.iter().any(|op| op.equals(value) == Some(true)),
+            },
             Test::NotIn(ops) => {
                 let answers: Vec<Option<bool>> = ops.iter().map(|op| op.equals(value)).collect();
                 answers.iter().any(Option::is_some) && !answers.contains(&Some(true))
