@@ -655,7 +655,7 @@ fn keep_decisions(
     if kept.is_empty() {
         return;
     }
-    let (unix, _) = super::reload::now();
+    let unix = super::reload::unix_now();
     let rules: Arc<str> = Arc::from(snapshot.hash.as_str());
     for (record, lead, verdict) in kept {
         state.decided(
