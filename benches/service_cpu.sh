@@ -17,7 +17,8 @@
 # Usage: benches/service_cpu.sh [cpu|instr|all] [plain|prod|both]
 #   env: N (cpu requests, default 30000), NI (callgrind requests, default 2000),
 #        ROUNDS (cpu runs per configuration, alternated, default 2), PORT (default 18171),
-#        OUT (work folder, default $TMPDIR/leadscore-service-cpu), NO_BUILD=1.
+#        OUT (work folder, default $TMPDIR/leadscore-service-cpu), NO_BUILD=1,
+#        BIN (the leadscore binary to measure), EXTRA_FLAGS (more `serve` flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -37,8 +38,8 @@ TICK=$(getconf CLK_TCK)
 
 flags() {
   case $1 in
-    plain) ;;
-    prod) echo "--token-file $OUT/tokens --decision-log $OUT/decisions.jsonl" ;;
+    plain) echo "${EXTRA_FLAGS:-}" ;;
+    prod) echo "--token-file $OUT/tokens --decision-log $OUT/decisions.jsonl ${EXTRA_FLAGS:-}" ;;
   esac
 }
 headers() {
@@ -66,7 +67,7 @@ stop() {
   kill -INT "$PID"
   wait "$PID" || true
 }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime
 
 cpu() { # config
   local config=$1
@@ -77,18 +78,19 @@ cpu() { # config
   [ -z "$(headers "$config")" ] || hdr=("$(headers "$config")")
   "$LOADGEN" --addr "127.0.0.1:$PORT" --body "$OUT/lead.json" "${hdr[@]}" \
     --requests 2000 --concurrency 8 --rate 5000 --time-limit 60 > /dev/null
-  local before after
-  before=$(ticks "$PID")
+  local u0 s0 u1 s1
+  read -r u0 s0 < <(ticks "$PID")
   "$LOADGEN" --addr "127.0.0.1:$PORT" --body "$OUT/lead.json" "${hdr[@]}" \
     --requests "$N" --concurrency 8 --rate 5000 --time-limit 60 > "$OUT/loadgen.txt"
-  after=$(ticks "$PID")
+  read -r u1 s1 < <(ticks "$PID")
   stop
   local latency answered
   latency=$(grep '^latency' "$OUT/loadgen.txt" | sed 's/latency ms: //')
   answered=$(grep -o '[0-9]* ok' "$OUT/loadgen.txt")
-  awk -v c="$config" -v t=$((after - before)) -v hz="$TICK" -v n="$N" -v l="$latency" -v a="$answered" \
-    'BEGIN { printf "cpu   %-5s %6.1f us/request  (%d ticks, %s of %d; load %s)  %s\n",
-             c, t / hz * 1e6 / n, t, a, n, "'"$(cut -d' ' -f1 /proc/loadavg)"'", l }'
+  awk -v c="$config" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$TICK" -v n="$N" -v l="$latency" \
+    -v a="$answered" -v load="$(cut -d' ' -f1 /proc/loadavg)" \
+    'BEGIN { printf "cpu   %-5s %6.1f us/request (user %.1f, system %.1f; %s of %d; load %s)  %s\n",
+             c, (u + s) / hz * 1e6 / n, u / hz * 1e6 / n, s / hz * 1e6 / n, a, n, load, l }'
 }
 
 # Instructions of one server run under callgrind answering `n` requests (0: idle for as
