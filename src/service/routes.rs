@@ -364,19 +364,18 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
         ));
     };
     let text = value.to_str().unwrap_or("");
-    let mime = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match mime.as_str() {
-        "application/json" => Ok(BodyKind::Json),
-        "application/x-ndjson"
-        | "application/jsonl"
-        | "application/json-lines"
-        | "application/jsonlines"
-        | "application/x-jsonlines" => Ok(BodyKind::Lines),
+    let mime = text.split(';').next().unwrap_or("").trim();
+    let lines = [
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json-lines",
+        "application/jsonlines",
+        "application/x-jsonlines",
+    ];
+    // Compared without case and without a lowercased copy: this runs on every request.
+    match mime {
+        _ if mime.eq_ignore_ascii_case("application/json") => Ok(BodyKind::Json),
+        _ if lines.iter().any(|l| mime.eq_ignore_ascii_case(l)) => Ok(BodyKind::Lines),
         _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("unsupported Content-Type `{text}`; {expected}"),
