@@ -236,6 +236,7 @@ fn init_logs(args: &ServeArgs) -> Result<(), Failure> {
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let logs = tracing_subscriber::fmt()
+        .with_timer(LogTime)
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false);
@@ -244,6 +245,70 @@ fn init_logs(args: &ServeArgs) -> Result<(), Failure> {
         _ => logs.try_init(),
     };
     installed.map_err(|e| Failure::usage(format!("cannot set up logging: {e}")))
+}
+
+/// The time on log lines, byte for byte as tracing-subscriber's `SystemTime` writes it
+/// (`2026-12-02T06:17:47.123456Z`), with the date and time of day made once per second
+/// per thread instead of on every line: each request logs a line.
+struct LogTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for LogTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        use std::cell::Cell;
+        thread_local! {
+            /// The second last written, and its text up to the fraction.
+            static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+        }
+        let now = std::time::SystemTime::now();
+        let Ok(since) = now.duration_since(std::time::UNIX_EPOCH) else {
+            return tracing_subscriber::fmt::time::SystemTime.format_time(w);
+        };
+        let secs = since.as_secs();
+        let (cached, mut text) = SECOND.get();
+        if cached != secs {
+            match second_text(secs) {
+                Some(made) => text = made,
+                None => return tracing_subscriber::fmt::time::SystemTime.format_time(w),
+            }
+            SECOND.set((secs, text));
+        }
+        // ASCII digits and separators.
+        w.write_str(std::str::from_utf8(&text).unwrap_or_default())?;
+        write_fraction(w, since.subsec_micros())
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of Unix seconds, for years 0 to 9999.
+fn second_text(secs: u64) -> Option<[u8; 19]> {
+    let days = i64::try_from(secs / 86_400).ok()?;
+    let (year, month, day) = leadscore::Date::from_unix_days(days)?.ymd();
+    let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
+    let rest = (secs % 86_400) as u32;
+    let mut text = *b"0000-00-00T00:00:00";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            text[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, rest / 3600);
+    put(14, 2, rest / 60 % 60);
+    put(17, 2, rest % 60);
+    Some(text)
+}
+
+/// `.ffffffZ`: microseconds, six digits.
+fn write_fraction(w: &mut impl std::fmt::Write, micros: u32) -> std::fmt::Result {
+    let mut text = *b".000000Z";
+    let mut n = micros;
+    for i in (1..7).rev() {
+        text[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    w.write_str(std::str::from_utf8(&text).unwrap_or_default())
 }
 
 /// `1048576`, `512KiB`, `10MiB`, `1GiB` (also `K`, `M`, `G`, and `KB`/`MB`/`GB` read as
@@ -296,6 +361,42 @@ mod tests {
         );
         assert!(parse(&["a=x", "a=y"]).unwrap_err().contains("given twice"));
         assert!(parse(&["a b=x", "c=y"]).is_err());
+    }
+
+    #[test]
+    fn log_times_are_written_as_tracing_subscriber_writes_them() {
+        use tracing_subscriber::fmt::format::Writer;
+        use tracing_subscriber::fmt::time::FormatTime;
+        // The same instant both ways: retried when a second boundary falls between.
+        for _ in 0..100 {
+            let (mut ours, mut theirs) = (String::new(), String::new());
+            super::LogTime
+                .format_time(&mut Writer::new(&mut ours))
+                .unwrap();
+            tracing_subscriber::fmt::time::SystemTime
+                .format_time(&mut Writer::new(&mut theirs))
+                .unwrap();
+            assert_eq!(ours.len(), theirs.len(), "{ours} {theirs}");
+            if ours[..19] == theirs[..19] {
+                assert!(ours.ends_with('Z') && ours.as_bytes()[19] == b'.', "{ours}");
+                break;
+            }
+        }
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00"),
+            (1_768_469_445, "2026-01-15T09:30:45"),
+            (951_782_400, "2000-02-29T00:00:00"),
+            (253_402_300_799, "9999-12-31T23:59:59"),
+        ] {
+            assert_eq!(
+                super::second_text(secs).as_ref().map(|t| &t[..]),
+                Some(text.as_bytes())
+            );
+        }
+        assert_eq!(super::second_text(253_402_300_800), None);
+        let mut fraction = String::new();
+        super::write_fraction(&mut fraction, 4_321).unwrap();
+        assert_eq!(fraction, ".004321Z");
     }
 
     #[test]

@@ -206,8 +206,13 @@ pub(crate) struct Connection {
     peer: SocketAddr,
     activity: Activity,
     idle_timeout: Duration,
-    /// When the connection counts as idle for too long, unless a request starts first.
+    /// Wakes the connection to check whether it has been idle too long: at the idle
+    /// timeout after `idle_from` or earlier, never later. Moved on only when it fires
+    /// early, not on every request and write: re-arming a timer costs a lock on the
+    /// timer wheel, a stored instant does not.
     deadline: Pin<Box<Sleep>>,
+    /// When the connection last became idle or a response last made progress.
+    idle_from: tokio::time::Instant,
     /// Requests finished when the deadline was last set.
     seen: u64,
     timed_out: bool,
@@ -227,6 +232,7 @@ impl Connection {
             activity: Activity::default(),
             idle_timeout,
             deadline: Box::pin(tokio::time::sleep(idle_timeout)),
+            idle_from: tokio::time::Instant::now(),
             seen: 0,
             timed_out: false,
             _slot: slot,
@@ -245,8 +251,16 @@ impl Connection {
             self.seen = finished;
             self.restart();
         }
-        if self.deadline.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = self.idle_from + self.idle_timeout;
+            if due <= self.deadline.deadline() {
+                break;
+            }
+            // Activity since the timer was set: wait for the rest of the time.
+            self.deadline.as_mut().reset(due);
         }
         if !self.timed_out {
             self.timed_out = true;
@@ -256,8 +270,7 @@ impl Connection {
     }
 
     fn restart(&mut self) {
-        let deadline = tokio::time::Instant::now() + self.idle_timeout;
-        self.deadline.as_mut().reset(deadline);
+        self.idle_from = tokio::time::Instant::now();
     }
 
     fn wrote(&mut self, written: &Poll<io::Result<usize>>) {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::date::Date;
 use crate::lead::Lead;
-use crate::verdict::Verdict;
+use crate::verdict::{Verdict, write_str, write_value};
 
 use super::metrics::Family;
 
@@ -143,6 +143,7 @@ impl DecisionLog {
             counts: Arc::clone(&counts),
             warned: None,
             line: Vec::with_capacity(4096),
+            time: (0, super::reload::rfc3339(0)),
         };
         std::thread::Builder::new()
             .name("decision-log".into())
@@ -216,6 +217,9 @@ struct Writer {
     counts: Arc<Counts>,
     warned: Option<Instant>,
     line: Vec<u8>,
+    /// The last decision's time, in Unix seconds and RFC 3339: decisions come many to
+    /// a second, and the text need not be made again for each.
+    time: (u64, String),
 }
 
 impl Writer {
@@ -246,7 +250,10 @@ impl Writer {
 
     fn write(&mut self, decision: &Decision) {
         self.line.clear();
-        render(&mut self.line, decision, &self.config);
+        if self.time.0 != decision.unix {
+            self.time = (decision.unix, super::reload::rfc3339(decision.unix));
+        }
+        render(&mut self.line, decision, &self.time.1, &self.config);
         self.line.push(b'\n');
         let len = self.line.len() as u64;
         if self.size > 0 && self.size + len > self.config.max_size {
@@ -332,15 +339,15 @@ impl Writer {
     }
 }
 
-/// One decision as a JSON line (no newline). Verdicts are written by
-/// [`Verdict::write_json`], the bytes `leadscore score` writes.
-fn render(out: &mut Vec<u8>, d: &Decision, config: &DecisionLogConfig) {
-    // Serializing strings and plain data into a Vec cannot fail.
+/// One decision as a JSON line (no newline), `time` being its time as RFC 3339. Verdicts
+/// are written by [`Verdict::write_json`], the bytes `leadscore score` writes; strings
+/// and the lead by the same writers, byte for byte what `serde_json` writes.
+fn render(out: &mut Vec<u8>, d: &Decision, time: &str, config: &DecisionLogConfig) {
     let text = |out: &mut Vec<u8>, key: &str, value: &str| {
         out.extend_from_slice(key.as_bytes());
-        let _ = serde_json::to_writer(&mut *out, value);
+        write_str(out, value);
     };
-    text(out, "{\"time\":", &super::reload::rfc3339(d.unix));
+    text(out, "{\"time\":", time);
     text(out, ",\"request_id\":", &d.request_id);
     text(out, ",\"record\":", &d.record);
     if let Some(set) = &d.rule_set {
@@ -350,8 +357,9 @@ fn render(out: &mut Vec<u8>, d: &Decision, config: &DecisionLogConfig) {
     text(out, ",\"rules\":", &d.rules);
     out.extend_from_slice(b",\"lead\":");
     if config.fields.is_none() && config.redact.is_empty() {
-        let _ = serde_json::to_writer(&mut *out, &d.lead);
+        write_lead(out, &d.lead);
     } else {
+        // Serializing plain data into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, &logged_lead(&d.lead, config));
     }
     out.extend_from_slice(b",\"verdict\":");
@@ -365,6 +373,21 @@ fn render(out: &mut Vec<u8>, d: &Decision, config: &DecisionLogConfig) {
         }
         Some(ShadowVerdict::Skipped) => out.extend_from_slice(b",\"shadow\":\"skipped\""),
         None => {}
+    }
+    out.push(b'}');
+}
+
+/// The lead as a JSON object, as its `Serialize` writes it with `serde_json`, without the
+/// serializer's per-value machinery (a line per lead is written).
+fn write_lead(out: &mut Vec<u8>, lead: &Lead) {
+    out.push(b'{');
+    for (i, (name, value)) in lead.fields().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, name);
+        out.push(b':');
+        write_value(out, value);
     }
     out.push(b'}');
 }
@@ -431,7 +454,8 @@ mod tests {
     fn a_line_holds_the_lead_the_rules_and_the_verdict() {
         let mut out = Vec::new();
         let d = decision("L-1");
-        render(&mut out, &d, &DecisionLogConfig::new("x"));
+        let time = super::super::reload::rfc3339(d.unix);
+        render(&mut out, &d, &time, &DecisionLogConfig::new("x"));
         let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(line["time"], "2026-01-15T09:30:45Z");
         assert_eq!(line["request_id"], "req-1");
@@ -457,11 +481,48 @@ mod tests {
             Box::new(d.verdict.clone()),
         ));
         out.clear();
-        render(&mut out, &shadowed, &DecisionLogConfig::new("x"));
+        render(&mut out, &shadowed, &time, &DecisionLogConfig::new("x"));
         let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(line["rule_set"], "emea");
         assert_eq!(line["shadow"]["rules"], "sha256:cd");
         assert_eq!(line["shadow"]["verdict"], line["verdict"]);
+    }
+
+    #[test]
+    fn leads_and_strings_are_written_as_serde_json_writes_them() {
+        let lead = Lead::from_json(serde_json::json!({
+            "id": "L-\"1\"\\", "name": "Zoë\n\t\u{1f}\u{7f}é", "budget": 25000, "neg": -3,
+            "rate": 0.25, "big": 1e300, "ok": true, "none": null, "tags": ["a", 1, 2.5, null],
+            "nested": {"b": {"c": [true]}, "a\u{0}": "x"}, "": ""
+        }))
+        .unwrap();
+        let mut out = Vec::new();
+        write_lead(&mut out, &lead);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&lead).unwrap()
+        );
+        let mut out = Vec::new();
+        write_lead(&mut out, &Lead::new());
+        assert_eq!(out, b"{}");
+
+        // A whole line, against the same line written through serde_json.
+        let d = decision("L-\"3\"");
+        let mut out = Vec::new();
+        render(
+            &mut out,
+            &d,
+            "2026-01-15T09:30:45Z",
+            &DecisionLogConfig::new("x"),
+        );
+        let mut expected = String::from(
+            "{\"time\":\"2026-01-15T09:30:45Z\",\"request_id\":\"req-1\",\"record\":\"request:1\",\"as_of\":\"2026-11-27\",\"rules\":\"sha256:ab\",\"lead\":",
+        );
+        expected += &serde_json::to_string(&d.lead).unwrap();
+        expected += ",\"verdict\":";
+        expected += &serde_json::to_string(&d.verdict).unwrap();
+        expected += "}";
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 
     #[test]

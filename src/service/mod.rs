@@ -478,7 +478,7 @@ impl State {
     /// clock read for scoring.
     fn as_of(&self) -> Date {
         self.config.as_of.unwrap_or_else(|| {
-            let (secs, _) = reload::now();
+            let secs = reload::unix_now();
             Date::from_unix_days((secs / 86_400) as i64).unwrap_or(Date::UNIX_EPOCH)
         })
     }

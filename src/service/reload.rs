@@ -254,10 +254,15 @@ fn is_rule_file(path: &Path) -> bool {
 
 /// Now, in Unix seconds and as RFC 3339 UTC (`2026-01-15T09:30:00Z`).
 pub(crate) fn now() -> (u64, String) {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = unix_now();
     (secs, rfc3339(secs))
+}
+
+/// Now, in Unix seconds (without the text of [`now`], which per request is waste).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.

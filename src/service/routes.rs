@@ -83,10 +83,8 @@ fn shared_routes(router: Router<Arc<State>>) -> Router<Arc<State>> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-/// The middleware around every route, innermost first: a panic becomes a 500 for its
-/// request only, a request past the timeout a 408, a request without an accepted token
-/// a 401, each request is logged and counted (its 500, 408 or 401 included) and gets its
-/// id, and the connection knows a request is in progress.
+/// The middleware around every route: a panic becomes a 500 for its request only, and
+/// [`front`] does the rest (activity, id, token, timeout, log and count) in one layer.
 fn layered(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
     let panics = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
         tracing::error!("a request handler panicked");
@@ -94,25 +92,8 @@ fn layered(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
     });
     routes
         .layer(panics)
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
-        ))
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
-        .layer(middleware::from_fn(in_progress))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), front))
         .with_state(state)
-}
-
-/// Marks the connection busy while a request is in progress, so its idle timeout never
-/// cuts a slow upload or a long batch short. Served by other means (a router mounted
-/// elsewhere), a request has no such mark and this does nothing.
-async fn in_progress(request: Request, next: Next) -> Response {
-    let _busy = request
-        .extensions()
-        .get::<ConnectInfo<Activity>>()
-        .map(|ConnectInfo(activity)| activity.begin());
-    next.run(request).await
 }
 
 /// How many leads a response scored, for the request log.
@@ -123,68 +104,68 @@ struct Leads(usize);
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub Arc<str>);
 
-/// The caller's `X-Request-Id` when it is usable (1 to 128 visible ASCII characters),
-/// else a new one: unique within this process and unlikely to repeat across restarts.
-fn request_id(headers: &HeaderMap) -> Arc<str> {
-    if let Some(given) = headers.get(REQUEST_ID).map(HeaderValue::as_bytes)
-        && (1..=128).contains(&given.len())
-        && given.iter().all(|b| b.is_ascii_graphic())
-    {
-        // Visible ASCII is UTF-8.
-        return Arc::from(String::from_utf8_lossy(given).as_ref());
-    }
+/// Where this process's request ids start: unlikely to repeat across restarts.
+fn boot_id() -> u64 {
     static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let boot = *BOOT.get_or_init(|| {
+    *BOOT.get_or_init(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         nanos ^ u64::from(std::process::id()).rotate_left(48)
-    });
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Arc::from(format!("{boot:016x}-{n}"))
+    })
 }
 
-/// Refuses `/v1/*` requests without an accepted bearer token (and `/metrics` ones, when
-/// it has tokens of its own): 401, a JSON error and a `WWW-Authenticate` challenge.
-async fn guard(AxumState(state): AppState, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let tokens: Option<&TokenFile> = if path.starts_with("/v1/") || path == "/v1" {
-        state.tokens.as_ref()
-    } else if path == "/metrics" {
-        state.metrics_tokens.as_ref()
-    } else {
-        None
-    };
-    let Some(tokens) = tokens else {
-        return next.run(request).await;
-    };
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    match tokens.check(presented) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => {
-            state.metrics.refused(refusal.label());
-            let mut response =
-                ApiError::new(StatusCode::UNAUTHORIZED, refusal.message()).into_response();
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(refusal.challenge()),
-            );
-            response
+/// The caller's `X-Request-Id` when it is usable (1 to 128 visible ASCII characters),
+/// else a new one: unique within this process and unlikely to repeat across restarts.
+/// Also the header value to answer with.
+fn request_id(headers: &HeaderMap) -> (Arc<str>, Option<HeaderValue>) {
+    if let Some(given) = headers.get(REQUEST_ID)
+        && (1..=128).contains(&given.len())
+        && given.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    {
+        // Visible ASCII is UTF-8.
+        let id = Arc::from(String::from_utf8_lossy(given.as_bytes()).as_ref());
+        return (id, Some(given.clone()));
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut text = [0u8; 40];
+    let len = write_id(&mut text, boot_id(), n);
+    let text = &text[..len];
+    // Hex digits, a dash and decimal digits: ASCII, so UTF-8 and a valid header value.
+    let id: Arc<str> = Arc::from(std::str::from_utf8(text).unwrap_or_default());
+    (id, HeaderValue::from_bytes(text).ok())
+}
+
+/// Writes `{boot:016x}-{n}` into `out`, as `format!` would, without its machinery (this
+/// runs on every request); returns the length.
+fn write_id(out: &mut [u8; 40], boot: u64, n: u64) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out[..16].iter_mut().enumerate() {
+        *byte = HEX[((boot >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out[16] = b'-';
+    let mut digits = [0u8; 20];
+    let mut rest = n;
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
         }
     }
+    for (i, digit) in digits[..count].iter().rev().enumerate() {
+        out[17 + i] = *digit;
+    }
+    17 + count
 }
 
-/// Logs one line per request and counts it; gives it its id and every response the
-/// request id and the rules hash.
-async fn observe(AxumState(state): AppState, mut request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let id = request_id(request.headers());
-    request.extensions_mut().insert(RequestId(Arc::clone(&id)));
-    let route: &'static str = match request
+/// The route pattern a request matched, for the metrics (never a raw path, so the number
+/// of series stays bounded).
+fn route_of(request: &Request) -> &'static str {
+    match request
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str)
@@ -200,21 +181,52 @@ async fn observe(AxumState(state): AppState, mut request: Request, next: Next) -
         Some("/healthz") => "/healthz",
         Some("/metrics") => "/metrics",
         _ => "unmatched",
-    };
+    }
+}
+
+/// Everything around a request but panics, in one layer (each layer costs a boxed
+/// future and a clone of the routes per request), outermost first:
+/// - marks the connection busy while the request is in progress, so its idle timeout
+///   never cuts a slow upload or a long batch short (served by other means, a router
+///   mounted elsewhere, a request has no such mark and this does nothing);
+/// - gives the request its id;
+/// - refuses `/v1/*` requests without an accepted bearer token (and `/metrics` ones, when
+///   it has tokens of its own): 401, a JSON error and a `WWW-Authenticate` challenge;
+/// - answers 408 (empty body) when the request is not answered within the request
+///   timeout, body upload included;
+/// - logs one line per request and counts it (its 500, 408 or 401 included), and gives
+///   every response the request id and the rules hash.
+async fn front(AxumState(state): AppState, mut request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let _busy = request
+        .extensions()
+        .get::<ConnectInfo<Activity>>()
+        .map(|ConnectInfo(activity)| activity.begin());
+    let (id, id_header) = request_id(request.headers());
+    request.extensions_mut().insert(RequestId(Arc::clone(&id)));
+    let route = route_of(&request);
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let named = path
-        .strip_prefix("/v1/")
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|name| state.rule_set(name))
-        .cloned();
-    let mut response = next.run(request).await;
+    // A clone of the parsed URI shares its bytes: no copy of the path.
+    let uri = request.uri().clone();
+    let path = uri.path();
+    let named = match state.named.is_empty() {
+        true => None,
+        false => path
+            .strip_prefix("/v1/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|name| state.rule_set(name))
+            .cloned(),
+    };
+    let mut response = match refusal(&state, path, request.headers()) {
+        Some(refused) => refused,
+        None => within(next.run(request), start, state.config.request_timeout).await,
+    };
     let headers = response.headers_mut();
     if !headers.contains_key(RULES_HEADER) {
         let set = named.as_ref().unwrap_or(&state.rules);
         headers.insert(RULES_HEADER, set.current.load().header.clone());
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Some(value) = id_header {
         headers.insert(REQUEST_ID, value);
     }
     let elapsed = start.elapsed();
@@ -231,6 +243,55 @@ async fn observe(AxumState(state): AppState, mut request: Request, next: Next) -
         "request"
     );
     response
+}
+
+/// The 401 for a request to a guarded route without an accepted token; `None` lets it
+/// through.
+fn refusal(state: &State, path: &str, headers: &HeaderMap) -> Option<Response> {
+    let tokens: Option<&TokenFile> = if path.starts_with("/v1/") || path == "/v1" {
+        state.tokens.as_ref()
+    } else if path == "/metrics" {
+        state.metrics_tokens.as_ref()
+    } else {
+        None
+    };
+    let presented = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let refusal = tokens?.check(presented).err()?;
+    state.metrics.refused(refusal.label());
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, refusal.message()).into_response();
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(refusal.challenge()),
+    );
+    Some(response)
+}
+
+/// The response of `run`, or a 408 with an empty body once `timeout` has passed since
+/// `start`. The timer is only set when `run` is not ready at once: most single-lead
+/// requests are answered in their first poll, and a timer set and cancelled per request
+/// costs a lock on the timer wheel each time.
+async fn within(
+    run: impl std::future::Future<Output = Response>,
+    start: Instant,
+    timeout: std::time::Duration,
+) -> Response {
+    let mut run = std::pin::pin!(run);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(response) = run.as_mut().poll(cx) {
+            return std::task::Poll::Ready(response);
+        }
+        let timer = timer.get_or_insert_with(|| {
+            let deadline = tokio::time::Instant::from_std(start) + timeout;
+            Box::pin(tokio::time::sleep_until(deadline))
+        });
+        timer.as_mut().poll(cx).map(|()| {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            response
+        })
+    })
+    .await
 }
 
 /// A refused request: its status and a JSON body `{"error": "...", "record": "..."}`.
@@ -303,19 +364,18 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
         ));
     };
     let text = value.to_str().unwrap_or("");
-    let mime = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match mime.as_str() {
-        "application/json" => Ok(BodyKind::Json),
-        "application/x-ndjson"
-        | "application/jsonl"
-        | "application/json-lines"
-        | "application/jsonlines"
-        | "application/x-jsonlines" => Ok(BodyKind::Lines),
+    let mime = text.split(';').next().unwrap_or("").trim();
+    let lines = [
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json-lines",
+        "application/jsonlines",
+        "application/x-jsonlines",
+    ];
+    // Compared without case and without a lowercased copy: this runs on every request.
+    match mime {
+        _ if mime.eq_ignore_ascii_case("application/json") => Ok(BodyKind::Json),
+        _ if lines.iter().any(|l| mime.eq_ignore_ascii_case(l)) => Ok(BodyKind::Lines),
         _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("unsupported Content-Type `{text}`; {expected}"),
@@ -511,8 +571,7 @@ fn score_chunk(
             Some((_, n)) => *n += 1,
             None => chunk.stages.push((Arc::clone(&verdict.stage), 1)),
         }
-        // Serializing plain data into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut chunk.out, &verdict);
+        verdict.write_json(&mut chunk.out);
         chunk.out.push(separator);
         if let Some((name, lead)) = kept {
             chunk.kept.push((name, lead, verdict));
@@ -595,7 +654,7 @@ fn keep_decisions(
     if kept.is_empty() {
         return;
     }
-    let (unix, _) = super::reload::now();
+    let unix = super::reload::unix_now();
     let rules: Arc<str> = Arc::from(snapshot.hash.as_str());
     for (record, lead, verdict) in kept {
         state.decided(
@@ -646,11 +705,10 @@ fn named_set(state: &State, name: &str) -> Result<Arc<RuleSet>, ApiError> {
 async fn score(
     AxumState(state): AppState,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let set = Arc::clone(&state.rules);
-    score_with(state, set, request_id, headers, body).await
+    score_with(state, set, request_id, request).await
 }
 
 /// `POST /v1/NAME/score`.
@@ -658,22 +716,22 @@ async fn score_named(
     AxumState(state): AppState,
     Path(name): Path<String>,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let set = named_set(&state, &name)?;
-    score_with(state, set, request_id, headers, body).await
+    score_with(state, set, request_id, request).await
 }
 
 async fn score_with(
     state: Arc<State>,
     set: Arc<RuleSet>,
     request_id: Arc<str>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let kind = body_kind(&headers)?;
-    let (bytes, _room) = read_body(&state, &headers, body).await?;
+    // The request's own headers: the `HeaderMap` extractor would clone them.
+    let (parts, body) = request.into_parts();
+    let kind = body_kind(&parts.headers)?;
+    let (bytes, _room) = read_body(&state, &parts.headers, body).await?;
     // Taken once: a reload during this request does not change its rules.
     let snapshot = set.current.load_full();
     let as_of = state.as_of();
@@ -685,7 +743,8 @@ async fn score_with(
                 state
                     .metrics
                     .leads(set.name.as_ref(), &[(Arc::clone(&verdict.stage), 1)]);
-                let body = serde_json::to_vec(&verdict).unwrap_or_default();
+                let mut body = Vec::with_capacity(1024);
+                verdict.write_json(&mut body);
                 if keep {
                     let kept = vec![(record_name(1), lead, verdict)];
                     keep_decisions(&state, &set, &snapshot, &request_id, as_of, kept);
@@ -747,39 +806,35 @@ async fn score_with(
 
 /// `POST /v1/explain`: one lead, explained. A value that does not fit its declared type
 /// is shown in the verdict's `errors`, not refused: this is how to find out why.
-async fn explain(
-    AxumState(state): AppState,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
+async fn explain(AxumState(state): AppState, request: Request) -> Result<Response, ApiError> {
     let set = Arc::clone(&state.rules);
-    explain_with(state, set, headers, body).await
+    explain_with(state, set, request).await
 }
 
 /// `POST /v1/NAME/explain`.
 async fn explain_named(
     AxumState(state): AppState,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let set = named_set(&state, &name)?;
-    explain_with(state, set, headers, body).await
+    explain_with(state, set, request).await
 }
 
 async fn explain_with(
     state: Arc<State>,
     set: Arc<RuleSet>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    if body_kind(&headers)? != BodyKind::Json {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    if body_kind(headers)? != BodyKind::Json {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "explain takes one lead as application/json",
         ));
     }
-    let (bytes, _room) = read_body(&state, &headers, body).await?;
+    let (bytes, _room) = read_body(&state, headers, body).await?;
     let Parsed::One(lead) = parse_json(&bytes)? else {
         return Err(ApiError::bad_request(
             "explain takes one lead (a JSON object), found an array",
@@ -950,6 +1005,26 @@ mod tests {
             "400 a lead must be a JSON object, found a string at line 1 column 6; send a lead (a JSON object) or an array of leads"
         );
         assert!(error("  ").contains("empty"));
+    }
+
+    #[test]
+    fn request_ids_are_written_as_format_would() {
+        for (boot, n) in [
+            (0, 1),
+            (0x0123_4567_89ab_cdef, 42),
+            (u64::MAX, u64::MAX),
+            (7, 10),
+        ] {
+            let mut out = [0u8; 40];
+            let len = write_id(&mut out, boot, n);
+            assert_eq!(&out[..len], format!("{boot:016x}-{n}").as_bytes());
+        }
+        let (id, header) = request_id(&HeaderMap::new());
+        assert_eq!(header.unwrap().as_bytes(), id.as_bytes());
+        let mut given = HeaderMap::new();
+        given.insert(REQUEST_ID, HeaderValue::from_static("abc-1"));
+        let (id, header) = request_id(&given);
+        assert_eq!((&*id, header.unwrap().as_bytes()), ("abc-1", &b"abc-1"[..]));
     }
 
     #[test]
