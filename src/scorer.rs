@@ -139,6 +139,22 @@ impl Scorer {
         Some(self.decide_bound(None, &bound, as_of))
     }
 
+    /// Scores one JSON object's text read straight into the rules' field slots, as
+    /// [`Scorer::try_score`] would score it parsed: the service's single-lead path.
+    /// `None` when the text is not one JSON object, or when Rhai scripts need the whole
+    /// lead; the caller then parses it the ordinary way.
+    pub(crate) fn try_score_json(
+        &self,
+        text: &str,
+        as_of: Date,
+    ) -> Option<Result<Verdict, LeadError>> {
+        if !self.rules.scripts.reads_named_fields() {
+            return None;
+        }
+        let bound = crate::io::bind_json(&self.rules.schema, text)?;
+        Some(self.decide_bound(None, &bound, as_of))
+    }
+
     /// Decides on values bound to their slots, refusing the lead when any value does not
     /// fit its declared type.
     fn decide_bound(

@@ -219,16 +219,7 @@ impl RawRecord {
     /// path, [`RawRecord::parse`], says why.
     pub(crate) fn bind(&self, schema: &Schema) -> Option<Bound<'static>> {
         match &self.body {
-            Body::JsonLine(_) | Body::JsonValue { .. } => {
-                let text = self.json_text()?;
-                match scan::object_into_slots(text, schema.fields().len(), |key| schema.lookup(key))
-                {
-                    Some(values) => {
-                        Some(schema.coerce_slots(values.into_iter().map(|v| v.map(Cow::Owned))))
-                    }
-                    None => schema.bind_json(text).ok(),
-                }
-            }
+            Body::JsonLine(_) | Body::JsonValue { .. } => bind_json(schema, self.json_text()?),
             Body::CsvRow { header, row, .. } => csv::bind_row(schema, header, row),
             Body::Done { .. } => None,
         }
@@ -251,6 +242,16 @@ impl RawRecord {
             lead,
             raw,
         }
+    }
+}
+
+/// Binds one JSON object's text straight to the schema's slots: the fast scanner for
+/// the common shape, serde_json for the rest. `None` when the text is not one JSON
+/// object (parsing it the ordinary way says why).
+pub(crate) fn bind_json(schema: &Schema, text: &str) -> Option<Bound<'static>> {
+    match scan::object_into_slots(text, schema.fields().len(), |key| schema.lookup(key)) {
+        Some(values) => Some(schema.coerce_slots(values.into_iter().map(|v| v.map(Cow::Owned)))),
+        None => schema.bind_json(text).ok(),
     }
 }
 

@@ -500,6 +500,32 @@ fn score_one(
     }
 }
 
+/// Scores a body holding one JSON object straight from its text, without building a
+/// lead, when nothing needs the lead afterwards (no decision log, no shadow). `None`
+/// for anything else (an array, text that is not one object, rules whose scripts need
+/// the whole lead): the ordinary path answers those, with its precise errors.
+fn score_single_unparsed(
+    scorer: &Scorer,
+    bytes: &[u8],
+    as_of: Date,
+) -> Option<Result<Verdict, ApiError>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let result = scorer.try_score_json(text, as_of)?;
+    Some(match result {
+        Ok(mut verdict) => {
+            verdict.name_by(record_name(1));
+            Ok(verdict)
+        }
+        Err(e) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.reason).in_record(record_name(1)))
+        }
+    })
+}
+
 /// A record of a batch, waiting to be scored.
 enum Pending {
     /// The `n`th lead of a JSON array.
@@ -736,6 +762,18 @@ async fn score_with(
     let snapshot = set.current.load_full();
     let as_of = state.as_of();
     let keep = state.keeps_decisions();
+    if kind == BodyKind::Json
+        && !keep
+        && let Some(verdict) = score_single_unparsed(&snapshot.scorer, &bytes, as_of)
+    {
+        let verdict = verdict?;
+        state
+            .metrics
+            .leads(set.name.as_ref(), &[(Arc::clone(&verdict.stage), 1)]);
+        let mut body = Vec::with_capacity(1024);
+        verdict.write_json(&mut body);
+        return Ok(stamped(json_response(body, JSON, 1), &snapshot));
+    }
     let (records, separator, content_type) = match kind {
         BodyKind::Json => match parse_json(&bytes)? {
             Parsed::One(lead) => {
@@ -984,6 +1022,38 @@ mod tests {
         assert!(matches!(parse_json(b" {\"id\": 1}"), Ok(Parsed::One(_))));
         assert!(matches!(parse_json(b"\n[{\"id\": 1}, {}]"), Ok(Parsed::Many(v)) if v.len() == 2));
         assert!(matches!(parse_json(b"[]"), Ok(Parsed::Many(v)) if v.is_empty()));
+    }
+
+    /// A single lead scored straight from its text answers exactly as the parsed lead
+    /// does: every fixture lead, one with escapes (left to serde_json), one without an
+    /// id, and one whose value does not fit its declared type (a 422 either way).
+    #[test]
+    fn a_single_lead_scored_unparsed_answers_as_the_parsed_lead() {
+        let scorer = Scorer::new(crate::Rules::load_dir("rules").unwrap());
+        let as_of = Date::parse("2026-11-27").unwrap();
+        let fixtures = std::fs::read_to_string("fixtures/leads.jsonl").unwrap();
+        let extra = [
+            r#"{"email": "ana@gmail.com", "title": "VP \"Ops\"", "budget": 50000}"#,
+            r#"{"budget": "lots"}"#,
+            r#" {"id": "x", "budget": 12000.5, "page_views": 40} "#,
+        ];
+        let bodies: Vec<&str> = fixtures.lines().chain(extra).collect();
+        assert!(bodies.len() > 10);
+        for body in bodies {
+            let answer = |r: Result<Verdict, ApiError>| match r {
+                Ok(v) => v.to_json_line(),
+                Err(e) => format!("{} {}", e.status.as_u16(), e.message),
+            };
+            let unparsed = score_single_unparsed(&scorer, body.as_bytes(), as_of)
+                .expect("one object, rules without whole-lead scripts");
+            let Ok(Parsed::One(lead)) = parse_json(body.as_bytes()) else {
+                panic!("{body} is one lead");
+            };
+            let parsed = score_one(&scorer, &lead, as_of, || record_name(1));
+            assert_eq!(answer(unparsed), answer(parsed), "{body}");
+        }
+        assert!(score_single_unparsed(&scorer, b"[{}]", as_of).is_none());
+        assert!(score_single_unparsed(&scorer, b"{\"id\": 1,,}", as_of).is_none());
     }
 
     #[test]
