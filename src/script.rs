@@ -151,11 +151,43 @@ thread_local! {
     static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
 }
 
+/// A rule's remembered results are looked up this many times, then it is judged: one
+/// found less often than one time in [`MEMO_MIN_FOUND_IN`] is not remembered for the
+/// next [`MEMO_REST`] calls, then tried again.
+const MEMO_WINDOW: u32 = 1_024;
+const MEMO_MIN_FOUND_IN: u32 = 32;
+const MEMO_REST: u32 = 16_384;
+
 /// Rhai rule results by rule, as-of date and the values of the fields scripts read.
 #[derive(Default)]
 struct Memo {
     host: u64,
     results: rustc_hash::FxHashMap<Box<[u8]>, Result<Option<ScriptOutcome>, String>>,
+    /// The key of the call at hand, built in one buffer kept from call to call: a
+    /// lookup allocates nothing, only a remembered result does.
+    key: Vec<u8>,
+    /// How well remembering pays, by rule number.
+    rules: Vec<RuleMemo>,
+}
+
+/// How often one rule's results were found lately. A rule reading a field with many
+/// values (emails, budgets) is found almost never: building and storing its keys costs
+/// more than it saves, so it rests, and runs its script every time.
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleMemo {
+    looked: u32,
+    found: u32,
+    /// Calls left before this rule is remembered again.
+    resting: u32,
+}
+
+/// What the memo knew of a call.
+enum Recall {
+    Found(Result<Option<ScriptOutcome>, String>),
+    /// Not known: remember the result under the key in `Memo::key`.
+    Missed,
+    /// The rule is resting: run it, remember nothing.
+    Resting,
 }
 
 impl std::fmt::Debug for ScriptHost {
@@ -385,31 +417,60 @@ impl ScriptHost {
         let Some(Some(view)) = self.rule_views.get(rule.number) else {
             return self.call_rule(rule, lead(), as_of);
         };
-        let mut key = Vec::with_capacity(64);
-        key.extend_from_slice(&(rule.number as u64).to_le_bytes());
-        key.extend_from_slice(&as_of.unix_days().to_le_bytes());
-        for slot in view {
-            encode_key(&mut key, values.get(*slot).and_then(|v| v.as_deref()));
-        }
-        let known = MEMO.with(|memo| {
-            let mut memo = memo.borrow_mut();
+        let recall = MEMO.with(|memo| {
+            let memo = &mut *memo.borrow_mut();
             if memo.host != self.id {
                 memo.host = self.id;
                 memo.results.clear();
+                memo.rules.clear();
             }
-            memo.results.get(key.as_slice()).cloned()
+            if memo.rules.len() <= rule.number {
+                memo.rules
+                    .resize(self.rule_count.max(rule.number + 1), RuleMemo::default());
+            }
+            let stats = &mut memo.rules[rule.number];
+            if stats.resting > 0 {
+                stats.resting -= 1;
+                return Recall::Resting;
+            }
+            let key = &mut memo.key;
+            key.clear();
+            key.extend_from_slice(&(rule.number as u64).to_le_bytes());
+            key.extend_from_slice(&as_of.unix_days().to_le_bytes());
+            for slot in view {
+                encode_key(key, values.get(*slot).and_then(|v| v.as_deref()));
+            }
+            let known = memo.results.get(key.as_slice()).cloned();
+            stats.looked += 1;
+            stats.found += u32::from(known.is_some());
+            if stats.looked >= MEMO_WINDOW {
+                if stats.found * MEMO_MIN_FOUND_IN < stats.looked {
+                    stats.resting = MEMO_REST;
+                }
+                stats.looked = 0;
+                stats.found = 0;
+            }
+            match known {
+                Some(result) => Recall::Found(result),
+                None => Recall::Missed,
+            }
         });
-        if let Some(result) = known {
-            return result;
-        }
+        let missed = match recall {
+            Recall::Found(result) => return result,
+            Recall::Missed => true,
+            Recall::Resting => false,
+        };
         let result = self.call_rule(rule, lead(), as_of);
-        MEMO.with(|memo| {
-            let mut memo = memo.borrow_mut();
-            if memo.results.len() >= MEMO_CAPACITY {
-                memo.results.clear();
-            }
-            memo.results.insert(key.into_boxed_slice(), result.clone());
-        });
+        if missed {
+            MEMO.with(|memo| {
+                let memo = &mut *memo.borrow_mut();
+                if memo.results.len() >= MEMO_CAPACITY {
+                    memo.results.clear();
+                }
+                let key = Box::from(memo.key.as_slice());
+                memo.results.insert(key, result.clone());
+            });
+        }
         result
     }
 
@@ -1316,6 +1377,30 @@ mod tests {
             let remembered = host.call_rule_remembered(&rules[0], &bound.values, || &map, as_of);
             assert_eq!(fresh, remembered, "n={n} day={day}");
         }
+    }
+
+    #[test]
+    fn a_rule_whose_results_are_rarely_found_rests_and_still_answers() {
+        let (mut host, rules) = host_with(
+            "fn r(lead) { if lead.n % 3 == 0 { #{ points: 1, reason: `${lead.n}` } } }\nfn s(lead) { lead.flag }",
+        );
+        let mut schema = Schema::default();
+        host.resolve_reads(&mut schema);
+        let as_of = Date::UNIX_EPOCH;
+        for n in 0..(MEMO_WINDOW as i64 + 100) {
+            let lead = Lead::from_json(serde_json::json!({ "n": n, "flag": n % 2 == 0 })).unwrap();
+            let bound = schema.bind(&lead);
+            let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view());
+            for rule in &rules {
+                let fresh = host.call_rule(rule, &map, as_of);
+                let remembered = host.call_rule_remembered(rule, &bound.values, || &map, as_of);
+                assert_eq!(fresh, remembered, "n={n} rule={}", rule.name);
+            }
+        }
+        // Every `n` is new: `r` rests. `flag` takes two values: `s` is remembered.
+        let resting: Vec<bool> =
+            MEMO.with(|memo| memo.borrow().rules.iter().map(|r| r.resting > 0).collect());
+        assert_eq!(resting, [true, false]);
     }
 
     fn shares(source: &str) -> Vec<bool> {
