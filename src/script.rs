@@ -149,6 +149,7 @@ static NEXT_HOST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 
 thread_local! {
     static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
+    static SCOPE: std::cell::RefCell<Scope<'static>> = std::cell::RefCell::new(Scope::new());
 }
 
 /// A rule's remembered results are looked up this many times, then it is judged: one
@@ -494,13 +495,27 @@ impl ScriptHost {
                 .rewind_scope(true)
                 // The as-of date rides along as whole days: no allocation per call.
                 .with_tag(as_of.unix_days());
-            self.engine.call_fn_with_options::<Dynamic>(
-                options,
-                &mut Scope::new(),
-                ast,
-                name,
-                (lead,),
-            )
+            // One scope per thread, emptied before each call, keeps its room from call to
+            // call instead of allocating it anew.
+            SCOPE.with(|scope| match scope.try_borrow_mut() {
+                Ok(mut scope) => {
+                    scope.clear();
+                    self.engine.call_fn_with_options::<Dynamic>(
+                        options,
+                        &mut scope,
+                        ast,
+                        name,
+                        (lead,),
+                    )
+                }
+                Err(_) => self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut Scope::new(),
+                    ast,
+                    name,
+                    (lead,),
+                ),
+            })
         };
         let result = if shares && lead.is_shared() {
             match run(lead.clone()) {
@@ -886,15 +901,18 @@ fn lead_map(
     bound: &[Option<Cow<'_, Value>>],
     view: Option<&[(String, crate::lead::Slot)]>,
 ) -> Map {
-    let mut map = Map::new();
     if let Some(view) = view {
-        for (name, slot) in view {
-            if let Some(value) = bound.get(*slot).and_then(|v| v.as_deref()) {
-                map.insert(name.as_str().into(), value_to_dynamic(value));
-            }
-        }
-        return map;
+        // The view is in name order: collected, the map is built in one pass instead of
+        // a search per field.
+        return view
+            .iter()
+            .filter_map(|(name, slot)| {
+                let value = bound.get(*slot)?.as_deref()?;
+                Some((name.as_str().into(), value_to_dynamic(value)))
+            })
+            .collect();
     }
+    let mut map = Map::new();
     let Some(lead) = lead else {
         // Only slots were read: every field the rules know, by its canonical name.
         for (slot, field) in schema.fields().iter().enumerate() {
@@ -924,7 +942,7 @@ pub(crate) fn value_to_dynamic(value: &Value) -> Dynamic {
         Value::Bool(b) => Dynamic::from_bool(*b),
         Value::Int(n) => Dynamic::from_int(*n),
         Value::Float(x) => Dynamic::from_float(*x),
-        Value::Text(s) => Dynamic::from(s.clone()),
+        Value::Text(s) => ImmutableString::from(s.as_str()).into(),
         Value::List(items) => Dynamic::from_array(items.iter().map(value_to_dynamic).collect()),
         Value::Map(entries) => Dynamic::from_map(
             entries
