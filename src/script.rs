@@ -1437,7 +1437,7 @@ mod tests {
             "fn r(lead) { let m = #{}; m[lead.id] = lead.views; m.len() }",
         ];
         for source in reading {
-            assert_eq!(shares(source)[0], true, "{source}");
+            assert!(shares(source)[0], "{source}");
         }
         let writing = [
             "fn r(lead) { lead.views = 1; }",
@@ -1452,7 +1452,7 @@ mod tests {
             "fn r(lead) { lead.title._clean() }\nfn _clean() { this = 1; }",
         ];
         for source in writing {
-            assert_eq!(shares(source)[0], false, "{source}");
+            assert!(!shares(source)[0], "{source}");
         }
     }
 
