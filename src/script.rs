@@ -156,7 +156,14 @@ thread_local! {
 /// found less often than one time in [`MEMO_MIN_FOUND_IN`] is not remembered for the
 /// next [`MEMO_REST`] calls, then tried again.
 const MEMO_WINDOW: u32 = 1_024;
-const MEMO_MIN_FOUND_IN: u32 = 32;
+/// A found result saves a script run; a key looked up in vain costs about a tenth of
+/// one, and its stored result crowds out others: below one in ten found, remembering
+/// costs more than it saves.
+const MEMO_MIN_FOUND_IN: u32 = 10;
+/// The first window after a start or a rest fills an empty memo, so it finds less than
+/// later ones will: it is held to one in 32 only. Fields whose every value is new
+/// (emails) still rest after one window.
+const MEMO_MIN_FOUND_IN_COLD: u32 = 32;
 const MEMO_REST: u32 = 16_384;
 
 /// Rhai rule results by rule, as-of date and the values of the fields scripts read.
@@ -180,6 +187,8 @@ struct RuleMemo {
     found: u32,
     /// Calls left before this rule is remembered again.
     resting: u32,
+    /// The memo has had a window to fill with this rule's results since it last rested.
+    warm: bool,
 }
 
 /// What the memo knew of a call.
@@ -445,8 +454,16 @@ impl ScriptHost {
             stats.looked += 1;
             stats.found += u32::from(known.is_some());
             if stats.looked >= MEMO_WINDOW {
-                if stats.found * MEMO_MIN_FOUND_IN < stats.looked {
+                let min_in = if stats.warm {
+                    MEMO_MIN_FOUND_IN
+                } else {
+                    MEMO_MIN_FOUND_IN_COLD
+                };
+                if stats.found * min_in < stats.looked {
                     stats.resting = MEMO_REST;
+                    stats.warm = false;
+                } else {
+                    stats.warm = true;
                 }
                 stats.looked = 0;
                 stats.found = 0;
