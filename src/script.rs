@@ -126,13 +126,17 @@ impl Reads {
 pub(crate) struct ScriptHost {
     engine: Engine,
     files: Vec<ScriptFile>,
-    exprs: Vec<(String, AST)>,
+    /// Each `expr:` condition: its source, its AST, and whether it may share the lead.
+    exprs: Vec<(String, AST, bool)>,
     reads: Reads,
     /// The fields put in the Rhai view of a lead, with their slots; `None`: all.
     view: Option<Vec<(String, crate::lead::Slot)>>,
     rule_count: usize,
     /// The fields each rule reads (by rule number), and their slots once resolved.
     rule_reads: Vec<Reads>,
+    /// Whether each rule (by rule number) only reads the lead, so it may be given the
+    /// lead's shared view instead of a copy of its own (see [`reads_only`]).
+    rule_shares: Vec<bool>,
     rule_views: Vec<Option<Vec<crate::lead::Slot>>>,
     /// Tells this host's remembered results from another's on the same thread.
     id: u64,
@@ -145,13 +149,55 @@ static NEXT_HOST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 
 thread_local! {
     static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
+    static SCOPE: std::cell::RefCell<Scope<'static>> = std::cell::RefCell::new(Scope::new());
 }
+
+/// A rule's remembered results are looked up this many times, then it is judged: one
+/// found less often than one time in [`MEMO_MIN_FOUND_IN`] is not remembered for the
+/// next [`MEMO_REST`] calls, then tried again.
+const MEMO_WINDOW: u32 = 1_024;
+/// A found result saves a script run; a key looked up in vain costs about a tenth of
+/// one, and its stored result crowds out others: below one in ten found, remembering
+/// costs more than it saves.
+const MEMO_MIN_FOUND_IN: u32 = 10;
+/// The first window after a start or a rest fills an empty memo, so it finds less than
+/// later ones will: it is held to one in 32 only. Fields whose every value is new
+/// (emails) still rest after one window.
+const MEMO_MIN_FOUND_IN_COLD: u32 = 32;
+const MEMO_REST: u32 = 16_384;
 
 /// Rhai rule results by rule, as-of date and the values of the fields scripts read.
 #[derive(Default)]
 struct Memo {
     host: u64,
     results: rustc_hash::FxHashMap<Box<[u8]>, Result<Option<ScriptOutcome>, String>>,
+    /// The key of the call at hand, built in one buffer kept from call to call: a
+    /// lookup allocates nothing, only a remembered result does.
+    key: Vec<u8>,
+    /// How well remembering pays, by rule number.
+    rules: Vec<RuleMemo>,
+}
+
+/// How often one rule's results were found lately. A rule reading a field with many
+/// values (emails, budgets) is found almost never: building and storing its keys costs
+/// more than it saves, so it rests, and runs its script every time.
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleMemo {
+    looked: u32,
+    found: u32,
+    /// Calls left before this rule is remembered again.
+    resting: u32,
+    /// The memo has had a window to fill with this rule's results since it last rested.
+    warm: bool,
+}
+
+/// What the memo knew of a call.
+enum Recall {
+    Found(Result<Option<ScriptOutcome>, String>),
+    /// Not known: remember the result under the key in `Memo::key`.
+    Missed,
+    /// The rule is resting: run it, remember nothing.
+    Resting,
 }
 
 impl std::fmt::Debug for ScriptHost {
@@ -197,6 +243,7 @@ impl ScriptHost {
             view: None,
             rule_count: 0,
             rule_reads: Vec::new(),
+            rule_shares: Vec::new(),
             rule_views: Vec::new(),
             id: NEXT_HOST_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
@@ -244,6 +291,7 @@ impl ScriptHost {
             let mut reads = Reads::None;
             record_reads(&own, &param, &mut reads);
             self.rule_reads.push(reads);
+            self.rule_shares.push(reads_only(&own, &param, &ast));
         }
         let params: Vec<String> = ast
             .iter_functions()
@@ -279,8 +327,10 @@ impl ScriptHost {
             .engine
             .compile(wrapped)
             .map_err(|e| parse_error(path, &e, at, self.max_expr_depth()))?;
-        record_reads(&ast, &["lead".to_string()], &mut self.reads);
-        self.exprs.push((expr.source.clone(), ast));
+        let param = ["lead".to_string()];
+        record_reads(&ast, &param, &mut self.reads);
+        let shares = reads_only(&ast, &param, &ast);
+        self.exprs.push((expr.source.clone(), ast, shares));
         Ok(self.exprs.len() - 1)
     }
 
@@ -326,7 +376,8 @@ impl ScriptHost {
     /// # Errors
     /// A script error, or a result that is not a boolean.
     pub fn eval_expr(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<bool, String> {
-        let result = self.call(&self.exprs[id].1, EXPR_FN, lead, as_of)?;
+        let (_, ast, shares) = &self.exprs[id];
+        let result = self.call(ast, EXPR_FN, *shares, lead, as_of)?;
         result
             .as_bool()
             .map_err(|ty| format!("the expression gave {ty}, not true or false"))
@@ -338,7 +389,8 @@ impl ScriptHost {
     /// # Errors
     /// A script error.
     pub fn eval_value(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<Dynamic, String> {
-        self.call(&self.exprs[id].1, EXPR_FN, lead, as_of)
+        let (_, ast, shares) = &self.exprs[id];
+        self.call(ast, EXPR_FN, *shares, lead, as_of)
     }
 
     /// Runs a Rhai rule: `None` when it does not apply.
@@ -351,7 +403,8 @@ impl ScriptHost {
         lead: &Dynamic,
         as_of: Date,
     ) -> Result<Option<ScriptOutcome>, String> {
-        let result = self.call(&self.files[rule.file].ast, &rule.name, lead, as_of)?;
+        let shares = self.rule_shares.get(rule.number).copied().unwrap_or(false);
+        let result = self.call(&self.files[rule.file].ast, &rule.name, shares, lead, as_of)?;
         outcome(result)
     }
 
@@ -374,46 +427,125 @@ impl ScriptHost {
         let Some(Some(view)) = self.rule_views.get(rule.number) else {
             return self.call_rule(rule, lead(), as_of);
         };
-        let mut key = Vec::with_capacity(64);
-        key.extend_from_slice(&(rule.number as u64).to_le_bytes());
-        key.extend_from_slice(&as_of.unix_days().to_le_bytes());
-        for slot in view {
-            encode_key(&mut key, values.get(*slot).and_then(|v| v.as_deref()));
-        }
-        let known = MEMO.with(|memo| {
-            let mut memo = memo.borrow_mut();
+        let recall = MEMO.with(|memo| {
+            let memo = &mut *memo.borrow_mut();
             if memo.host != self.id {
                 memo.host = self.id;
                 memo.results.clear();
+                memo.rules.clear();
             }
-            memo.results.get(key.as_slice()).cloned()
+            if memo.rules.len() <= rule.number {
+                memo.rules
+                    .resize(self.rule_count.max(rule.number + 1), RuleMemo::default());
+            }
+            let stats = &mut memo.rules[rule.number];
+            if stats.resting > 0 {
+                stats.resting -= 1;
+                return Recall::Resting;
+            }
+            let key = &mut memo.key;
+            key.clear();
+            key.extend_from_slice(&(rule.number as u64).to_le_bytes());
+            key.extend_from_slice(&as_of.unix_days().to_le_bytes());
+            for slot in view {
+                encode_key(key, values.get(*slot).and_then(|v| v.as_deref()));
+            }
+            let known = memo.results.get(key.as_slice()).cloned();
+            stats.looked += 1;
+            stats.found += u32::from(known.is_some());
+            if stats.looked >= MEMO_WINDOW {
+                let min_in = if stats.warm {
+                    MEMO_MIN_FOUND_IN
+                } else {
+                    MEMO_MIN_FOUND_IN_COLD
+                };
+                if stats.found * min_in < stats.looked {
+                    stats.resting = MEMO_REST;
+                    stats.warm = false;
+                } else {
+                    stats.warm = true;
+                }
+                stats.looked = 0;
+                stats.found = 0;
+            }
+            match known {
+                Some(result) => Recall::Found(result),
+                None => Recall::Missed,
+            }
         });
-        if let Some(result) = known {
-            return result;
-        }
+        let missed = match recall {
+            Recall::Found(result) => return result,
+            Recall::Missed => true,
+            Recall::Resting => false,
+        };
         let result = self.call_rule(rule, lead(), as_of);
-        MEMO.with(|memo| {
-            let mut memo = memo.borrow_mut();
-            if memo.results.len() >= MEMO_CAPACITY {
-                memo.results.clear();
-            }
-            memo.results.insert(key.into_boxed_slice(), result.clone());
-        });
+        if missed {
+            MEMO.with(|memo| {
+                let memo = &mut *memo.borrow_mut();
+                if memo.results.len() >= MEMO_CAPACITY {
+                    memo.results.clear();
+                }
+                let key = Box::from(memo.key.as_slice());
+                memo.results.insert(key, result.clone());
+            });
+        }
         result
     }
 
-    fn call(&self, ast: &AST, name: &str, lead: &Dynamic, as_of: Date) -> Result<Dynamic, String> {
-        let options = CallFnOptions::new()
-            .eval_ast(false)
-            .rewind_scope(true)
-            // The as-of date rides along as whole days: no allocation per call.
-            .with_tag(as_of.unix_days());
-        self.engine
-            .call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, name, (lead.clone(),))
-            .map_err(|e| {
-                self.limit_message(&e)
-                    .unwrap_or_else(|| runtime_message(&e))
+    /// Calls a script function on the lead. A function that only reads the lead
+    /// (`shares`) gets the lead's view itself, read-only and shared by every rule of
+    /// the lead, so a call copies nothing; any other gets a copy of its own to change as
+    /// it likes, as every call did before. Should a sharing call still try to change the
+    /// view (a method that changes a field's value in place, `lead.title.trim()`), Rhai
+    /// stops it, and the call runs again on a copy: the result is the copy's.
+    fn call(
+        &self,
+        ast: &AST,
+        name: &str,
+        shares: bool,
+        lead: &Dynamic,
+        as_of: Date,
+    ) -> Result<Dynamic, String> {
+        let run = |lead: Dynamic| {
+            let options = CallFnOptions::new()
+                .eval_ast(false)
+                .rewind_scope(true)
+                // The as-of date rides along as whole days: no allocation per call.
+                .with_tag(as_of.unix_days());
+            // One scope per thread, emptied before each call, keeps its room from call to
+            // call instead of allocating it anew.
+            SCOPE.with(|scope| match scope.try_borrow_mut() {
+                Ok(mut scope) => {
+                    scope.clear();
+                    self.engine.call_fn_with_options::<Dynamic>(
+                        options,
+                        &mut scope,
+                        ast,
+                        name,
+                        (lead,),
+                    )
+                }
+                Err(_) => self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut Scope::new(),
+                    ast,
+                    name,
+                    (lead,),
+                ),
             })
+        };
+        let result = if shares && lead.is_shared() {
+            match run(lead.clone()) {
+                Err(e) if writes_to_constant(&e) => run(lead.flatten_clone()),
+                other => other,
+            }
+        } else {
+            run(lead.flatten_clone())
+        };
+        result.map_err(|e| {
+            self.limit_message(&e)
+                .unwrap_or_else(|| runtime_message(&e))
+        })
     }
 
     /// Names the sandbox limit an error broke, and its value.
@@ -687,24 +819,117 @@ fn record_reads(ast: &AST, params: &[String], reads: &mut Reads) {
     });
 }
 
+/// True when `ast` uses the variables named in `params` only to read fields
+/// (`lead.budget`, `lead?.title.len()`, `lead["Lead Source"]`): never assigns to a field
+/// or below one, never calls a function of the file as a method on a field (`this` could
+/// change it), never uses the lead as a whole (passes it on, copies it into a variable,
+/// captures it in a closure). Such a function may share the lead with every other rule.
+/// Anything else gets a copy of its own, so nothing a script does is seen by another.
+fn reads_only(ast: &AST, params: &[String], file: &AST) -> bool {
+    use rhai::{ASTNode, Expr, Stmt};
+    let script_fns: Vec<&str> = file.iter_functions().map(|f| f.name).collect();
+    let mut only_reads = true;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let Some(ASTNode::Expr(var @ Expr::Variable(v, ..))) = path.last() else {
+            return true;
+        };
+        if !params.iter().any(|p| p.as_str() == v.1.as_str()) {
+            return true;
+        }
+        let parent = path.len().checked_sub(2).and_then(|i| path.get(i));
+        let chain = match parent {
+            Some(ASTNode::Expr(chain @ (Expr::Dot(bin, ..) | Expr::Index(bin, ..))))
+                if std::ptr::eq(&bin.lhs, *var) =>
+            {
+                match (chain, &bin.rhs) {
+                    (Expr::Dot(..), Expr::Property(..)) => Some((*chain, None)),
+                    (Expr::Dot(..), rest @ (Expr::Dot(inner, ..) | Expr::Index(inner, ..)))
+                        if matches!(inner.lhs, Expr::Property(..)) =>
+                    {
+                        Some((*chain, Some(rest)))
+                    }
+                    (Expr::Index(..), Expr::StringConstant(..)) => Some((*chain, None)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((chain, rest)) = chain else {
+            only_reads = false;
+            return false;
+        };
+        let assigned = path.len().checked_sub(3).and_then(|i| path.get(i)).is_some_and(
+            |node| matches!(node, ASTNode::Stmt(Stmt::Assignment(x)) if std::ptr::eq(&x.1.lhs, chain)),
+        );
+        if assigned || rest.is_some_and(|rest| calls_script_method(rest, &script_fns)) {
+            only_reads = false;
+            return false;
+        }
+        true
+    });
+    only_reads
+}
+
+/// True when a chain after a field (`.trim().len()`, `[0].x`) calls a function defined
+/// in the script as a method.
+fn calls_script_method(chain: &rhai::Expr, script_fns: &[&str]) -> bool {
+    use rhai::Expr;
+    match chain {
+        Expr::MethodCall(call, ..) => script_fns.contains(&call.name.as_str()),
+        Expr::Dot(bin, ..) | Expr::Index(bin, ..) => {
+            calls_script_method(&bin.lhs, script_fns) || calls_script_method(&bin.rhs, script_fns)
+        }
+        _ => false,
+    }
+}
+
+/// True when a call failed because it tried to change a read-only value (or met the
+/// shared lead locked): on the shared view of a lead, the sign to run again on a copy.
+fn writes_to_constant(err: &rhai::EvalAltResult) -> bool {
+    use rhai::EvalAltResult as E;
+    match err {
+        E::ErrorAssignmentToConstant(..)
+        | E::ErrorNonPureMethodCallOnConstant(..)
+        | E::ErrorDataRace(..) => true,
+        E::ErrorInFunctionCall(_, _, inner, _) => writes_to_constant(inner),
+        _ => false,
+    }
+}
+
 /// The lead as a Rhai object map: declared fields under their canonical names with
 /// coerced values, undeclared fields as they came. With a `view` (the fields scripts
-/// read, by slot), only those are put in.
+/// read, by slot), only those are put in. The map is read-only and shared: built once
+/// per lead, every rule that only reads it gets it without a copy (see
+/// [`ScriptHost::call`]).
 pub(crate) fn lead_to_dynamic(
     lead: Option<&Lead>,
     schema: &Schema,
     bound: &[Option<Cow<'_, Value>>],
     view: Option<&[(String, crate::lead::Slot)]>,
 ) -> Dynamic {
-    let mut map = Map::new();
+    Dynamic::from_map(lead_map(lead, schema, bound, view))
+        .into_read_only()
+        .into_shared()
+}
+
+fn lead_map(
+    lead: Option<&Lead>,
+    schema: &Schema,
+    bound: &[Option<Cow<'_, Value>>],
+    view: Option<&[(String, crate::lead::Slot)]>,
+) -> Map {
     if let Some(view) = view {
-        for (name, slot) in view {
-            if let Some(value) = bound.get(*slot).and_then(|v| v.as_deref()) {
-                map.insert(name.as_str().into(), value_to_dynamic(value));
-            }
-        }
-        return Dynamic::from_map(map);
+        // The view is in name order: collected, the map is built in one pass instead of
+        // a search per field.
+        return view
+            .iter()
+            .filter_map(|(name, slot)| {
+                let value = bound.get(*slot)?.as_deref()?;
+                Some((name.as_str().into(), value_to_dynamic(value)))
+            })
+            .collect();
     }
+    let mut map = Map::new();
     let Some(lead) = lead else {
         // Only slots were read: every field the rules know, by its canonical name.
         for (slot, field) in schema.fields().iter().enumerate() {
@@ -712,7 +937,7 @@ pub(crate) fn lead_to_dynamic(
                 map.insert(field.name.as_ref().into(), value_to_dynamic(value));
             }
         }
-        return Dynamic::from_map(map);
+        return map;
     };
     for (key, value) in lead.fields() {
         let (name, value) = match schema.lookup(key) {
@@ -724,7 +949,7 @@ pub(crate) fn lead_to_dynamic(
         };
         map.insert(name.into(), value_to_dynamic(value));
     }
-    Dynamic::from_map(map)
+    map
 }
 
 /// A lead value as a Rhai value.
@@ -734,7 +959,7 @@ pub(crate) fn value_to_dynamic(value: &Value) -> Dynamic {
         Value::Bool(b) => Dynamic::from_bool(*b),
         Value::Int(n) => Dynamic::from_int(*n),
         Value::Float(x) => Dynamic::from_float(*x),
-        Value::Text(s) => Dynamic::from(s.clone()),
+        Value::Text(s) => ImmutableString::from(s.as_str()).into(),
         Value::List(items) => Dynamic::from_array(items.iter().map(value_to_dynamic).collect()),
         Value::Map(entries) => Dynamic::from_map(
             entries
@@ -1187,6 +1412,97 @@ mod tests {
             let remembered = host.call_rule_remembered(&rules[0], &bound.values, || &map, as_of);
             assert_eq!(fresh, remembered, "n={n} day={day}");
         }
+    }
+
+    #[test]
+    fn a_rule_whose_results_are_rarely_found_rests_and_still_answers() {
+        let (mut host, rules) = host_with(
+            "fn r(lead) { if lead.n % 3 == 0 { #{ points: 1, reason: `${lead.n}` } } }\nfn s(lead) { lead.flag }",
+        );
+        let mut schema = Schema::default();
+        host.resolve_reads(&mut schema);
+        let as_of = Date::UNIX_EPOCH;
+        for n in 0..(MEMO_WINDOW as i64 + 100) {
+            let lead = Lead::from_json(serde_json::json!({ "n": n, "flag": n % 2 == 0 })).unwrap();
+            let bound = schema.bind(&lead);
+            let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view());
+            for rule in &rules {
+                let fresh = host.call_rule(rule, &map, as_of);
+                let remembered = host.call_rule_remembered(rule, &bound.values, || &map, as_of);
+                assert_eq!(fresh, remembered, "n={n} rule={}", rule.name);
+            }
+        }
+        // Every `n` is new: `r` rests. `flag` takes two values: `s` is remembered.
+        let resting: Vec<bool> =
+            MEMO.with(|memo| memo.borrow().rules.iter().map(|r| r.resting > 0).collect());
+        assert_eq!(resting, [true, false]);
+    }
+
+    fn shares(source: &str) -> Vec<bool> {
+        let (host, _) = host_with(source);
+        host.rule_shares.clone()
+    }
+
+    #[test]
+    fn only_rules_that_just_read_the_lead_share_it() {
+        let reading = [
+            "fn r(lead) { lead.views > 1 && lead?.budget != () }",
+            r#"fn r(l) { l["Lead Source"] == "web" }"#,
+            r#"fn r(lead) { lead.email.ends_with(".edu") || lead.tags[0] == "x" }"#,
+            "fn r(lead) { let x = lead.views; x += 1; x }",
+            "fn r(lead) { _h(lead.views) }\nfn _h(v) { v = 2; v }",
+            "fn r(lead) { let m = #{}; m[lead.id] = lead.views; m.len() }",
+        ];
+        for source in reading {
+            assert!(shares(source)[0], "{source}");
+        }
+        let writing = [
+            "fn r(lead) { lead.views = 1; }",
+            "fn r(lead) { lead.views += 1; }",
+            r#"fn r(lead) { lead["views"] = 1; }"#,
+            "fn r(lead) { lead.address.city = 1; }",
+            "fn r(lead) { lead.tags[0] = 1; }",
+            "fn r(lead) { _h(lead) }\nfn _h(v) { v.x = 1 }",
+            "fn r(lead) { let l = lead; l.x = 1; }",
+            "fn r(lead) { lead.keys().len() }",
+            "fn r(lead) { let f = |x| lead.views == x; f.call(1) }",
+            "fn r(lead) { lead.title._clean() }\nfn _clean() { this = 1; }",
+        ];
+        for source in writing {
+            assert!(!shares(source)[0], "{source}");
+        }
+    }
+
+    #[test]
+    fn a_script_changing_the_lead_changes_only_its_own_copy() {
+        let (mut host, rules) = host_with(
+            r#"fn writes(lead) { lead.title = "changed"; lead.added = 1; `${lead.title}${lead.added}` }
+            fn trims(lead) { lead.title.trim(); lead.title }
+            fn pushes(lead) { lead.tags.push("x"); lead.tags.len() }
+            fn reads(lead) { `${lead.title}|${lead.added}|${lead.tags.len()}` }"#,
+        );
+        let mut schema = Schema::default();
+        host.resolve_reads(&mut schema);
+        let lead = Lead::from_json(serde_json::json!({"title": " a ", "tags": ["t"]})).unwrap();
+        let bound = schema.bind(&lead);
+        let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view());
+        let reason = |rule: &ScriptRule| {
+            let out = host.call(
+                &host.files[rule.file].ast,
+                &rule.name,
+                host.rule_shares[rule.number],
+                &map,
+                Date::UNIX_EPOCH,
+            );
+            out.unwrap().to_string()
+        };
+        // `trims` and `pushes` only read as far as the load can tell: they share the
+        // lead, Rhai stops their change, and they run again on a copy.
+        assert_eq!(host.rule_shares, [false, true, true, true]);
+        assert_eq!(reason(&rules[0]), "changed1");
+        assert_eq!(reason(&rules[1]), "a");
+        assert_eq!(reason(&rules[2]), "2");
+        assert_eq!(reason(&rules[3]), " a ||1");
     }
 
     #[test]
