@@ -5,10 +5,10 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, Cursor, Read};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{BOM, Body, RawRecord, ReadOptions};
-use crate::lead::{Bound, Lead, Schema, Value};
+use crate::lead::{Bound, FieldType, Lead, Schema, Slot, Value};
 
 /// The delimiters sniffing chooses among, preferred in this order on a tie.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -46,12 +46,8 @@ impl<R: Read> Read for Newlines<R> {
             Some(j) => read[j],
             None => self.tail[2 - (back - i)],
         };
-        for i in read
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .map(|(i, _)| i)
-        {
+        // memchr: most bytes are not newlines, and this sees every byte of the input.
+        for i in memchr::memchr_iter(b'\n', read) {
             let before = [byte_at(i, 2), byte_at(i, 1)];
             self.newlines.push_back(Newline {
                 offset: self.read + i as u64,
@@ -161,11 +157,8 @@ impl CsvRecords {
     fn start_line(&mut self) -> u64 {
         let end = self.reader.position();
         let (end_line, end_byte) = (end.line(), end.byte());
-        let inside: usize = self
-            .row
-            .iter()
-            .map(|f| f.iter().filter(|&&b| b == b'\n').count())
-            .sum();
+        // The fields lie end to end in one slice: one count over it, not one per field.
+        let inside = memchr::memchr_iter(b'\n', self.row.as_slice()).count();
         let last_field_ends_in_newline = self
             .row
             .iter()
@@ -203,9 +196,11 @@ impl CsvRecords {
             )));
         };
         self.record += 1;
+        // A copy sized to the row, while `self.row` keeps its grown buffers: reading into
+        // a fresh record would grow it field by field, row after row.
         let body = Body::CsvRow {
             header,
-            row: std::mem::take(&mut self.row),
+            row: self.row.clone(),
             delimiter: self.delimiter,
         };
         Ok(Some(super::unparsed(&self.source, line, self.record, body)))
@@ -263,6 +258,9 @@ pub(super) struct Header {
     first: Vec<usize>,
     /// Whether any name is repeated.
     repeats: bool,
+    /// The columns mapped to the slots of the schema binding the rows: worked out for
+    /// the first row bound, then reused by every row under this header.
+    columns: OnceLock<Columns>,
 }
 
 impl Header {
@@ -278,7 +276,58 @@ impl Header {
             names,
             first,
             repeats,
+            columns: OnceLock::new(),
         }
+    }
+}
+
+/// A header's columns mapped to one schema's slots.
+#[derive(Debug)]
+struct Columns {
+    /// The schema's field names, by slot: which schema the mapping is for. Held, so
+    /// no other schema's names can take their addresses while the mapping lives.
+    fields: Vec<Arc<str>>,
+    /// `(column, slot)` for each column the schema knows by name, in column order.
+    read: Vec<(usize, Slot)>,
+    /// For each slot, the one column that can fill it: set when no name repeats and
+    /// no two columns go to one slot, so a row needs no sorting out of which cell wins.
+    by_slot: Option<Vec<Option<usize>>>,
+}
+
+impl Columns {
+    fn new(schema: &Schema, header: &Header) -> Columns {
+        // A blank header names no field: typically a trailing delimiter in the export.
+        let read: Vec<(usize, Slot)> = header
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| !name.is_empty())
+            .filter_map(|(column, name)| Some((column, schema.lookup(name)?)))
+            .collect();
+        let mut by_slot = vec![None; schema.fields().len()];
+        let mut shared = header.repeats;
+        for &(column, slot) in &read {
+            shared |= by_slot[slot].replace(column).is_some();
+        }
+        Columns {
+            fields: schema
+                .fields()
+                .iter()
+                .map(|f| Arc::clone(&f.name))
+                .collect(),
+            read,
+            by_slot: (!shared).then_some(by_slot),
+        }
+    }
+
+    /// True when this mapping was made for `schema`.
+    fn fits(&self, schema: &Schema) -> bool {
+        self.fields.len() == schema.fields().len()
+            && self
+                .fields
+                .iter()
+                .zip(schema.fields())
+                .all(|(name, field)| Arc::ptr_eq(name, &field.name))
     }
 }
 
@@ -303,6 +352,36 @@ pub(super) fn bind_row(
     if row.len() != header.names.len() {
         return None;
     }
+    // One pass over the whole row decides for most rows: an ASCII row is valid text
+    // and can be cut anywhere. Otherwise each named cell is checked, read or not, as
+    // the ordinary path rejects any.
+    let all = row.as_slice();
+    let ascii = all
+        .is_ascii()
+        .then(|| std::str::from_utf8(all).ok())
+        .flatten();
+    if ascii.is_none() && !named_cells_are_utf8(header, row) {
+        return None;
+    }
+    let text = |column: usize| -> Option<&str> {
+        let range = row.range(column).filter(|r| !r.is_empty())?;
+        match ascii {
+            Some(all) => all.get(range),
+            None => std::str::from_utf8(&all[range]).ok(),
+        }
+    };
+    let fresh;
+    let columns = match header.columns.get_or_init(|| Columns::new(schema, header)) {
+        columns if columns.fits(schema) => columns,
+        _ => {
+            fresh = Columns::new(schema, header);
+            &fresh
+        }
+    };
+    if let Some(by_slot) = &columns.by_slot {
+        let texts = by_slot.iter().map(|column| column.and_then(text));
+        return Some(coerce_texts(schema, texts, all.len()));
+    }
     // A lead keeps a repeated name where its first non-empty cell was, with its last
     // value, and of a field's aliases the one placed last wins: so each cell goes with
     // its name's place in this row, and a slot keeps the text of the latest place.
@@ -312,13 +391,8 @@ pub(super) fn bind_row(
         Vec::new()
     };
     let mut cells: Vec<Option<(&str, usize)>> = vec![None; schema.fields().len()];
-    for (column, (name, cell)) in header.names.iter().zip(row).enumerate() {
-        if cell.is_empty() || name.is_empty() {
-            continue;
-        }
-        // Checked for every column, read or not: the ordinary path rejects any.
-        let text = std::str::from_utf8(cell).ok()?;
-        let Some(slot) = schema.lookup(name) else {
+    for &(column, slot) in &columns.read {
+        let Some(text) = text(column) else {
             continue;
         };
         let place = if header.repeats {
@@ -333,10 +407,57 @@ pub(super) fn bind_row(
             _ => cells[slot] = Some((text, place)),
         }
     }
-    let values = cells
-        .into_iter()
-        .map(|cell| cell.map(|(text, _)| Cow::Owned(Value::Text(text.to_string()))));
-    Some(schema.coerce_slots(values))
+    let texts = cells.into_iter().map(|cell| cell.map(|(text, _)| text));
+    Some(coerce_texts(schema, texts, all.len()))
+}
+
+/// Each slot's text coerced to its field's type, as [`Schema::coerce_slots`] does with
+/// the texts as values, but with a `String` only for a value kept as text: string and
+/// untyped fields take the text as it is (it always fits), and one scratch value holds
+/// the text of each typed cell while it is converted (`room`: the longest cell's length
+/// or more).
+fn coerce_texts<'t>(
+    schema: &Schema,
+    texts: impl Iterator<Item = Option<&'t str>>,
+    room: usize,
+) -> Bound<'static> {
+    let mut bound = Bound {
+        values: Vec::with_capacity(schema.fields().len()),
+        misfits: Vec::new(),
+    };
+    // Room for the longest cell up front, so it never grows while it is filled.
+    let mut scratch = Value::Text(String::with_capacity(room));
+    for (field, text) in schema.fields().iter().zip(texts) {
+        let value = match (text, field.ty) {
+            (None, _) => None,
+            (Some(text), None | Some(FieldType::String)) => Some(Value::Text(text.to_string())),
+            (Some(text), Some(ty)) => {
+                if let Value::Text(held) = &mut scratch {
+                    held.clear();
+                    held.push_str(text);
+                }
+                match ty.coerce(&scratch) {
+                    Ok(Cow::Borrowed(_)) => Some(Value::Text(text.to_string())),
+                    Ok(Cow::Owned(value)) => Some(value),
+                    Err(why) => {
+                        bound.misfits.push((Arc::clone(&field.name), why));
+                        None
+                    }
+                }
+            }
+        };
+        bound.values.push(value.map(Cow::Owned));
+    }
+    bound
+}
+
+/// True when every cell under a non-blank name is empty or valid UTF-8.
+fn named_cells_are_utf8(header: &Header, row: &::csv::ByteRecord) -> bool {
+    header
+        .names
+        .iter()
+        .zip(row)
+        .all(|(name, cell)| name.is_empty() || cell.is_empty() || std::str::from_utf8(cell).is_ok())
 }
 
 /// A lead from a row: text values under the header names; empty cells are left out.
@@ -648,6 +769,141 @@ mod tests {
         assert!(read("").is_empty());
         assert!(read("id,name\n").is_empty());
         assert!(read("\u{feff}").is_empty());
+    }
+
+    /// A schema with typed fields, aliases and an undeclared field.
+    fn schema() -> Schema {
+        use crate::lead::FieldType;
+        let mut schema = Schema::default();
+        let aliases = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        for (name, ty, alias) in [
+            ("id", FieldType::String, aliases(&["Id"])),
+            (
+                "phone",
+                FieldType::String,
+                aliases(&["Phone", "MobilePhone"]),
+            ),
+            ("budget", FieldType::Number, aliases(&["Budget__c"])),
+            ("demo", FieldType::Bool, aliases(&[])),
+            ("seen", FieldType::Date, aliases(&[])),
+        ] {
+            schema.declare(name, Some(ty), &alias).unwrap();
+        }
+        schema.slot_for("note");
+        schema
+    }
+
+    /// Binds every row of `input` both ways, straight from the row and through the
+    /// parsed lead, and checks that they agree; the straight way's values, or `None`.
+    fn bind_both_ways(schema: &Schema, input: &[u8]) -> Vec<Option<Vec<Option<Value>>>> {
+        let reader = Box::new(Cursor::new(input.to_vec()));
+        let records = CsvRecords::new(reader, Arc::from("t.csv"), &ReadOptions::default());
+        let mut out = Vec::new();
+        for raw in records {
+            let straight = raw.bind(schema);
+            let lead = raw.parse().lead;
+            match (&straight, &lead) {
+                (Some(bound), Ok(lead)) => {
+                    let ordinary = schema.bind(lead);
+                    let values = |b: &Bound<'_>| -> Vec<Option<Value>> {
+                        b.values.iter().map(|v| v.as_deref().cloned()).collect()
+                    };
+                    assert_eq!(values(bound), values(&ordinary), "{lead:?}");
+                    assert_eq!(bound.misfits, ordinary.misfits);
+                }
+                (None, Err(_)) => {}
+                _ => panic!(
+                    "binding straight gave {:?}, parsing {lead:?}",
+                    straight.is_some()
+                ),
+            }
+            out.push(straight.map(|b| b.values.iter().map(|v| v.as_deref().cloned()).collect()));
+        }
+        out
+    }
+
+    fn text(s: &str) -> Option<Value> {
+        Some(Value::Text(s.to_string()))
+    }
+
+    #[test]
+    fn rows_bind_straight_to_slots_as_their_leads_do() {
+        let schema = schema();
+        let input = "Id,Phone,x,Budget__c,demo,,seen,note\n\
+                     L1,555,,12000,yes,junk,2026-01-02,caf\u{e9}\n\
+                     L2,,,lots,maybe,,soon,\n\
+                     L3,1,2\n";
+        let bound = bind_both_ways(&schema, input.as_bytes());
+        assert_eq!(
+            bound,
+            vec![
+                Some(vec![
+                    text("L1"),
+                    text("555"),
+                    Some(Value::Int(12000)),
+                    Some(Value::Bool(true)),
+                    text("2026-01-02"),
+                    text("caf\u{e9}"),
+                ]),
+                Some(vec![text("L2"), None, None, None, None, None]),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn aliases_and_repeated_names_bind_as_their_leads_do() {
+        let schema = schema();
+        // Two aliases of one field: the one placed last in the row wins, empty or not.
+        let input = "Id,MobilePhone,Phone\nL1,1,2\nL2,1,\nL3,,2\n";
+        let bound = bind_both_ways(&schema, input.as_bytes());
+        let phones: Vec<Option<Value>> = bound.into_iter().map(|b| b.unwrap()[1].clone()).collect();
+        assert_eq!(phones, vec![text("2"), text("1"), text("2")]);
+        // A repeated name keeps its first non-empty place and its last value.
+        let input = "Phone,Id,MobilePhone,Phone\n1,L1,2,3\n,L2,2,3\n1,L3,2,\n";
+        let bound = bind_both_ways(&schema, input.as_bytes());
+        let phones: Vec<Option<Value>> = bound.into_iter().map(|b| b.unwrap()[1].clone()).collect();
+        assert_eq!(phones, vec![text("2"), text("3"), text("2")]);
+    }
+
+    #[test]
+    fn invalid_utf8_binds_only_where_the_lead_would_be_read() {
+        let schema = schema();
+        // Under a blank name the bytes are never read; under any other name, read or
+        // not, they reject the row. A character split across two cells is invalid in
+        // both, though the row's bytes end to end are valid UTF-8.
+        let input = b"Id,,x,note\nL1,\xff,,\xc3\xa9\nL2,,\xff,\nL3,,\xc3,\xa9\n";
+        let bound = bind_both_ways(&schema, input);
+        assert_eq!(bound.len(), 3);
+        assert!(bound[0].is_some());
+        assert!(bound[1].is_none());
+        assert!(bound[2].is_none());
+    }
+
+    #[test]
+    fn one_header_binds_for_two_schemas() {
+        // The header keeps the mapping for the first schema; another is mapped anew.
+        let first = schema();
+        let mut second = Schema::default();
+        second.slot_for("Phone");
+        second.slot_for("Id");
+        let reader = Box::new(Cursor::new(b"Id,Phone\nL1,555\n".to_vec()));
+        let mut records = CsvRecords::new(reader, Arc::from("t.csv"), &ReadOptions::default());
+        let raw = records.next().unwrap();
+        for _ in 0..2 {
+            let a = raw.bind(&first).unwrap();
+            assert_eq!(a.values[0].as_deref(), Some(&Value::Text("L1".to_string())));
+            assert_eq!(
+                a.values[1].as_deref(),
+                Some(&Value::Text("555".to_string()))
+            );
+            let b = raw.bind(&second).unwrap();
+            assert_eq!(
+                b.values[0].as_deref(),
+                Some(&Value::Text("555".to_string()))
+            );
+            assert_eq!(b.values[1].as_deref(), Some(&Value::Text("L1".to_string())));
+        }
     }
 
     #[test]
