@@ -11,6 +11,7 @@
 # With a SHA256SUMS file from an earlier run as the third argument, checks against it and
 # exits 1 on any difference.
 #
+# LEADSCORE=path picks another binary (an older build) for the comparison.
 # Usage: benches/identical.sh [COUNT (default 1000000)] [OUTDIR (default $TMPDIR/leadscore-identical)] [SHA256SUMS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ leads() {
 run() {
   local name=$1 rules=$2 file=$3
   # Exit code 1 (records rejected) still writes every verdict; the rejects go to stderr.
-  target/release/leadscore score -q --as-of 2026-11-27 --rules "$rules" "$file" \
+  "${LEADSCORE:-target/release/leadscore}" score -q --as-of 2026-11-27 --rules "$rules" "$file" \
     > "$out/$name.out" 2> "$out/$name.err" || [ $? -eq 1 ]
 }
 
