@@ -958,25 +958,29 @@ impl Schema {
         &self,
         values: impl Iterator<Item = Option<Cow<'a, Value>>>,
     ) -> Bound<'a> {
-        let mut bound = Bound {
-            values: Vec::with_capacity(self.fields.len()),
-            misfits: Vec::new(),
-        };
-        for (field, value) in self.fields.iter().zip(values) {
-            let value = match (value, field.ty) {
-                (Some(v), Some(ty)) => match ty.coerce(&v) {
-                    Ok(Cow::Borrowed(_)) => Some(v),
-                    Ok(Cow::Owned(c)) => Some(Cow::Owned(c)),
-                    Err(why) => {
-                        bound.misfits.push((field.name.clone(), why));
-                        None
-                    }
-                },
-                (v, _) => v,
+        let mut values: Vec<_> = values.take(self.fields.len()).collect();
+        values.resize(self.fields.len(), None);
+        self.coerce_in_place(values)
+    }
+
+    /// [`Schema::coerce_slots`] over values already laid out by slot (one per field),
+    /// converted where they stand: no second vector per lead.
+    pub(crate) fn coerce_in_place<'a>(&self, mut values: Vec<Option<Cow<'a, Value>>>) -> Bound<'a> {
+        let mut misfits = Vec::new();
+        for (field, value) in self.fields.iter().zip(values.iter_mut()) {
+            let (Some(ty), Some(v)) = (field.ty, value.as_ref()) else {
+                continue;
             };
-            bound.values.push(value);
+            match ty.coerce(v) {
+                Ok(Cow::Borrowed(_)) => {}
+                Ok(Cow::Owned(c)) => *value = Some(Cow::Owned(c)),
+                Err(why) => {
+                    misfits.push((field.name.clone(), why));
+                    *value = None;
+                }
+            }
         }
-        bound
+        Bound { values, misfits }
     }
 }
 

@@ -11,7 +11,6 @@ mod jsonl;
 mod output;
 mod scan;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -250,7 +249,7 @@ impl RawRecord {
 /// object (parsing it the ordinary way says why).
 pub(crate) fn bind_json(schema: &Schema, text: &str) -> Option<Bound<'static>> {
     match scan::object_into_slots(text, schema.fields().len(), |key| schema.lookup(key)) {
-        Some(values) => Some(schema.coerce_slots(values.into_iter().map(|v| v.map(Cow::Owned)))),
+        Some(values) => Some(schema.coerce_in_place(values)),
         None => schema.bind_json(text).ok(),
     }
 }

@@ -14,6 +14,8 @@
 //! per lead through serde_json's visitor machinery). Unread values are only walked
 //! over, strings eight bytes at a time.
 
+use std::borrow::Cow;
+
 use crate::lead::{Slot, Value};
 use crate::verdict::first_needing_escape;
 
@@ -32,7 +34,7 @@ pub(crate) fn object_into_slots(
     text: &str,
     slots: usize,
     lookup: impl Fn(&str) -> Option<Slot>,
-) -> Option<Vec<Option<Value>>> {
+) -> Option<Vec<Option<Cow<'static, Value>>>> {
     let mut values = vec![None; slots];
     let mut scan = Scanner {
         text,
@@ -48,7 +50,7 @@ pub(crate) fn object_into_slots(
             let key = scan.plain_string()?;
             scan.expect(b':')?;
             match lookup(key) {
-                Some(slot) => *values.get_mut(slot)? = Some(scan.scalar()?),
+                Some(slot) => *values.get_mut(slot)? = Some(Cow::Owned(scan.scalar()?)),
                 None => scan.skip_value(0)?,
             }
             match scan.next_after_blanks()? {
@@ -276,7 +278,8 @@ mod tests {
     }
 
     fn scanned(text: &str) -> Option<Vec<Option<Value>>> {
-        object_into_slots(text, 2, lookup)
+        let values = object_into_slots(text, 2, lookup)?;
+        Some(values.into_iter().map(|v| v.map(Cow::into_owned)).collect())
     }
 
     /// The law: whatever the scanner accepts, serde_json accepts with the same values.
