@@ -60,7 +60,7 @@ pub use diagnostic::{Diagnostic, Severity, Span};
 pub use error::Error;
 pub use explain::{Explanation, RuleTrace, StageTrace};
 pub use lead::{FieldType, Lead, LeadError, Value};
-pub use pipeline::{Outcome, Pipeline, Rejection, Sink};
+pub use pipeline::{Outcome, Pipeline, Rejection, Render, RenderedBatch, RenderedSink, Sink};
 pub use rules::{ConditionTrace, Rules};
 pub use ruletest::{TestCase, TestFailure, TestReport, TestSuite};
 pub use scorer::Scorer;

@@ -64,6 +64,80 @@ pub trait Sink {
     }
 }
 
+/// Turns a verdict into output bytes on the worker thread that scored it, for
+/// [`Pipeline::run_rendered`].
+pub trait Render: Sync {
+    /// Appends the verdict's output to `out`, or nothing when it is left out (a
+    /// filter); says whether it wrote it.
+    fn render(&self, verdict: &Verdict, out: &mut Vec<u8>) -> bool;
+}
+
+/// One batch of records, scored and rendered, handed over in input order.
+#[derive(Debug, Default)]
+pub struct RenderedBatch {
+    /// The rendered verdicts, one after another, in input order.
+    pub bytes: Vec<u8>,
+    /// Records scored.
+    pub scored: u64,
+    /// Verdicts the renderer wrote (the others were left out).
+    pub written: u64,
+    /// The records that could not be scored, in input order.
+    pub rejected: Vec<Outcome>,
+}
+
+/// Receives rendered batches in input order, from [`Pipeline::run_rendered`].
+pub trait RenderedSink {
+    /// Takes the next batch.
+    ///
+    /// # Errors
+    /// Any I/O error stops the pipeline and is returned by [`Pipeline::run_rendered`].
+    fn take_batch(&mut self, batch: RenderedBatch) -> io::Result<()>;
+
+    /// Called when no batch is ready and the pipeline is about to wait (see
+    /// [`Sink::idle`]).
+    ///
+    /// # Errors
+    /// As for `take_batch`.
+    fn idle(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the delivering thread does with each batch a worker made: the one seam
+/// between [`Pipeline::run`] and [`Pipeline::run_rendered`].
+trait Deliver<T> {
+    fn take(&mut self, batch: T) -> io::Result<()>;
+    fn idle(&mut self) -> io::Result<()>;
+}
+
+/// A [`Sink`] takes the outcomes of a batch one by one.
+struct EachOutcome<'a, S: ?Sized>(&'a mut S);
+
+impl<S: Sink + ?Sized> Deliver<Vec<Outcome>> for EachOutcome<'_, S> {
+    fn take(&mut self, batch: Vec<Outcome>) -> io::Result<()> {
+        batch
+            .into_iter()
+            .try_for_each(|outcome| self.0.take(outcome))
+    }
+
+    fn idle(&mut self) -> io::Result<()> {
+        self.0.idle()
+    }
+}
+
+/// A [`RenderedSink`] takes whole batches.
+struct WholeBatch<'a, S: ?Sized>(&'a mut S);
+
+impl<S: RenderedSink + ?Sized> Deliver<RenderedBatch> for WholeBatch<'_, S> {
+    fn take(&mut self, batch: RenderedBatch) -> io::Result<()> {
+        self.0.take_batch(batch)
+    }
+
+    fn idle(&mut self) -> io::Result<()> {
+        self.0.idle()
+    }
+}
+
 /// Scores records from a reader on several threads.
 ///
 /// ```
@@ -113,9 +187,59 @@ impl<'s> Pipeline<'s> {
     /// # Errors
     /// The first error the sink returns; reading stops there.
     pub fn run<S: Sink + ?Sized>(&self, reader: RecordReader, sink: &mut S) -> io::Result<()> {
+        let score = |batch: Vec<RawRecord>| -> Vec<Outcome> {
+            batch
+                .into_iter()
+                .map(|raw| self.scorer.score_record(raw, self.as_of))
+                .collect()
+        };
+        self.run_batches(reader, &score, &mut EachOutcome(sink))
+    }
+
+    /// Like [`Pipeline::run`], but each verdict is rendered to bytes by `render` on the
+    /// worker thread that scored it, and dropped there: the delivering thread only
+    /// writes bytes. Handing verdicts across threads to be written and freed cost a
+    /// fifth more CPU than the scoring (BENCHMARKS.md, issue 14).
+    ///
+    /// # Errors
+    /// The first error the sink returns; reading stops there.
+    pub fn run_rendered<R: Render, S: RenderedSink + ?Sized>(
+        &self,
+        reader: RecordReader,
+        render: &R,
+        sink: &mut S,
+    ) -> io::Result<()> {
+        let score = |batch: Vec<RawRecord>| -> RenderedBatch {
+            let mut out = RenderedBatch {
+                bytes: Vec::with_capacity(batch.len() * 512),
+                ..RenderedBatch::default()
+            };
+            for raw in batch {
+                let outcome = self.scorer.score_record(raw, self.as_of);
+                match &outcome.result {
+                    Ok(verdict) => {
+                        out.scored += 1;
+                        if render.render(verdict, &mut out.bytes) {
+                            out.written += 1;
+                        }
+                    }
+                    Err(_) => out.rejected.push(outcome),
+                }
+            }
+            out
+        };
+        self.run_batches(reader, &score, &mut WholeBatch(sink))
+    }
+
+    fn run_batches<T: Send>(
+        &self,
+        reader: RecordReader,
+        score: &(dyn Fn(Vec<RawRecord>) -> T + Sync),
+        sink: &mut dyn Deliver<T>,
+    ) -> io::Result<()> {
         let window = self.threads * WINDOW_PER_WORKER;
         let (work_tx, work_rx) = bounded::<(u64, Vec<RawRecord>)>(window);
-        let (done_tx, done_rx) = bounded::<(u64, Vec<Outcome>)>(window);
+        let (done_tx, done_rx) = bounded::<(u64, T)>(window);
         let (credit_tx, credit_rx) = bounded::<()>(window);
         for _ in 0..window {
             let _ = credit_tx.send(());
@@ -131,7 +255,7 @@ impl<'s> Pipeline<'s> {
             scope.spawn(move || batch(pending, &work_tx, &credit_rx, stop));
             for _ in 0..self.threads {
                 let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
-                scope.spawn(move || self.work(&work_rx, &done_tx));
+                scope.spawn(move || work(score, &work_rx, &done_tx));
             }
             drop((work_rx, done_tx));
             // `deliver` owns its channel ends: when it returns (at the end, or on an
@@ -142,16 +266,17 @@ impl<'s> Pipeline<'s> {
             result
         })
     }
+}
 
-    fn work(&self, work: &Receiver<(u64, Vec<RawRecord>)>, done: &Sender<(u64, Vec<Outcome>)>) {
-        while let Ok((seq, batch)) = work.recv() {
-            let outcomes = batch
-                .into_iter()
-                .map(|raw| self.scorer.score_record(raw, self.as_of))
-                .collect();
-            if done.send((seq, outcomes)).is_err() {
-                return;
-            }
+/// A worker: scores batches as they come, each into whatever its pipeline makes of it.
+fn work<T>(
+    score: &(dyn Fn(Vec<RawRecord>) -> T + Sync),
+    work: &Receiver<(u64, Vec<RawRecord>)>,
+    done: &Sender<(u64, T)>,
+) {
+    while let Ok((seq, batch)) = work.recv() {
+        if done.send((seq, score(batch))).is_err() {
+            return;
         }
     }
 }
@@ -277,16 +402,16 @@ fn batch(
     }
 }
 
-/// Hands outcomes to the sink in input order, returning a credit per batch written.
-fn deliver<S: Sink + ?Sized>(
-    done: Receiver<(u64, Vec<Outcome>)>,
+/// Hands batches to the sink in input order, returning a credit per batch written.
+fn deliver<T>(
+    done: Receiver<(u64, T)>,
     credits: Sender<()>,
-    sink: &mut S,
+    sink: &mut dyn Deliver<T>,
 ) -> io::Result<()> {
     let mut next = 0u64;
     let mut waiting = std::collections::BTreeMap::new();
     loop {
-        let (seq, outcomes) = match done.try_recv() {
+        let (seq, batch) = match done.try_recv() {
             Ok(item) => item,
             Err(_) => {
                 sink.idle()?;
@@ -296,11 +421,9 @@ fn deliver<S: Sink + ?Sized>(
                 }
             }
         };
-        waiting.insert(seq, outcomes);
-        while let Some(outcomes) = waiting.remove(&next) {
-            for outcome in outcomes {
-                sink.take(outcome)?;
-            }
+        waiting.insert(seq, batch);
+        while let Some(batch) = waiting.remove(&next) {
+            sink.take(batch)?;
             next += 1;
             let _ = credits.send(());
         }
@@ -355,6 +478,71 @@ mod tests {
                 _ => format!("{{\"id\": {i}, \"budget\": {}}}\n", i * 37 % 20000),
             })
             .collect()
+    }
+
+    /// Verdicts with a score over 0, rendered as their JSON line.
+    struct Scored;
+
+    impl Render for Scored {
+        fn render(&self, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
+            let kept = verdict.score > 0;
+            if kept {
+                verdict.write_json(out);
+                out.push(b'\n');
+            }
+            kept
+        }
+    }
+
+    #[derive(Default)]
+    struct Collected {
+        bytes: Vec<u8>,
+        scored: u64,
+        written: u64,
+        rejected: Vec<String>,
+        batches: usize,
+    }
+
+    impl RenderedSink for Collected {
+        fn take_batch(&mut self, batch: RenderedBatch) -> io::Result<()> {
+            self.bytes.extend_from_slice(&batch.bytes);
+            self.scored += batch.scored;
+            self.written += batch.written;
+            self.rejected
+                .extend(batch.rejected.iter().map(|o| o.position.to_string()));
+            self.batches += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn rendered_batches_hold_what_run_gives_in_the_same_order() {
+        let text = input(3000);
+        let outcomes = run(text.clone(), 1);
+        let kept: String = outcomes
+            .iter()
+            .filter(|l| l.starts_with('{') && !l.contains("\"score\":0,"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for threads in [1, 3] {
+            let reader = RecordReader::new(
+                Box::new(io::Cursor::new(text.clone().into_bytes())),
+                InputFormat::Jsonl,
+                "in",
+                &ReadOptions::default(),
+            );
+            let mut sink = Collected::default();
+            Pipeline::new(&scorer(), Date::UNIX_EPOCH)
+                .threads(threads)
+                .run_rendered(reader, &Scored, &mut sink)
+                .unwrap();
+            assert_eq!(String::from_utf8(sink.bytes).unwrap(), kept);
+            assert_eq!(sink.scored + sink.rejected.len() as u64, 3000);
+            assert_eq!(sink.written as usize, kept.lines().count());
+            assert_eq!(sink.rejected.len(), 31);
+            assert_eq!(sink.rejected[1], "in:98");
+            assert!(sink.batches > 1);
+        }
     }
 
     #[test]

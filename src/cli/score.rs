@@ -7,8 +7,10 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use leadscore::io::{OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input};
-use leadscore::{Direction, Outcome, Pipeline, Rules, Scorer, Verdict};
+use leadscore::io::{
+    JsonLines, OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input,
+};
+use leadscore::{Direction, Outcome, Pipeline, RenderedBatch, Rules, Scorer, Verdict};
 
 use super::batch::InputArgs;
 use super::{AsOfArgs, Exit, Failure, RulesArgs, is_broken_pipe};
@@ -109,6 +111,12 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         Some(n) => Pipeline::new(&scorer, args.as_of.date()).threads(usize::from(n)),
         None => Pipeline::new(&scorer, args.as_of.date()),
     };
+    // JSON Lines, the bulk format, is rendered on the worker threads; others here.
+    let lines = sink.verdicts.json_lines().map(|lines| Lines {
+        lines,
+        stage: sink.stage.clone(),
+        changed: sink.changed,
+    });
     let files = args.input.files();
     let mut unreadable = 0;
     let mut outcome = Ok(());
@@ -122,7 +130,10 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
                 continue;
             }
         };
-        outcome = pipeline.run(reader, &mut sink);
+        outcome = match &lines {
+            Some(lines) => pipeline.run_rendered(reader, lines, &mut sink),
+            None => pipeline.run(reader, &mut sink),
+        };
         if outcome.is_err() {
             break;
         }
@@ -226,9 +237,7 @@ impl leadscore::Sink for Sink {
         match outcome.result {
             Ok(verdict) => {
                 self.counts.scored += 1;
-                if self.stage.as_deref().is_none_or(|s| s == &*verdict.stage)
-                    && self.changed.is_none_or(|c| c.keeps(&verdict))
-                {
+                if keeps(self.stage.as_deref(), self.changed, &verdict) {
                     self.counts.written += 1;
                     self.verdicts.write(&verdict)?;
                 }
@@ -241,6 +250,51 @@ impl leadscore::Sink for Sink {
     /// Nothing more is ready: flush, so verdicts of a slow stream are not held back.
     fn idle(&mut self) -> io::Result<()> {
         self.verdicts.flush()
+    }
+}
+
+impl leadscore::RenderedSink for Sink {
+    fn take_batch(&mut self, batch: RenderedBatch) -> io::Result<()> {
+        let before = self.counts.read;
+        self.counts.read += batch.scored + batch.rejected.len() as u64;
+        if before / 1024 != self.counts.read / 1024 {
+            self.progress.set_position(self.counts.read);
+        }
+        self.counts.scored += batch.scored;
+        self.counts.written += batch.written;
+        self.verdicts.write_rendered(&batch.bytes)?;
+        for outcome in batch.rejected {
+            if let Err(rejection) = outcome.result {
+                self.reject(&outcome.position, &rejection.reason, &rejection.raw)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self) -> io::Result<()> {
+        self.verdicts.flush()
+    }
+}
+
+/// Whether `--stage` and `--changed` keep a verdict.
+fn keeps(stage: Option<&str>, changed: Option<Changed>, verdict: &Verdict) -> bool {
+    stage.is_none_or(|s| s == &*verdict.stage) && changed.is_none_or(|c| c.keeps(verdict))
+}
+
+/// Verdicts rendered as JSON Lines on the worker that scored them, after the filters.
+struct Lines {
+    lines: JsonLines,
+    stage: Option<String>,
+    changed: Option<Changed>,
+}
+
+impl leadscore::Render for Lines {
+    fn render(&self, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
+        let kept = keeps(self.stage.as_deref(), self.changed, verdict);
+        if kept {
+            self.lines.write_line(verdict, out);
+        }
+        kept
     }
 }
 

@@ -122,6 +122,33 @@ enum Sink<W: Write> {
     },
 }
 
+/// Renders verdicts as the JSON Lines a [`VerdictWriter`] writes (stamped alike), from
+/// any thread.
+#[derive(Debug, Clone)]
+pub struct JsonLines {
+    stamp: Option<Vec<u8>>,
+}
+
+impl JsonLines {
+    /// Appends one verdict's line: its JSON and a newline.
+    pub fn write_line(&self, verdict: &Verdict, out: &mut Vec<u8>) {
+        write_stamped(verdict, self.stamp.as_deref(), out);
+        out.push(b'\n');
+    }
+}
+
+/// A verdict's JSON appended to `out`, with the `rules` stamp as its last key when given.
+fn write_stamped(verdict: &Verdict, stamp: Option<&[u8]>, out: &mut Vec<u8>) {
+    verdict.write_json(out);
+    if let Some(stamp) = stamp
+        && out.last() == Some(&b'}')
+    {
+        out.pop();
+        out.extend_from_slice(stamp);
+        out.push(b'}');
+    }
+}
+
 impl<W: Write> VerdictWriter<W> {
     /// A writer of `format` to `out`. Wrap `out` in a `BufWriter` for files and pipes.
     pub fn new(out: W, format: OutputFormat) -> Self {
@@ -177,13 +204,30 @@ impl<W: Write> VerdictWriter<W> {
     /// One verdict's JSON into `self.line`, stamped when asked.
     fn render_json(&mut self, verdict: &Verdict) {
         self.line.clear();
-        verdict.write_json(&mut self.line);
-        if let Some(stamp) = &self.stamp
-            && self.line.last() == Some(&b'}')
-        {
-            self.line.pop();
-            self.line.extend_from_slice(stamp);
-            self.line.push(b'}');
+        write_stamped(verdict, self.stamp.as_deref(), &mut self.line);
+    }
+
+    /// For JSON Lines output, a renderer of exactly the lines this writer writes, to
+    /// render verdicts on the threads that scored them
+    /// ([`Pipeline::run_rendered`](crate::Pipeline::run_rendered)); `None` for the other
+    /// formats.
+    pub fn json_lines(&self) -> Option<JsonLines> {
+        matches!(self.sink, Sink::Jsonl(_)).then(|| JsonLines {
+            stamp: self.stamp.clone(),
+        })
+    }
+
+    /// Writes lines made by [`VerdictWriter::json_lines`] as they are.
+    ///
+    /// # Errors
+    /// When `out` fails, or when this writer does not write JSON Lines.
+    pub fn write_rendered(&mut self, lines: &[u8]) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Jsonl(out) => out.write_all(lines),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "rendered lines are JSON Lines; this writer writes another format",
+            )),
         }
     }
 
