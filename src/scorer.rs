@@ -143,6 +143,7 @@ impl Scorer {
     /// [`Scorer::try_score`] would score it parsed: the service's single-lead path.
     /// `None` when the text is not one JSON object, or when Rhai scripts need the whole
     /// lead; the caller then parses it the ordinary way.
+    #[cfg(feature = "service")]
     pub(crate) fn try_score_json(
         &self,
         text: &str,
