@@ -127,14 +127,18 @@ score jsonl/heavy_high benches/models/heavy "$dir/high.jsonl" "$dir/empty.jsonl"
 # instructions. (Not in a $(...) subshell, so the EXIT trap can stop a stray server.)
 serve() {
   local requests=$1 out="$dir/callgrind.serve" addr=""
-  rm -f "$out" "$dir/serve.stdout"
+  rm -f "$out"
+  # Made here, not only by the redirection below: that runs in the background child, and
+  # the loop could read the file before it exists (under `set -e`, a failed read ends
+  # the script).
+  : > "$dir/serve.stdout"
   TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$out" \
     "$bin" serve --rules rules --as-of 2026-11-27 --listen 127.0.0.1:0 \
     > "$dir/serve.stdout" 2> "$dir/valgrind.log" &
   server_pid=$!
   # The first line on standard output is `listening on http://ADDR`; slow under valgrind.
   for _ in $(seq 600); do
-    addr=$(sed -n 's|^listening on http://||p' "$dir/serve.stdout")
+    addr=$(sed -n 's|^listening on http://||p' "$dir/serve.stdout" 2> /dev/null || true)
     [ -n "$addr" ] && break
     kill -0 "$server_pid" 2> /dev/null || break
     sleep 0.2
