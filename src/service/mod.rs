@@ -393,7 +393,7 @@ impl Service {
             let service = self.clone();
             watcher.also(reload::watch(&shadow.rules().dir, move || {
                 if let Some(shadow) = &service.state.shadow {
-                    let _ = shadow.rules().reload();
+                    let _ = shadow.rules().reload(None);
                 }
             }));
         }
@@ -460,13 +460,7 @@ impl Service {
 impl State {
     /// Reloads one rule set and counts it.
     fn reload(&self, set: &RuleSet) -> Result<bool, Error> {
-        let reloaded = set.reload();
-        match &reloaded {
-            Ok(true) => self.metrics.reloaded(),
-            Ok(false) => {}
-            Err(_) => self.metrics.reload_failed(),
-        }
-        reloaded
+        set.reload(Some(&self.metrics))
     }
 
     /// The named rule set `name`.

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::rules::Rules;
 use crate::scorer::Scorer;
 
+use super::metrics::Metrics;
 use super::{RulesStatus, lock};
 
 /// Quiet time after the last file event before reloading: an editor's save is often
@@ -72,7 +73,9 @@ impl RuleSet {
     /// Loads the folder again and swaps it in when it loads without errors and differs
     /// from the rules in use: `Ok(true)`. `Ok(false)`: unchanged. An error keeps the
     /// rules in use, logs every problem and keeps the failure for [`RuleSet::status`].
-    pub(crate) fn reload(&self) -> Result<bool, Error> {
+    /// `metrics`, when given, counts the reload or the refusal before either is visible,
+    /// so whoever sees the new rules (or the failure) also sees it counted.
+    pub(crate) fn reload(&self, metrics: Option<&Metrics>) -> Result<bool, Error> {
         let _one_at_a_time = lock(&self.reloading);
         let dir = self.dir.display().to_string();
         let current_hash = self.current.load().hash.clone();
@@ -99,6 +102,9 @@ impl RuleSet {
                 // Clear the error before the swap: a status read in between then shows
                 // the old rules without an error, never the new rules with a stale one.
                 *lock(&self.last_failure) = None;
+                if let Some(metrics) = metrics {
+                    metrics.reloaded();
+                }
                 self.current.store(Arc::new(snapshot));
                 Ok(true)
             }
@@ -117,6 +123,9 @@ impl RuleSet {
                     "reload refused, the rules in use stay: {}",
                     failure.message
                 );
+                if let Some(metrics) = metrics {
+                    metrics.reload_failed();
+                }
                 *lock(&self.last_failure) = Some(failure);
                 Err(error)
             }
