@@ -21,13 +21,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000000}
 mode=${2:-}
-dir=${TMPDIR:-/tmp}/leadscore-e2e
-mkdir -p "$dir"
+. benches/lib.sh
 cargo build --release --quiet --bin leadscore --example gen_leads --example serde_roundtrip \
   --example csv_roundtrip
 
-input="$dir/leads-$count.jsonl"
-[ -s "$input" ] || target/release/examples/gen_leads "$count" jsonl 42 > "$input"
+input=$(leads jsonl low)
 
 # Wall seconds and peak RSS (KiB) of a command, best of 3 runs.
 measure() {
@@ -44,13 +42,6 @@ measure() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 if [ "$mode" = "--all" ]; then
-  # The input file for FORMAT and CARDINALITY, generated once.
-  leads() {
-    local file="$dir/leads-$count-$2.$1"
-    [ "$2" = low ] && file="$dir/leads-$count.$1"
-    [ -s "$file" ] || target/release/examples/gen_leads "$count" "$1" 42 --cardinality "$2" > "$file"
-    echo "$file"
-  }
   # Best wall seconds and best CPU seconds (user + system) of a baseline and of a case,
   # 3 runs each, alternated.
   pair() {

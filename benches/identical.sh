@@ -18,18 +18,11 @@ cd "$(dirname "$0")/.."
 count=${1:-1000000}
 out=${2:-${TMPDIR:-/tmp}/leadscore-identical}
 expect=${3:-}
-dir=${TMPDIR:-/tmp}/leadscore-e2e
-mkdir -p "$dir" "$out"
+. benches/lib.sh
+mkdir -p "$out"
 cargo build --release --quiet --bin leadscore --example gen_leads
 
-# The same input files as benches/e2e.sh --all.
-leads() {
-  local file="$dir/leads-$count-$2.$1"
-  [ "$2" = low ] && file="$dir/leads-$count.$1"
-  [ -s "$file" ] || target/release/examples/gen_leads "$count" "$1" 42 --cardinality "$2" > "$file"
-  echo "$file"
-}
-
+# The same input files as benches/e2e.sh --all (leads, from benches/lib.sh).
 run() {
   local name=$1 rules=$2 file=$3
   # Exit code 1 (records rejected) still writes every verdict; the rejects go to stderr.

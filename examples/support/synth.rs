@@ -162,54 +162,144 @@ pub fn write_jsonl(out: &mut impl Write, count: u64, seed: u64) -> io::Result<()
     let mut synth = Synth::new(seed);
     let mut line = String::with_capacity(512);
     for id in 1..=count {
-        let l = synth.lead(id);
+        let lead = synth.lead(id);
         line.clear();
-        let _ = write!(
-            line,
-            "{{\"id\":\"S-{}\",\"first_name\":\"{}\",\"last_name\":\"{}\"",
-            l.id, l.first, l.last
-        );
-        if let Some(email) = &l.email {
-            let _ = write!(line, ",\"email\":\"{email}\"");
-        }
-        if let Some(phone) = &l.phone {
-            let _ = write!(line, ",\"phone\":\"{phone}\"");
-        }
-        let _ = write!(
-            line,
-            ",\"company\":\"{}\",\"lead_source\":\"{}\"",
-            l.company, l.source
-        );
-        if let Some(title) = l.title {
-            let _ = write!(line, ",\"title\":\"{title}\"");
-        }
-        if let Some(n) = l.employees {
-            let _ = write!(line, ",\"employees\":{n}");
-        }
-        if let Some(b) = l.budget {
-            let _ = write!(line, ",\"budget\":{b}");
-        }
-        if let Some(p) = l.pain {
-            let _ = write!(line, ",\"pain_points\":\"{p}\"");
-        }
-        if l.demo {
-            line.push_str(",\"demo_requested\":true");
-        }
-        if let Some(t) = l.timeline {
-            let _ = write!(line, ",\"timeline\":\"{t}\"");
-        }
-        let _ = write!(
-            line,
-            ",\"pricing_discussed\":{},\"page_views\":{}",
-            l.pricing, l.page_views
-        );
-        if let Some(d) = &l.last_activity {
-            let _ = write!(line, ",\"last_activity_at\":\"{d}\"");
-        }
-        line.push_str("}\n");
+        lead.fields().write_json(&mut line);
         out.write_all(line.as_bytes())?;
     }
     Ok(())
+}
+
+/// A generated lead's fields, borrowed, in the order both generators write them;
+/// only [`VariedLead`]s have an industry and an annual revenue.
+struct LeadFields<'a> {
+    id: u64,
+    first: &'a str,
+    last: &'a str,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+    company: &'a str,
+    source: &'a str,
+    title: Option<&'a str>,
+    industry: Option<&'a str>,
+    employees: Option<u64>,
+    annual_revenue: Option<u64>,
+    budget: Option<u64>,
+    pain: Option<&'a str>,
+    demo: bool,
+    timeline: Option<&'a str>,
+    pricing: bool,
+    page_views: u64,
+    last_activity: Option<&'a str>,
+}
+
+impl LeadFields<'_> {
+    /// Appends the lead as one JSON line; absent fields are left out.
+    fn write_json(&self, line: &mut String) {
+        let _ = write!(
+            line,
+            "{{\"id\":\"S-{}\",\"first_name\":\"{}\",\"last_name\":\"{}\"",
+            self.id,
+            json_text(self.first),
+            json_text(self.last)
+        );
+        let text = |line: &mut String, name: &str, value: Option<&str>| {
+            if let Some(value) = value {
+                let _ = write!(line, ",\"{name}\":\"{}\"", json_text(value));
+            }
+        };
+        let number = |line: &mut String, name: &str, value: Option<u64>| {
+            if let Some(value) = value {
+                let _ = write!(line, ",\"{name}\":{value}");
+            }
+        };
+        text(line, "email", self.email);
+        text(line, "phone", self.phone);
+        text(line, "company", Some(self.company));
+        text(line, "lead_source", Some(self.source));
+        text(line, "title", self.title);
+        text(line, "industry", self.industry);
+        number(line, "employees", self.employees);
+        number(line, "annual_revenue", self.annual_revenue);
+        number(line, "budget", self.budget);
+        text(line, "pain_points", self.pain);
+        if self.demo {
+            line.push_str(",\"demo_requested\":true");
+        }
+        text(line, "timeline", self.timeline);
+        let _ = write!(
+            line,
+            ",\"pricing_discussed\":{},\"page_views\":{}",
+            self.pricing, self.page_views
+        );
+        text(line, "last_activity_at", self.last_activity);
+        line.push_str("}\n");
+    }
+
+    /// Appends the lead as one CSV row, in [`write_csv`]'s columns, then, with
+    /// `industry_and_revenue`, `Industry` and `AnnualRevenue`. Cells holding a comma
+    /// (titles like "Vice President, Sales") are quoted, as CSV requires.
+    fn write_csv(&self, line: &mut String, industry_and_revenue: bool) {
+        fn text(value: Option<&str>) -> std::borrow::Cow<'_, str> {
+            csv_text(value.unwrap_or(""))
+        }
+        let number = |value: Option<u64>| value.map_or(String::new(), |n| n.to_string());
+        let _ = write!(
+            line,
+            "S-{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            self.id,
+            csv_text(self.first),
+            csv_text(self.last),
+            text(self.email),
+            text(self.phone),
+            csv_text(self.company),
+            text(self.title),
+            csv_text(self.source),
+            number(self.employees),
+            number(self.budget),
+            text(self.pain),
+            if self.demo { "true" } else { "" },
+            text(self.timeline),
+            self.pricing,
+            self.page_views,
+            text(self.last_activity),
+        );
+        if industry_and_revenue {
+            let _ = write!(
+                line,
+                ",{},{}",
+                text(self.industry),
+                number(self.annual_revenue)
+            );
+        }
+        line.push('\n');
+    }
+}
+
+impl SynthLead {
+    /// The lead's fields as [`write_jsonl`] writes them.
+    fn fields(&self) -> LeadFields<'_> {
+        LeadFields {
+            id: self.id,
+            first: self.first,
+            last: self.last,
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            company: &self.company,
+            source: self.source,
+            title: self.title,
+            industry: None,
+            employees: self.employees,
+            annual_revenue: None,
+            budget: self.budget,
+            pain: self.pain,
+            demo: self.demo,
+            timeline: self.timeline,
+            pricing: self.pricing,
+            page_views: self.page_views,
+            last_activity: self.last_activity.as_deref(),
+        }
+    }
 }
 
 /// Writes `count` leads as CSV with Salesforce Lead export column names.
@@ -217,30 +307,10 @@ pub fn write_csv(out: &mut impl Write, count: u64, seed: u64) -> io::Result<()> 
     out.write_all(b"Id,FirstName,LastName,Email,Phone,Company,Title,LeadSource,NumberOfEmployees,Budget__c,Pain_Points__c,Demo_Requested__c,Timeline__c,Pricing_Discussed__c,Page_Views__c,LastActivityDate\n")?;
     let mut synth = Synth::new(seed);
     let mut line = String::with_capacity(512);
-    let opt = |v: Option<String>| v.unwrap_or_default();
     for id in 1..=count {
-        let l = synth.lead(id);
+        let lead = synth.lead(id);
         line.clear();
-        let _ = writeln!(
-            line,
-            "S-{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            l.id,
-            l.first,
-            l.last,
-            opt(l.email),
-            opt(l.phone),
-            l.company,
-            l.title.unwrap_or(""),
-            l.source,
-            opt(l.employees.map(|n| n.to_string())),
-            opt(l.budget.map(|n| n.to_string())),
-            l.pain.unwrap_or(""),
-            if l.demo { "true" } else { "" },
-            l.timeline.unwrap_or(""),
-            l.pricing,
-            l.page_views,
-            opt(l.last_activity),
-        );
+        lead.fields().write_csv(&mut line, false);
         out.write_all(line.as_bytes())?;
     }
     Ok(())
@@ -956,63 +1026,38 @@ pub fn write_jsonl_with(
     let mut synth = Synth::new(seed);
     let mut line = String::with_capacity(640);
     for id in 1..=count {
-        let l = synth.varied_lead(id);
+        let lead = synth.varied_lead(id);
         line.clear();
-        let _ = write!(
-            line,
-            "{{\"id\":\"S-{}\",\"first_name\":\"{}\",\"last_name\":\"{}\"",
-            l.id,
-            json_text(l.first),
-            json_text(l.last)
-        );
-        if let Some(email) = &l.email {
-            let _ = write!(line, ",\"email\":\"{email}\"");
-        }
-        if let Some(phone) = &l.phone {
-            let _ = write!(line, ",\"phone\":\"{phone}\"");
-        }
-        let _ = write!(
-            line,
-            ",\"company\":\"{}\",\"lead_source\":\"{}\"",
-            json_text(&l.company),
-            l.source
-        );
-        if let Some(title) = &l.title {
-            let _ = write!(line, ",\"title\":\"{title}\"");
-        }
-        if let Some(industry) = l.industry {
-            let _ = write!(line, ",\"industry\":\"{industry}\"");
-        }
-        if let Some(n) = l.employees {
-            let _ = write!(line, ",\"employees\":{n}");
-        }
-        if let Some(n) = l.annual_revenue {
-            let _ = write!(line, ",\"annual_revenue\":{n}");
-        }
-        if let Some(b) = l.budget {
-            let _ = write!(line, ",\"budget\":{b}");
-        }
-        if let Some(p) = &l.pain {
-            let _ = write!(line, ",\"pain_points\":\"{p}\"");
-        }
-        if l.demo {
-            line.push_str(",\"demo_requested\":true");
-        }
-        if let Some(t) = l.timeline {
-            let _ = write!(line, ",\"timeline\":\"{t}\"");
-        }
-        let _ = write!(
-            line,
-            ",\"pricing_discussed\":{},\"page_views\":{}",
-            l.pricing, l.page_views
-        );
-        if let Some(d) = &l.last_activity {
-            let _ = write!(line, ",\"last_activity_at\":\"{d}\"");
-        }
-        line.push_str("}\n");
+        lead.fields().write_json(&mut line);
         out.write_all(line.as_bytes())?;
     }
     Ok(())
+}
+
+impl VariedLead {
+    /// The lead's fields as [`write_jsonl_with`] writes them.
+    fn fields(&self) -> LeadFields<'_> {
+        LeadFields {
+            id: self.id,
+            first: self.first,
+            last: self.last,
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            company: &self.company,
+            source: self.source,
+            title: self.title.as_deref(),
+            industry: self.industry,
+            employees: self.employees,
+            annual_revenue: self.annual_revenue,
+            budget: self.budget,
+            pain: self.pain.as_deref(),
+            demo: self.demo,
+            timeline: self.timeline,
+            pricing: self.pricing,
+            page_views: self.page_views,
+            last_activity: self.last_activity.as_deref(),
+        }
+    }
 }
 
 /// Writes `count` leads as CSV with `cardinality`; [`Cardinality::Low`] is
@@ -1030,33 +1075,10 @@ pub fn write_csv_with(
     out.write_all(b"Id,FirstName,LastName,Email,Phone,Company,Title,LeadSource,NumberOfEmployees,Budget__c,Pain_Points__c,Demo_Requested__c,Timeline__c,Pricing_Discussed__c,Page_Views__c,LastActivityDate,Industry,AnnualRevenue\n")?;
     let mut synth = Synth::new(seed);
     let mut line = String::with_capacity(640);
-    let num = |v: Option<u64>| v.map_or(String::new(), |n| n.to_string());
     for id in 1..=count {
-        let l = synth.varied_lead(id);
+        let lead = synth.varied_lead(id);
         line.clear();
-        // Titles like "Vice President, Sales" hold a comma: quoted, as CSV requires.
-        let _ = writeln!(
-            line,
-            "S-{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            l.id,
-            l.first,
-            csv_text(l.last),
-            l.email.as_deref().unwrap_or(""),
-            l.phone.as_deref().unwrap_or(""),
-            csv_text(&l.company),
-            csv_text(l.title.as_deref().unwrap_or("")),
-            l.source,
-            num(l.employees),
-            num(l.budget),
-            l.pain.as_deref().unwrap_or(""),
-            if l.demo { "true" } else { "" },
-            l.timeline.unwrap_or(""),
-            l.pricing,
-            l.page_views,
-            l.last_activity.as_deref().unwrap_or(""),
-            csv_text(l.industry.unwrap_or("")),
-            num(l.annual_revenue),
-        );
+        lead.fields().write_csv(&mut line, true);
         out.write_all(line.as_bytes())?;
     }
     Ok(())
