@@ -610,6 +610,29 @@ fn sigterm_lets_a_request_in_flight_finish() {
 }
 
 #[test]
+fn workers_sets_the_threads_answering_requests() {
+    let server = Server::start("workers", &["--workers", "1"]);
+    server.wait_for_log("workers=1");
+    for _ in 0..3 {
+        assert_eq!(server.score(&qualified_lead())["stage"], "prospect");
+    }
+    let (status, _, body) = server.post(
+        "/v1/score",
+        "application/x-ndjson",
+        &std::fs::read_to_string("fixtures/leads.jsonl").unwrap(),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "0"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--workers"));
+}
+
+#[test]
 fn broken_rules_at_start_are_a_usage_error() {
     let dir = std::env::temp_dir().join(format!("leadscore-service-{}-broken", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -65,6 +65,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+    /// Threads answering requests (default: one per core). Arrays and JSON Lines bodies
+    /// of many leads are scored on other threads either way. Fewer threads spend less CPU
+    /// per request handing work between them (BENCHMARKS.md); one core's worth of
+    /// single-lead requests is the most a single thread answers.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    workers: Option<usize>,
     /// Require `Authorization: Bearer <token>` on every /v1/ route, the token being one
     /// of the lines of FILE (`#` starts a comment line). Read again on SIGHUP and on every
     /// rules reload.
@@ -152,7 +159,11 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
         config.decision_log = Some(log);
     }
     let service = Service::load(config)?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
@@ -177,6 +188,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
             rules = status.rules,
             hash = %status.hash,
             dir = %status.dir,
+            workers,
             "listening on {scheme}://{addr}"
         );
         let mut stdout = std::io::stdout().lock();
