@@ -1265,6 +1265,78 @@ fn tokens_guard_the_v1_routes_and_metrics_and_reload_on_sighup() {
     }
 }
 
+/// A refusal made before the body is read (hyper then closes the connection unless the
+/// body has all arrived) says `Connection: close`, so a client that sends its body after
+/// its headers does not send its next request on a connection about to close. This made
+/// the test above fail now and then under load, as "Peer disconnected".
+#[test]
+fn refusals_before_the_body_is_read_close_the_connection_and_say_so() {
+    let server = Server::start_with("refused_unread", |dir| {
+        std::fs::write(dir.join("tokens"), "alpha-token\n").unwrap();
+        vec![
+            "--token-file".into(),
+            dir.join("tokens").display().to_string(),
+        ]
+    });
+    let head_of = |request: &str| {
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // The head alone: the body has not been sent when the answer comes.
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        String::from_utf8(head).unwrap().to_ascii_lowercase()
+    };
+    let post = |path: &str, extra: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: leadscore\r\nContent-Type: application/json\r\n\
+             Content-Length: 40\r\n{extra}\r\n"
+        )
+    };
+    let token = "Authorization: Bearer alpha-token\r\n";
+    for (what, request, status) in [
+        ("no token", post("/v1/score", ""), "401"),
+        ("no such route", post("/v1/nothing", token), "404"),
+        (
+            "a wrong method",
+            format!(
+                "PUT /v1/score HTTP/1.1\r\nHost: leadscore\r\nContent-Length: 40\r\n{token}\r\n"
+            ),
+            "405",
+        ),
+        (
+            "a body too large",
+            format!(
+                "POST /v1/score HTTP/1.1\r\nHost: leadscore\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n{token}\r\n"
+            ),
+            "413",
+        ),
+        (
+            "no Content-Type",
+            format!(
+                "POST /v1/score HTTP/1.1\r\nHost: leadscore\r\nContent-Length: 40\r\n{token}\r\n"
+            ),
+            "415",
+        ),
+    ] {
+        let head = head_of(&request);
+        assert!(
+            head.starts_with(&format!("http/1.1 {status}")),
+            "{what}: {head}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{what}: {head}");
+    }
+    // Without a body there is nothing left unread: the connection stays open.
+    let head = head_of("GET /v1/rules HTTP/1.1\r\nHost: leadscore\r\n\r\n");
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+}
+
 /// Reads the decision log's lines once there are `n` of them.
 fn decisions(server: &Server, path: &Path, n: usize) -> Vec<Value> {
     let mut lines = Vec::new();

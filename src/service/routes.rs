@@ -9,7 +9,9 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Extension, MatchedPath, Path, Request, State as AxumState};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -194,6 +196,8 @@ fn route_of(request: &Request) -> &'static str {
 ///   it has tokens of its own): 401, a JSON error and a `WWW-Authenticate` challenge;
 /// - answers 408 (empty body) when the request is not answered within the request
 ///   timeout, body upload included;
+/// - closes the connection after a refusal made without reading the request's body
+///   (see [`refused_unread`]);
 /// - logs one line per request and counts it (its 500, 408 or 401 included), and gives
 ///   every response the request id and the rules hash.
 async fn front(AxumState(state): AppState, mut request: Request, next: Next) -> Response {
@@ -203,6 +207,7 @@ async fn front(AxumState(state): AppState, mut request: Request, next: Next) -> 
         .get::<ConnectInfo<Activity>>()
         .map(|ConnectInfo(activity)| activity.begin());
     let (id, id_header) = request_id(request.headers());
+    let sends_body = sends_body(request.headers());
     request.extensions_mut().insert(RequestId(Arc::clone(&id)));
     let route = route_of(&request);
     let method = request.method().clone();
@@ -221,6 +226,7 @@ async fn front(AxumState(state): AppState, mut request: Request, next: Next) -> 
         Some(refused) => refused,
         None => within(next.run(request), start, state.config.request_timeout).await,
     };
+    let status = response.status().as_u16();
     let headers = response.headers_mut();
     if !headers.contains_key(RULES_HEADER) {
         let set = named.as_ref().unwrap_or(&state.rules);
@@ -229,8 +235,10 @@ async fn front(AxumState(state): AppState, mut request: Request, next: Next) -> 
     if let Some(value) = id_header {
         headers.insert(REQUEST_ID, value);
     }
+    if sends_body && refused_unread(status) {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     let elapsed = start.elapsed();
-    let status = response.status().as_u16();
     let leads = response.extensions().get::<Leads>().map_or(0, |l| l.0);
     state.metrics.request(route, status, elapsed);
     tracing::info!(
@@ -243,6 +251,26 @@ async fn front(AxumState(state): AppState, mut request: Request, next: Next) -> 
         "request"
     );
     response
+}
+
+/// Whether the request announces a body: a Content-Length other than 0, or a
+/// Transfer-Encoding.
+fn sends_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
+}
+
+/// Whether a response with `status` refuses the request before its body is read: no
+/// token (401), no such route or rule set (404), a wrong method (405), a body too large
+/// by its Content-Length (413), a missing or wrong Content-Type (415). hyper then reads
+/// on only what has already arrived of the body, and closes the connection when that is
+/// not all of it, without saying so: a client that sent its body after its headers
+/// would find its next request on that connection cut off. `Connection: close` tells
+/// it to open a new one.
+fn refused_unread(status: u16) -> bool {
+    matches!(status, 401 | 404 | 405 | 413 | 415)
 }
 
 /// The 401 for a request to a guarded route without an accepted token; `None` lets it
