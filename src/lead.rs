@@ -357,7 +357,8 @@ impl<'de> Visitor<'de> for SlotsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut values = vec![None; self.schema.fields.len()];
+        let mut values = Vec::with_capacity(self.schema.fields.len());
+        values.resize_with(self.schema.fields.len(), || None);
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match self.schema.lookup(key.as_str()) {
                 // A later key wins, as when a parsed lead is bound.
@@ -848,15 +849,26 @@ impl NameIndex {
 }
 
 fn words(bytes: &[u8]) -> Words {
-    let mut padded = [0u8; 24];
-    let n = bytes.len().min(24);
-    padded[..n].copy_from_slice(&bytes[..n]);
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&padded[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(w)
-    };
-    [word(0), word(1), word(2)]
+    [word_at(bytes, 0), word_at(bytes, 8), word_at(bytes, 16)]
+}
+
+/// The 8 bytes of `bytes` from `start` as a little-endian word, zero-padded past the
+/// end. Whole words are loaded at once; only a name's last part is assembled byte by
+/// byte (a `copy_from_slice` of a variable length is a call to `memcpy`).
+fn word_at(bytes: &[u8], start: usize) -> u64 {
+    match bytes.get(start..start + 8) {
+        Some(chunk) => {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            u64::from_le_bytes(w)
+        }
+        None => bytes
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .fold(0, |w, (i, &b)| w | u64::from(b) << (8 * i)),
+    }
 }
 
 /// A lead's values arranged by slot, coerced to declared types.
@@ -987,6 +999,21 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_words_are_the_first_24_bytes_zero_padded() {
+        let name = b"abcdefghijklmnopqrstuvwxyz0123";
+        for len in 0..=name.len() {
+            let mut padded = [0u8; 24];
+            let n = len.min(24);
+            padded[..n].copy_from_slice(&name[..n]);
+            let expected: Vec<u64> = padded
+                .chunks(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            assert_eq!(words(&name[..len]).to_vec(), expected, "length {len}");
+        }
+    }
     use serde_json::json;
 
     fn text(s: &str) -> Value {

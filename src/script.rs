@@ -122,12 +122,32 @@ impl Reads {
     }
 }
 
+/// Whether a script function may be given the lead's shared, read-only view: set at
+/// load from what the function does ([`reads_only`]), and cleared for good the first
+/// time Rhai stops it changing the view, so it is not run twice on every later call. Its
+/// results are the same either way: a stopped call runs again on a copy.
+struct Sharing(std::sync::atomic::AtomicBool);
+
+impl Sharing {
+    fn new(shares: bool) -> Sharing {
+        Sharing(std::sync::atomic::AtomicBool::new(shares))
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn stop(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The engine and every compiled script.
 pub(crate) struct ScriptHost {
     engine: Engine,
     files: Vec<ScriptFile>,
     /// Each `expr:` condition: its source, its AST, and whether it may share the lead.
-    exprs: Vec<(String, AST, bool)>,
+    exprs: Vec<(String, AST, Sharing)>,
     reads: Reads,
     /// The fields put in the Rhai view of a lead, with their slots; `None`: all.
     view: Option<Vec<(String, crate::lead::Slot)>>,
@@ -136,7 +156,7 @@ pub(crate) struct ScriptHost {
     rule_reads: Vec<Reads>,
     /// Whether each rule (by rule number) only reads the lead, so it may be given the
     /// lead's shared view instead of a copy of its own (see [`reads_only`]).
-    rule_shares: Vec<bool>,
+    rule_shares: Vec<Sharing>,
     rule_views: Vec<Option<Vec<crate::lead::Slot>>>,
     /// Tells this host's remembered results from another's on the same thread.
     id: u64,
@@ -291,7 +311,8 @@ impl ScriptHost {
             let mut reads = Reads::None;
             record_reads(&own, &param, &mut reads);
             self.rule_reads.push(reads);
-            self.rule_shares.push(reads_only(&own, &param, &ast));
+            self.rule_shares
+                .push(Sharing::new(reads_only(&own, &param, &ast)));
         }
         let params: Vec<String> = ast
             .iter_functions()
@@ -330,7 +351,8 @@ impl ScriptHost {
         let param = ["lead".to_string()];
         record_reads(&ast, &param, &mut self.reads);
         let shares = reads_only(&ast, &param, &ast);
-        self.exprs.push((expr.source.clone(), ast, shares));
+        self.exprs
+            .push((expr.source.clone(), ast, Sharing::new(shares)));
         Ok(self.exprs.len() - 1)
     }
 
@@ -377,7 +399,7 @@ impl ScriptHost {
     /// A script error, or a result that is not a boolean.
     pub fn eval_expr(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<bool, String> {
         let (_, ast, shares) = &self.exprs[id];
-        let result = self.call(ast, EXPR_FN, *shares, lead, as_of)?;
+        let result = self.call(ast, EXPR_FN, shares, lead, as_of)?;
         result
             .as_bool()
             .map_err(|ty| format!("the expression gave {ty}, not true or false"))
@@ -390,7 +412,7 @@ impl ScriptHost {
     /// A script error.
     pub fn eval_value(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<Dynamic, String> {
         let (_, ast, shares) = &self.exprs[id];
-        self.call(ast, EXPR_FN, *shares, lead, as_of)
+        self.call(ast, EXPR_FN, shares, lead, as_of)
     }
 
     /// Runs a Rhai rule: `None` when it does not apply.
@@ -403,7 +425,8 @@ impl ScriptHost {
         lead: &Dynamic,
         as_of: Date,
     ) -> Result<Option<ScriptOutcome>, String> {
-        let shares = self.rule_shares.get(rule.number).copied().unwrap_or(false);
+        let copies = Sharing::new(false);
+        let shares = self.rule_shares.get(rule.number).unwrap_or(&copies);
         let result = self.call(&self.files[rule.file].ast, &rule.name, shares, lead, as_of)?;
         outcome(result)
     }
@@ -497,12 +520,13 @@ impl ScriptHost {
     /// the lead, so a call copies nothing; any other gets a copy of its own to change as
     /// it likes, as every call did before. Should a sharing call still try to change the
     /// view (a method that changes a field's value in place, `lead.title.trim()`), Rhai
-    /// stops it, and the call runs again on a copy: the result is the copy's.
+    /// stops it, and the call runs again on a copy: the result is the copy's. From then
+    /// on that function gets a copy at once, instead of failing first on every call.
     fn call(
         &self,
         ast: &AST,
         name: &str,
-        shares: bool,
+        shares: &Sharing,
         lead: &Dynamic,
         as_of: Date,
     ) -> Result<Dynamic, String> {
@@ -534,9 +558,12 @@ impl ScriptHost {
                 ),
             })
         };
-        let result = if shares && lead.is_shared() {
+        let result = if shares.get() && lead.is_shared() {
             match run(lead.clone()) {
-                Err(e) if writes_to_constant(&e) => run(lead.flatten_clone()),
+                Err(e) if writes_to_constant(&e) => {
+                    shares.stop();
+                    run(lead.flatten_clone())
+                }
                 other => other,
             }
         } else {
@@ -1440,7 +1467,7 @@ mod tests {
 
     fn shares(source: &str) -> Vec<bool> {
         let (host, _) = host_with(source);
-        host.rule_shares.clone()
+        host.rule_shares.iter().map(Sharing::get).collect()
     }
 
     #[test]
@@ -1490,19 +1517,26 @@ mod tests {
             let out = host.call(
                 &host.files[rule.file].ast,
                 &rule.name,
-                host.rule_shares[rule.number],
+                &host.rule_shares[rule.number],
                 &map,
                 Date::UNIX_EPOCH,
             );
             out.unwrap().to_string()
         };
         // `trims` and `pushes` only read as far as the load can tell: they share the
-        // lead, Rhai stops their change, and they run again on a copy.
-        assert_eq!(host.rule_shares, [false, true, true, true]);
-        assert_eq!(reason(&rules[0]), "changed1");
-        assert_eq!(reason(&rules[1]), "a");
-        assert_eq!(reason(&rules[2]), "2");
-        assert_eq!(reason(&rules[3]), " a ||1");
+        // lead, Rhai stops their change, and they run again on a copy; after that they
+        // get a copy at once, with the same results.
+        let sharing = |host: &ScriptHost| -> Vec<bool> {
+            host.rule_shares.iter().map(Sharing::get).collect()
+        };
+        assert_eq!(sharing(&host), [false, true, true, true]);
+        for _ in 0..2 {
+            assert_eq!(reason(&rules[0]), "changed1");
+            assert_eq!(reason(&rules[1]), "a");
+            assert_eq!(reason(&rules[2]), "2");
+            assert_eq!(reason(&rules[3]), " a ||1");
+            assert_eq!(sharing(&host), [false, false, false, true]);
+        }
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
-    /// Threads answering requests (default: one per core). Arrays and JSON Lines bodies
+    /// Threads answering requests (default: one per core, or TOKIO_WORKER_THREADS). Arrays and JSON Lines bodies
     /// of many leads are scored on other threads either way. Fewer threads spend less CPU
     /// per request handing work between them (BENCHMARKS.md); one core's worth of
     /// single-lead requests is the most a single thread answers.
@@ -159,14 +159,16 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
         config.decision_log = Some(log);
     }
     let service = Service::load(config)?;
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // Without --workers, tokio's own default: one per core, or TOKIO_WORKER_THREADS.
+    if let Some(workers) = args.workers {
+        builder.worker_threads(workers);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    let workers = runtime.metrics().num_workers();
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -35,7 +35,9 @@ pub(crate) fn object_into_slots(
     slots: usize,
     lookup: impl Fn(&str) -> Option<Slot>,
 ) -> Option<Vec<Option<Cow<'static, Value>>>> {
-    let mut values = vec![None; slots];
+    // Filled, not cloned: `vec![None; n]` clones the `None` into every slot.
+    let mut values = Vec::with_capacity(slots);
+    values.resize_with(slots, || None);
     let mut scan = Scanner {
         text,
         bytes: text.as_bytes(),
