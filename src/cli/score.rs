@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use leadscore::io::{
-    JsonLines, OutputFormat, Position, ReadOptions, RejectWriter, VerdictWriter, open_input,
+    OutputFormat, Position, ReadOptions, RejectWriter, Rows, VerdictWriter, open_input,
 };
 use leadscore::{Direction, Outcome, Pipeline, RenderedBatch, Rules, Scorer, Verdict};
 
@@ -111,9 +111,9 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         Some(n) => Pipeline::new(&scorer, args.as_of.date()).threads(usize::from(n)),
         None => Pipeline::new(&scorer, args.as_of.date()),
     };
-    // JSON Lines, the bulk format, is rendered on the worker threads; others here.
-    let lines = sink.verdicts.json_lines().map(|lines| Lines {
-        lines,
+    // Rows are rendered on the worker threads; a JSON array is written here.
+    let lines = sink.verdicts.rows().map(|rows| Lines {
+        rows,
         stage: sink.stage.clone(),
         changed: sink.changed,
     });
@@ -281,9 +281,10 @@ fn keeps(stage: Option<&str>, changed: Option<Changed>, verdict: &Verdict) -> bo
     stage.is_none_or(|s| s == &*verdict.stage) && changed.is_none_or(|c| c.keeps(verdict))
 }
 
-/// Verdicts rendered as JSON Lines on the worker that scored them, after the filters.
+/// Verdicts rendered as rows (JSON Lines, CSV, table lines) on the worker that scored
+/// them, after the filters.
 struct Lines {
-    lines: JsonLines,
+    rows: Rows,
     stage: Option<String>,
     changed: Option<Changed>,
 }
@@ -292,7 +293,7 @@ impl leadscore::Render for Lines {
     fn render(&self, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
         let kept = keeps(self.stage.as_deref(), self.changed, verdict);
         if kept {
-            self.lines.write_line(verdict, out);
+            self.rows.write_row(verdict, out);
         }
         kept
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::lead::{Bound, Lead, Schema};
 
-pub use output::{JsonLines, OutputFormat, RejectWriter, VerdictWriter};
+pub use output::{OutputFormat, RejectWriter, Rows, VerdictWriter};
 
 /// The byte order mark some tools put at the start of UTF-8 files.
 const BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -108,33 +108,69 @@ impl ExtraColumns {
 
 enum Sink<W: Write> {
     Jsonl(W),
-    Json {
-        out: W,
-        written: bool,
-    },
-    Csv {
-        out: Box<::csv::Writer<W>>,
-        started: bool,
-    },
-    Table {
-        out: W,
-        started: bool,
-    },
+    Json { out: W, written: bool },
+    Csv { out: W, started: bool },
+    Table { out: W, started: bool },
 }
 
-/// Renders verdicts as the JSON Lines a [`VerdictWriter`] writes (stamped alike), from
-/// any thread.
+/// Renders verdicts as the rows a [`VerdictWriter`] writes, byte for byte: JSON Lines
+/// (stamped alike), CSV rows or table lines. It works from any thread, so verdicts can
+/// be rendered on the thread that scored them
+/// ([`Pipeline::run_rendered`](crate::Pipeline::run_rendered)) and the writer only
+/// writes bytes ([`VerdictWriter::write_rendered`]).
 #[derive(Debug, Clone)]
-pub struct JsonLines {
-    stamp: Option<Vec<u8>>,
+pub struct Rows {
+    kind: RowKind,
 }
 
-impl JsonLines {
-    /// Appends one verdict's line: its JSON and a newline.
-    pub fn write_line(&self, verdict: &Verdict, out: &mut Vec<u8>) {
-        write_stamped(verdict, self.stamp.as_deref(), out);
-        out.push(b'\n');
+#[derive(Debug, Clone)]
+enum RowKind {
+    Json { stamp: Option<Vec<u8>> },
+    Csv(ExtraColumns),
+    Table,
+}
+
+impl Rows {
+    /// Appends one verdict's row, its line ending included.
+    pub fn write_row(&self, verdict: &Verdict, out: &mut Vec<u8>) {
+        match &self.kind {
+            RowKind::Json { stamp } => {
+                write_stamped(verdict, stamp.as_deref(), out);
+                out.push(b'\n');
+            }
+            RowKind::Csv(extra) => write_csv_record(csv_row(verdict, extra), out),
+            RowKind::Table => {
+                out.extend_from_slice(table_row(verdict).as_bytes());
+                out.push(b'\n');
+            }
+        }
     }
+}
+
+/// Appends one CSV record and its `\n`, quoted as the csv crate's default writer quotes:
+/// a field holding a comma, a quote or a line break is quoted, its quotes doubled.
+fn write_csv_record<T: AsRef<[u8]>>(fields: impl IntoIterator<Item = T>, out: &mut Vec<u8>) {
+    use csv_core::WriteResult;
+    let mut csv = csv_core::Writer::new();
+    let mut buf = [0u8; 512];
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            // Also closes the quotes of the field before, when it was quoted.
+            let (_, n) = csv.delimiter(&mut buf);
+            out.extend_from_slice(&buf[..n]);
+        }
+        let mut field = field.as_ref();
+        loop {
+            let (result, read, n) = csv.field(field, &mut buf);
+            out.extend_from_slice(&buf[..n]);
+            field = &field[read..];
+            if result == WriteResult::InputEmpty {
+                break;
+            }
+        }
+    }
+    let (_, n) = csv.terminator(&mut buf);
+    out.extend_from_slice(&buf[..n]);
 }
 
 /// A verdict's JSON appended to `out`, with the `rules` stamp as its last key when given.
@@ -159,7 +195,7 @@ impl<W: Write> VerdictWriter<W> {
                 written: false,
             },
             OutputFormat::Csv => Sink::Csv {
-                out: Box::new(::csv::Writer::from_writer(out)),
+                out,
                 started: false,
             },
             OutputFormat::Table => Sink::Table {
@@ -207,27 +243,56 @@ impl<W: Write> VerdictWriter<W> {
         write_stamped(verdict, self.stamp.as_deref(), &mut self.line);
     }
 
-    /// For JSON Lines output, a renderer of exactly the lines this writer writes, to
-    /// render verdicts on the threads that scored them
-    /// ([`Pipeline::run_rendered`](crate::Pipeline::run_rendered)); `None` for the other
-    /// formats.
-    pub fn json_lines(&self) -> Option<JsonLines> {
-        matches!(self.sink, Sink::Jsonl(_)).then(|| JsonLines {
-            stamp: self.stamp.clone(),
-        })
+    /// A renderer of exactly the rows this writer writes, to render verdicts on the
+    /// threads that scored them
+    /// ([`Pipeline::run_rendered`](crate::Pipeline::run_rendered)): JSON Lines, table
+    /// lines, and CSV rows once the columns are fixed ([`VerdictWriter::for_rules`]).
+    /// `None` for a JSON array, and for CSV whose columns come from its first verdict.
+    pub fn rows(&self) -> Option<Rows> {
+        let kind = match &self.sink {
+            Sink::Jsonl(_) => RowKind::Json {
+                stamp: self.stamp.clone(),
+            },
+            Sink::Csv { .. } => RowKind::Csv(self.extra.clone()?),
+            Sink::Table { .. } => RowKind::Table,
+            Sink::Json { .. } => return None,
+        };
+        Some(Rows { kind })
     }
 
-    /// Writes lines made by [`VerdictWriter::json_lines`] as they are.
+    /// Writes rows made by [`VerdictWriter::rows`] as they are, after the CSV or table
+    /// header when none is written yet.
     ///
     /// # Errors
-    /// When `out` fails, or when this writer does not write JSON Lines.
-    pub fn write_rendered(&mut self, lines: &[u8]) -> io::Result<()> {
+    /// When `out` fails, or when this writer writes a JSON array.
+    pub fn write_rendered(&mut self, rows: &[u8]) -> io::Result<()> {
+        self.start()?;
         match &mut self.sink {
-            Sink::Jsonl(out) => out.write_all(lines),
-            _ => Err(io::Error::new(
+            Sink::Jsonl(out) | Sink::Csv { out, .. } | Sink::Table { out, .. } => {
+                out.write_all(rows)
+            }
+            Sink::Json { .. } => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "rendered lines are JSON Lines; this writer writes another format",
+                "rendered rows are not a JSON array's; this writer writes one",
             )),
+        }
+    }
+
+    /// Writes the CSV or table header, once, before the first row.
+    fn start(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Csv { out, started } if !*started => {
+                *started = true;
+                self.line.clear();
+                let extra = self.extra.get_or_insert_with(ExtraColumns::default);
+                write_csv_record(extra.header(), &mut self.line);
+                out.write_all(&self.line)
+            }
+            Sink::Table { out, started } if !*started => {
+                *started = true;
+                writeln!(out, "{}", table_header())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -265,20 +330,23 @@ impl<W: Write> VerdictWriter<W> {
                 *written = true;
                 out.write_all(&self.line)
             }
-            Sink::Csv { out, started } => {
-                let extra = self.extra.get_or_insert_with(|| ExtraColumns::of(verdict));
-                if !*started {
-                    out.write_record(extra.header())?;
-                    *started = true;
+            Sink::Csv { .. } => {
+                if self.extra.is_none() {
+                    self.extra = Some(ExtraColumns::of(verdict));
                 }
-                out.write_record(csv_row(verdict, extra))?;
-                Ok(())
+                self.start()?;
+                let (Sink::Csv { out, .. }, Some(extra)) = (&mut self.sink, &self.extra) else {
+                    return Ok(());
+                };
+                self.line.clear();
+                write_csv_record(csv_row(verdict, extra), &mut self.line);
+                out.write_all(&self.line)
             }
-            Sink::Table { out, started } => {
-                if !*started {
-                    writeln!(out, "{}", table_header())?;
-                    *started = true;
-                }
+            Sink::Table { .. } => {
+                self.start()?;
+                let Sink::Table { out, .. } = &mut self.sink else {
+                    return Ok(());
+                };
                 writeln!(out, "{}", table_row(verdict))
             }
         }
@@ -290,8 +358,10 @@ impl<W: Write> VerdictWriter<W> {
     /// When `out` fails.
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Jsonl(out) | Sink::Json { out, .. } | Sink::Table { out, .. } => out.flush(),
-            Sink::Csv { out, .. } => out.flush(),
+            Sink::Jsonl(out)
+            | Sink::Json { out, .. }
+            | Sink::Csv { out, .. }
+            | Sink::Table { out, .. } => out.flush(),
         }
     }
 
@@ -300,28 +370,15 @@ impl<W: Write> VerdictWriter<W> {
     ///
     /// # Errors
     /// When `out` fails.
-    pub fn finish(self) -> io::Result<W> {
+    pub fn finish(mut self) -> io::Result<W> {
+        self.start()?;
         match self.sink {
-            Sink::Jsonl(mut out) => {
+            Sink::Jsonl(mut out) | Sink::Csv { mut out, .. } | Sink::Table { mut out, .. } => {
                 out.flush()?;
                 Ok(out)
             }
             Sink::Json { mut out, written } => {
                 out.write_all(if written { b"\n]\n" } else { b"[]\n" })?;
-                out.flush()?;
-                Ok(out)
-            }
-            Sink::Csv { mut out, started } => {
-                if !started {
-                    out.write_record(self.extra.unwrap_or_default().header())?;
-                }
-                out.flush()?;
-                out.into_inner().map_err(|e| e.into_error())
-            }
-            Sink::Table { mut out, started } => {
-                if !started {
-                    writeln!(out, "{}", table_header())?;
-                }
                 out.flush()?;
                 Ok(out)
             }
@@ -486,6 +543,21 @@ mod tests {
     use crate::lead::Value;
     use crate::verdict::{Match, Next, RuleFailure};
     use std::sync::Arc;
+
+    proptest::proptest! {
+        /// The CSV rows rendered on the workers are the csv crate's default writer's
+        /// bytes, whatever the cells hold.
+        #[test]
+        fn csv_records_are_the_csv_crates_bytes(
+            fields in proptest::collection::vec("(?s).{0,12}|[,\"\r\n a]{0,6}", 1..8)
+        ) {
+            let mut ours = Vec::new();
+            write_csv_record(&fields, &mut ours);
+            let mut theirs = ::csv::Writer::from_writer(Vec::new());
+            theirs.write_record(&fields).unwrap();
+            proptest::prop_assert_eq!(ours, theirs.into_inner().unwrap());
+        }
+    }
 
     fn verdict() -> Verdict {
         Verdict {
