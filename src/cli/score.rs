@@ -111,7 +111,7 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         Some(n) => Pipeline::new(&scorer, args.as_of.date()).threads(usize::from(n)),
         None => Pipeline::new(&scorer, args.as_of.date()),
     };
-    // Rows are rendered on the worker threads; a JSON array is written here.
+    // Rows are rendered on the worker threads; the writer thread only writes bytes.
     let lines = sink.verdicts.rows().map(|rows| Lines {
         rows,
         stage: sink.stage.clone(),

@@ -114,7 +114,7 @@ enum Sink<W: Write> {
 }
 
 /// Renders verdicts as the rows a [`VerdictWriter`] writes, byte for byte: JSON Lines
-/// (stamped alike), CSV rows or table lines. It works from any thread, so verdicts can
+/// (stamped alike), a JSON array's elements, CSV rows or table lines. It works from any thread, so verdicts can
 /// be rendered on the thread that scored them
 /// ([`Pipeline::run_rendered`](crate::Pipeline::run_rendered)) and the writer only
 /// writes bytes ([`VerdictWriter::write_rendered`]).
@@ -125,7 +125,14 @@ pub struct Rows {
 
 #[derive(Debug, Clone)]
 enum RowKind {
-    Json { stamp: Option<Vec<u8>> },
+    Json {
+        stamp: Option<Vec<u8>>,
+    },
+    /// A JSON array's element: `,\n` and the verdict; the writer opens the array with
+    /// `[\n` in place of the first `,\n`.
+    JsonElement {
+        stamp: Option<Vec<u8>>,
+    },
     Csv(ExtraColumns),
     Table,
 }
@@ -137,6 +144,10 @@ impl Rows {
             RowKind::Json { stamp } => {
                 write_stamped(verdict, stamp.as_deref(), out);
                 out.push(b'\n');
+            }
+            RowKind::JsonElement { stamp } => {
+                out.extend_from_slice(b",\n");
+                write_stamped(verdict, stamp.as_deref(), out);
             }
             RowKind::Csv(extra) => write_csv_record(csv_row(verdict, extra), out),
             RowKind::Table => {
@@ -246,35 +257,39 @@ impl<W: Write> VerdictWriter<W> {
     /// A renderer of exactly the rows this writer writes, to render verdicts on the
     /// threads that scored them
     /// ([`Pipeline::run_rendered`](crate::Pipeline::run_rendered)): JSON Lines, table
-    /// lines, and CSV rows once the columns are fixed ([`VerdictWriter::for_rules`]).
-    /// `None` for a JSON array, and for CSV whose columns come from its first verdict.
+    /// lines, a JSON array's elements, and CSV rows once the columns are fixed
+    /// ([`VerdictWriter::for_rules`]). `None` for CSV whose columns come from its first
+    /// verdict.
     pub fn rows(&self) -> Option<Rows> {
+        let stamp = self.stamp.clone();
         let kind = match &self.sink {
-            Sink::Jsonl(_) => RowKind::Json {
-                stamp: self.stamp.clone(),
-            },
+            Sink::Jsonl(_) => RowKind::Json { stamp },
+            Sink::Json { .. } => RowKind::JsonElement { stamp },
             Sink::Csv { .. } => RowKind::Csv(self.extra.clone()?),
             Sink::Table { .. } => RowKind::Table,
-            Sink::Json { .. } => return None,
         };
         Some(Rows { kind })
     }
 
     /// Writes rows made by [`VerdictWriter::rows`] as they are, after the CSV or table
-    /// header when none is written yet.
+    /// header when none is written yet; a JSON array is opened before its first element.
     ///
     /// # Errors
-    /// When `out` fails, or when this writer writes a JSON array.
+    /// When `out` fails.
     pub fn write_rendered(&mut self, rows: &[u8]) -> io::Result<()> {
         self.start()?;
         match &mut self.sink {
             Sink::Jsonl(out) | Sink::Csv { out, .. } | Sink::Table { out, .. } => {
                 out.write_all(rows)
             }
-            Sink::Json { .. } => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "rendered rows are not a JSON array's; this writer writes one",
-            )),
+            Sink::Json { out, written } => match rows.strip_prefix(b",\n") {
+                Some(first) if !*written => {
+                    *written = true;
+                    out.write_all(b"[\n")?;
+                    out.write_all(first)
+                }
+                _ => out.write_all(rows),
+            },
         }
     }
 
@@ -556,6 +571,56 @@ mod tests {
             let mut theirs = ::csv::Writer::from_writer(Vec::new());
             theirs.write_record(&fields).unwrap();
             proptest::prop_assert_eq!(ours, theirs.into_inner().unwrap());
+        }
+    }
+
+    /// Rows rendered elsewhere and written in batches (an empty one among them) are the
+    /// bytes the writer writes verdict by verdict, in every format, stamped or not.
+    #[test]
+    fn rendered_rows_are_what_the_writer_writes() {
+        let mut other = verdict();
+        other.id = Value::Text("L2, \"quoted\"".to_string());
+        other.disqualified = Some("student\nline".to_string());
+        let verdicts = [verdict(), other, verdict()];
+        let rules = crate::Rules::load_dir("rules").unwrap();
+        for format in ["jsonl", "json", "csv", "table"] {
+            for stamped in [false, true] {
+                let writer = || {
+                    let w =
+                        VerdictWriter::new(Vec::new(), OutputFormat::from_name(format).unwrap())
+                            .for_rules(&rules);
+                    match stamped {
+                        true => w.stamp("sha256:ab", None),
+                        false => w,
+                    }
+                };
+                let mut direct = writer();
+                for v in &verdicts {
+                    direct.write(v).unwrap();
+                }
+                let mut rendered = writer();
+                let rows = rendered.rows().unwrap();
+                let mut batches = vec![Vec::new(), Vec::new(), Vec::new()];
+                rows.write_row(&verdicts[0], &mut batches[1]);
+                rows.write_row(&verdicts[1], &mut batches[1]);
+                rows.write_row(&verdicts[2], &mut batches[2]);
+                for batch in &batches {
+                    rendered.write_rendered(batch).unwrap();
+                }
+                assert_eq!(
+                    String::from_utf8(rendered.finish().unwrap()).unwrap(),
+                    String::from_utf8(direct.finish().unwrap()).unwrap(),
+                    "{format}, stamped: {stamped}"
+                );
+                // Nothing rendered: the same empty output (a header, `[]`).
+                let mut empty = writer();
+                empty.write_rendered(&[]).unwrap();
+                assert_eq!(
+                    empty.finish().unwrap(),
+                    writer().finish().unwrap(),
+                    "{format}"
+                );
+            }
         }
     }
 
