@@ -442,6 +442,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    proptest! {
+        /// The SWAR scan finds what a byte-by-byte scan finds, at any offset.
+        #[test]
+        fn the_first_byte_needing_escape_is_found(bytes in proptest::collection::vec(
+            prop_oneof![any::<u8>(), Just(b'a')],
+            0..40,
+        )) {
+            let expected = bytes.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            prop_assert_eq!(first_needing_escape(&bytes), expected);
+        }
+    }
+
     fn verdict(text: &str, id: Value) -> Verdict {
         let s: Arc<str> = Arc::from(text);
         Verdict {
