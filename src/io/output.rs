@@ -1,7 +1,7 @@
 //! Output: verdicts as JSON Lines, a JSON array, CSV or a terminal table, written as
 //! they come; and rejected records as JSON Lines, with their position and text.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -149,7 +149,7 @@ impl Rows {
                 out.extend_from_slice(b",\n");
                 write_stamped(verdict, stamp.as_deref(), out);
             }
-            RowKind::Csv(extra) => write_csv_record(csv_row(verdict, extra), out),
+            RowKind::Csv(extra) => write_csv_row(verdict, extra, out),
             RowKind::Table => {
                 out.extend_from_slice(table_row(verdict).as_bytes());
                 out.push(b'\n');
@@ -161,27 +161,11 @@ impl Rows {
 /// Appends one CSV record and its `\n`, quoted as the csv crate's default writer quotes:
 /// a field holding a comma, a quote or a line break is quoted, its quotes doubled.
 fn write_csv_record<T: AsRef<[u8]>>(fields: impl IntoIterator<Item = T>, out: &mut Vec<u8>) {
-    use csv_core::WriteResult;
-    let mut csv = csv_core::Writer::new();
-    let mut buf = [0u8; 512];
-    for (i, field) in fields.into_iter().enumerate() {
-        if i > 0 {
-            // Also closes the quotes of the field before, when it was quoted.
-            let (_, n) = csv.delimiter(&mut buf);
-            out.extend_from_slice(&buf[..n]);
-        }
-        let mut field = field.as_ref();
-        loop {
-            let (result, read, n) = csv.field(field, &mut buf);
-            out.extend_from_slice(&buf[..n]);
-            field = &field[read..];
-            if result == WriteResult::InputEmpty {
-                break;
-            }
-        }
+    let mut row = CsvRow::new(out);
+    for field in fields {
+        row.cell(field.as_ref());
     }
-    let (_, n) = csv.terminator(&mut buf);
-    out.extend_from_slice(&buf[..n]);
+    row.end();
 }
 
 /// A verdict's JSON appended to `out`, with the `rules` stamp as its last key when given.
@@ -354,7 +338,7 @@ impl<W: Write> VerdictWriter<W> {
                     return Ok(());
                 };
                 self.line.clear();
-                write_csv_record(csv_row(verdict, extra), &mut self.line);
+                write_csv_row(verdict, extra, &mut self.line);
                 out.write_all(&self.line)
             }
             Sink::Table { .. } => {
@@ -401,45 +385,129 @@ impl<W: Write> VerdictWriter<W> {
     }
 }
 
-/// The verdict's CSV cells, in the order of `extra`'s header.
-fn csv_row(verdict: &Verdict, extra: &ExtraColumns) -> Vec<String> {
-    let next = verdict.next.as_ref();
-    let errors: Vec<String> = verdict
-        .errors
-        .iter()
-        .map(|e| format!("{}: {}", e.rule, e.message))
-        .collect();
-    let mut row = vec![verdict.id.to_string(), verdict.score.to_string()];
+/// Appends the verdict's CSV row, its cells in the order of `extra`'s header, quoted as
+/// [`write_csv_record`] quotes them. Cells are written straight into `out`; only a cell
+/// joined from a list is put together first, in one buffer reused along the row.
+fn write_csv_row(verdict: &Verdict, extra: &ExtraColumns, out: &mut Vec<u8>) {
+    let mut row = CsvRow::new(out);
+    row.display(&verdict.id);
+    row.display(verdict.score);
     for dimension in &extra.dimensions {
-        let points = verdict.scores.get(dimension);
-        row.push(points.map_or(String::new(), |p| p.to_string()));
+        match verdict.scores.get(dimension) {
+            Some(points) => row.display(points),
+            None => row.cell(b""),
+        }
     }
     if extra.grade {
         let grade = verdict.grade.as_ref().and_then(|g| g.as_deref());
-        row.push(grade.unwrap_or_default().to_string());
+        row.cell(grade.unwrap_or_default().as_bytes());
     }
-    row.push(verdict.stage.to_string());
+    row.cell(verdict.stage.as_bytes());
     if extra.transition {
         let transition = verdict.transition.as_ref().and_then(Option::as_ref);
         let from = transition.and_then(|t| t.from.as_deref());
-        row.push(from.unwrap_or_default().to_string());
-        row.push(transition.map_or("", |t| t.direction.as_str()).to_string());
+        row.cell(from.unwrap_or_default().as_bytes());
+        row.cell(transition.map_or("", |t| t.direction.as_str()).as_bytes());
     }
-    row.extend([
-        verdict.signals.join(";"),
-        join_rules(verdict, ";"),
-        verdict.disqualified.clone().unwrap_or_default(),
-        next.map_or(String::new(), |n| n.stage.to_string()),
-        next.map_or(String::new(), |n| n.missing.join(";")),
-        next.map_or(String::new(), |n| n.points_needed.to_string()),
-        errors.join("; "),
-    ]);
-    row
+    let next = verdict.next.as_ref();
+    row.joined(verdict.signals.iter().map(|s| &**s), ";");
+    row.joined(verdict.matched.iter().map(|m| &*m.rule), ";");
+    row.cell(
+        verdict
+            .disqualified
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    row.cell(next.map_or("", |n| &*n.stage).as_bytes());
+    row.joined(
+        next.into_iter()
+            .flat_map(|n| n.missing.iter().map(|m| &**m)),
+        ";",
+    );
+    match next {
+        Some(next) => row.display(next.points_needed),
+        None => row.cell(b""),
+    }
+    row.scratch.clear();
+    for (i, error) in verdict.errors.iter().enumerate() {
+        if i > 0 {
+            row.scratch.push_str("; ");
+        }
+        let _ = write!(row.scratch, "{}: {}", error.rule, error.message);
+    }
+    row.cell_from_scratch();
+    row.end();
 }
 
-fn join_rules(verdict: &Verdict, separator: &str) -> String {
-    let rules: Vec<&str> = verdict.matched.iter().map(|m| &*m.rule).collect();
-    rules.join(separator)
+/// One CSV record being written into `out`.
+struct CsvRow<'a> {
+    csv: csv_core::Writer,
+    out: &'a mut Vec<u8>,
+    cells: usize,
+    scratch: String,
+}
+
+impl<'a> CsvRow<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        CsvRow {
+            csv: csv_core::Writer::new(),
+            out,
+            cells: 0,
+            scratch: String::new(),
+        }
+    }
+
+    /// Writes one cell, quoted when it must be.
+    fn cell(&mut self, mut text: &[u8]) {
+        let mut buf = [0u8; 512];
+        if self.cells > 0 {
+            // Also closes the quotes of the cell before, when it was quoted.
+            let (_, n) = self.csv.delimiter(&mut buf);
+            self.out.extend_from_slice(&buf[..n]);
+        }
+        self.cells += 1;
+        loop {
+            let (result, read, n) = self.csv.field(text, &mut buf);
+            self.out.extend_from_slice(&buf[..n]);
+            text = &text[read..];
+            if result == csv_core::WriteResult::InputEmpty {
+                return;
+            }
+        }
+    }
+
+    /// Writes a value as its `Display` shows it.
+    fn display(&mut self, value: impl fmt::Display) {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{value}");
+        self.cell_from_scratch();
+    }
+
+    /// Writes `items` joined by `separator`, as one cell.
+    fn joined<'s>(&mut self, items: impl Iterator<Item = &'s str>, separator: &str) {
+        self.scratch.clear();
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                self.scratch.push_str(separator);
+            }
+            self.scratch.push_str(item);
+        }
+        self.cell_from_scratch();
+    }
+
+    fn cell_from_scratch(&mut self) {
+        let scratch = std::mem::take(&mut self.scratch);
+        self.cell(scratch.as_bytes());
+        self.scratch = scratch;
+    }
+
+    /// Ends the record with its `\n`.
+    fn end(mut self) {
+        let mut buf = [0u8; 4];
+        let (_, n) = self.csv.terminator(&mut buf);
+        self.out.extend_from_slice(&buf[..n]);
+    }
 }
 
 fn table_header() -> String {
