@@ -65,10 +65,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
-    /// Threads answering requests (default: one per core, or TOKIO_WORKER_THREADS). Arrays and JSON Lines bodies
-    /// of many leads are scored on other threads either way. Fewer threads spend less CPU
-    /// per request handing work between them (BENCHMARKS.md); one core's worth of
-    /// single-lead requests is the most a single thread answers.
+    /// Threads answering requests (default: one per core, or TOKIO_WORKER_THREADS).
+    /// Arrays and JSON Lines bodies of many leads are scored on other threads either
+    /// way. Fewer threads spend less CPU per request handing work between them
+    /// (BENCHMARKS.md); one core's worth of single-lead requests is the most a single
+    /// thread answers.
     #[arg(long, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     workers: Option<usize>,
