@@ -132,11 +132,7 @@ impl Scorer {
         raw: &RawRecord,
         as_of: Date,
     ) -> Option<Result<Verdict, LeadError>> {
-        if !self.rules.scripts.reads_named_fields() {
-            return None;
-        }
-        let bound = raw.bind(&self.rules.schema)?;
-        Some(self.decide_bound(None, &bound, as_of))
+        self.score_bound_with(|schema| raw.bind(schema), as_of)
     }
 
     /// Scores one JSON object's text read straight into the rules' field slots, as
@@ -149,10 +145,20 @@ impl Scorer {
         text: &str,
         as_of: Date,
     ) -> Option<Result<Verdict, LeadError>> {
+        self.score_bound_with(|schema| crate::io::bind_json(schema, text), as_of)
+    }
+
+    /// Scores the values `bind` puts in the schema's slots; `None` when it binds nothing
+    /// or when Rhai scripts need the whole lead (then nothing is bound).
+    fn score_bound_with(
+        &self,
+        bind: impl FnOnce(&crate::lead::Schema) -> Option<Bound<'static>>,
+        as_of: Date,
+    ) -> Option<Result<Verdict, LeadError>> {
         if !self.rules.scripts.reads_named_fields() {
             return None;
         }
-        let bound = crate::io::bind_json(&self.rules.schema, text)?;
+        let bound = bind(&self.rules.schema)?;
         Some(self.decide_bound(None, &bound, as_of))
     }
 

@@ -70,7 +70,8 @@ const PAINS: [&str; 5] = [
     "no pipeline visibility",
 ];
 
-/// One generated lead, before it is written out.
+/// One generated lead, before it is written out. Only high-cardinality leads
+/// ([`Synth::varied_lead`]) have an industry and an annual revenue.
 pub struct SynthLead {
     pub id: u64,
     pub first: &'static str,
@@ -78,11 +79,13 @@ pub struct SynthLead {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub company: String,
-    pub title: Option<&'static str>,
+    pub title: Option<String>,
     pub source: &'static str,
+    pub industry: Option<&'static str>,
     pub employees: Option<u64>,
+    pub annual_revenue: Option<u64>,
     pub budget: Option<u64>,
-    pub pain: Option<&'static str>,
+    pub pain: Option<String>,
     pub demo: bool,
     pub timeline: Option<&'static str>,
     pub pricing: bool,
@@ -141,11 +144,13 @@ impl Synth {
                 last,
                 self.pick(&["Inc", "GmbH", "Ltd", "SA", "Co"])
             ),
-            title: self.chance(80).then(|| self.pick(&TITLES)),
+            title: self.chance(80).then(|| self.pick(&TITLES).to_string()),
             source: self.pick(&SOURCES),
+            industry: None,
             employees: self.chance(60).then(|| 1 + self.below(5000)),
+            annual_revenue: None,
             budget: self.chance(50).then(|| 500 * (1 + self.below(200))),
-            pain: self.chance(45).then(|| self.pick(&PAINS)),
+            pain: self.chance(45).then(|| self.pick(&PAINS).to_string()),
             demo: self.chance(20),
             timeline: self.chance(50).then(|| self.pick(&TIMELINES)),
             pricing: self.chance(25),
@@ -164,36 +169,13 @@ pub fn write_jsonl(out: &mut impl Write, count: u64, seed: u64) -> io::Result<()
     for id in 1..=count {
         let lead = synth.lead(id);
         line.clear();
-        lead.fields().write_json(&mut line);
+        lead.write_json(&mut line);
         out.write_all(line.as_bytes())?;
     }
     Ok(())
 }
 
-/// A generated lead's fields, borrowed, in the order both generators write them;
-/// only [`VariedLead`]s have an industry and an annual revenue.
-struct LeadFields<'a> {
-    id: u64,
-    first: &'a str,
-    last: &'a str,
-    email: Option<&'a str>,
-    phone: Option<&'a str>,
-    company: &'a str,
-    source: &'a str,
-    title: Option<&'a str>,
-    industry: Option<&'a str>,
-    employees: Option<u64>,
-    annual_revenue: Option<u64>,
-    budget: Option<u64>,
-    pain: Option<&'a str>,
-    demo: bool,
-    timeline: Option<&'a str>,
-    pricing: bool,
-    page_views: u64,
-    last_activity: Option<&'a str>,
-}
-
-impl LeadFields<'_> {
+impl SynthLead {
     /// Appends the lead as one JSON line; absent fields are left out.
     fn write_json(&self, line: &mut String) {
         let _ = write!(
@@ -213,16 +195,16 @@ impl LeadFields<'_> {
                 let _ = write!(line, ",\"{name}\":{value}");
             }
         };
-        text(line, "email", self.email);
-        text(line, "phone", self.phone);
-        text(line, "company", Some(self.company));
+        text(line, "email", self.email.as_deref());
+        text(line, "phone", self.phone.as_deref());
+        text(line, "company", Some(&self.company));
         text(line, "lead_source", Some(self.source));
-        text(line, "title", self.title);
+        text(line, "title", self.title.as_deref());
         text(line, "industry", self.industry);
         number(line, "employees", self.employees);
         number(line, "annual_revenue", self.annual_revenue);
         number(line, "budget", self.budget);
-        text(line, "pain_points", self.pain);
+        text(line, "pain_points", self.pain.as_deref());
         if self.demo {
             line.push_str(",\"demo_requested\":true");
         }
@@ -232,7 +214,7 @@ impl LeadFields<'_> {
             ",\"pricing_discussed\":{},\"page_views\":{}",
             self.pricing, self.page_views
         );
-        text(line, "last_activity_at", self.last_activity);
+        text(line, "last_activity_at", self.last_activity.as_deref());
         line.push_str("}\n");
     }
 
@@ -250,19 +232,19 @@ impl LeadFields<'_> {
             self.id,
             csv_text(self.first),
             csv_text(self.last),
-            text(self.email),
-            text(self.phone),
-            csv_text(self.company),
-            text(self.title),
+            text(self.email.as_deref()),
+            text(self.phone.as_deref()),
+            csv_text(&self.company),
+            text(self.title.as_deref()),
             csv_text(self.source),
             number(self.employees),
             number(self.budget),
-            text(self.pain),
+            text(self.pain.as_deref()),
             if self.demo { "true" } else { "" },
             text(self.timeline),
             self.pricing,
             self.page_views,
-            text(self.last_activity),
+            text(self.last_activity.as_deref()),
         );
         if industry_and_revenue {
             let _ = write!(
@@ -276,32 +258,6 @@ impl LeadFields<'_> {
     }
 }
 
-impl SynthLead {
-    /// The lead's fields as [`write_jsonl`] writes them.
-    fn fields(&self) -> LeadFields<'_> {
-        LeadFields {
-            id: self.id,
-            first: self.first,
-            last: self.last,
-            email: self.email.as_deref(),
-            phone: self.phone.as_deref(),
-            company: &self.company,
-            source: self.source,
-            title: self.title,
-            industry: None,
-            employees: self.employees,
-            annual_revenue: None,
-            budget: self.budget,
-            pain: self.pain,
-            demo: self.demo,
-            timeline: self.timeline,
-            pricing: self.pricing,
-            page_views: self.page_views,
-            last_activity: self.last_activity.as_deref(),
-        }
-    }
-}
-
 /// Writes `count` leads as CSV with Salesforce Lead export column names.
 pub fn write_csv(out: &mut impl Write, count: u64, seed: u64) -> io::Result<()> {
     out.write_all(b"Id,FirstName,LastName,Email,Phone,Company,Title,LeadSource,NumberOfEmployees,Budget__c,Pain_Points__c,Demo_Requested__c,Timeline__c,Pricing_Discussed__c,Page_Views__c,LastActivityDate\n")?;
@@ -310,7 +266,7 @@ pub fn write_csv(out: &mut impl Write, count: u64, seed: u64) -> io::Result<()> 
     for id in 1..=count {
         let lead = synth.lead(id);
         line.clear();
-        lead.fields().write_csv(&mut line, false);
+        lead.write_csv(&mut line, false);
         out.write_all(line.as_bytes())?;
     }
     Ok(())
@@ -463,7 +419,7 @@ fn write_update(
     let late = u.step * 2 >= u.step + u.left;
     u.views += synth.below(6);
     let mut pain = None;
-    if let Some(p) = l.pain
+    if let Some(p) = l.pain.as_deref()
         && !u.shown_pain
         && (first && synth.chance(30) || synth.chance(50))
     {
@@ -508,7 +464,7 @@ fn write_update(
                 if let Some(phone) = &l.phone {
                     let _ = write!(line, ",\"phone\":\"{phone}\"");
                 }
-                if let Some(title) = l.title {
+                if let Some(title) = &l.title {
                     let _ = write!(line, ",\"title\":\"{title}\"");
                 }
                 if let Some(n) = l.employees {
@@ -551,7 +507,7 @@ fn write_update(
                 text(l.email.as_deref().filter(|_| first)),
                 text(l.phone.as_deref().filter(|_| first)),
                 text(first.then_some(l.company.as_str())),
-                text(l.title.filter(|_| first)),
+                text(l.title.as_deref().filter(|_| first)),
                 text(first.then_some(l.source)),
                 l.employees
                     .filter(|_| first)
@@ -894,7 +850,7 @@ impl Synth {
     }
 
     /// The lead numbered `id`, with realistic cardinality (see [`Cardinality::High`]).
-    pub fn varied_lead(&mut self, id: u64) -> VariedLead {
+    pub fn varied_lead(&mut self, id: u64) -> SynthLead {
         let first = self.pick(&FIRST_MANY);
         let last = self.pick(&LAST_MANY);
         let a = self.pick(&COMPANY_A);
@@ -949,7 +905,7 @@ impl Synth {
             .chance(45)
             .then(|| format!("{} {}", self.pick(&PAIN_VERB), self.pick(&PAIN_OBJECT)));
         let day = ACTIVITY_START + self.below(730) as i64;
-        VariedLead {
+        SynthLead {
             id,
             first,
             last,
@@ -990,28 +946,6 @@ fn ascii_lower(name: &str) -> String {
         .collect()
 }
 
-/// One lead of [`Cardinality::High`], before it is written out.
-pub struct VariedLead {
-    pub id: u64,
-    pub first: &'static str,
-    pub last: &'static str,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub company: String,
-    pub title: Option<String>,
-    pub source: &'static str,
-    pub industry: Option<&'static str>,
-    pub employees: Option<u64>,
-    pub annual_revenue: Option<u64>,
-    pub budget: Option<u64>,
-    pub pain: Option<String>,
-    pub demo: bool,
-    pub timeline: Option<&'static str>,
-    pub pricing: bool,
-    pub page_views: u64,
-    pub last_activity: Option<String>,
-}
-
 /// Writes `count` leads as JSON Lines with `cardinality`; [`Cardinality::Low`] is
 /// [`write_jsonl`], byte for byte.
 pub fn write_jsonl_with(
@@ -1028,36 +962,10 @@ pub fn write_jsonl_with(
     for id in 1..=count {
         let lead = synth.varied_lead(id);
         line.clear();
-        lead.fields().write_json(&mut line);
+        lead.write_json(&mut line);
         out.write_all(line.as_bytes())?;
     }
     Ok(())
-}
-
-impl VariedLead {
-    /// The lead's fields as [`write_jsonl_with`] writes them.
-    fn fields(&self) -> LeadFields<'_> {
-        LeadFields {
-            id: self.id,
-            first: self.first,
-            last: self.last,
-            email: self.email.as_deref(),
-            phone: self.phone.as_deref(),
-            company: &self.company,
-            source: self.source,
-            title: self.title.as_deref(),
-            industry: self.industry,
-            employees: self.employees,
-            annual_revenue: self.annual_revenue,
-            budget: self.budget,
-            pain: self.pain.as_deref(),
-            demo: self.demo,
-            timeline: self.timeline,
-            pricing: self.pricing,
-            page_views: self.page_views,
-            last_activity: self.last_activity.as_deref(),
-        }
-    }
 }
 
 /// Writes `count` leads as CSV with `cardinality`; [`Cardinality::Low`] is
@@ -1078,7 +986,7 @@ pub fn write_csv_with(
     for id in 1..=count {
         let lead = synth.varied_lead(id);
         line.clear();
-        lead.fields().write_csv(&mut line, true);
+        lead.write_csv(&mut line, true);
         out.write_all(line.as_bytes())?;
     }
     Ok(())

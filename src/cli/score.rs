@@ -112,7 +112,7 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
         None => Pipeline::new(&scorer, args.as_of.date()),
     };
     // Rows are rendered on the worker threads; the writer thread only writes bytes.
-    let lines = sink.verdicts.rows().map(|rows| Lines {
+    let rendered = sink.verdicts.rows().map(|rows| Filtered {
         rows,
         stage: sink.stage.clone(),
         changed: sink.changed,
@@ -130,8 +130,8 @@ pub fn run(args: &ScoreArgs) -> Result<Exit, Failure> {
                 continue;
             }
         };
-        outcome = match &lines {
-            Some(lines) => pipeline.run_rendered(reader, lines, &mut sink),
+        outcome = match &rendered {
+            Some(rendered) => pipeline.run_rendered(reader, rendered, &mut sink),
             None => pipeline.run(reader, &mut sink),
         };
         if outcome.is_err() {
@@ -281,15 +281,15 @@ fn keeps(stage: Option<&str>, changed: Option<Changed>, verdict: &Verdict) -> bo
     stage.is_none_or(|s| s == &*verdict.stage) && changed.is_none_or(|c| c.keeps(verdict))
 }
 
-/// Verdicts rendered as rows (JSON Lines, CSV, table lines) on the worker that scored
-/// them, after the filters.
-struct Lines {
+/// Verdicts that pass the filters, rendered as rows (JSON Lines, a JSON array's
+/// elements, CSV, table lines) on the worker that scored them.
+struct Filtered {
     rows: Rows,
     stage: Option<String>,
     changed: Option<Changed>,
 }
 
-impl leadscore::Render for Lines {
+impl leadscore::Render for Filtered {
     fn render(&self, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
         let kept = keeps(self.stage.as_deref(), self.changed, verdict);
         if kept {
