@@ -187,10 +187,10 @@ impl<'s> Pipeline<'s> {
     /// # Errors
     /// The first error the sink returns; reading stops there.
     pub fn run<S: Sink + ?Sized>(&self, reader: RecordReader, sink: &mut S) -> io::Result<()> {
-        let score = |batch: Vec<RawRecord>| -> Vec<Outcome> {
+        let score = |scorer: &Scorer, batch: Vec<RawRecord>| -> Vec<Outcome> {
             batch
                 .into_iter()
-                .map(|raw| self.scorer.score_record(raw, self.as_of))
+                .map(|raw| scorer.score_record(raw, self.as_of))
                 .collect()
         };
         self.run_batches(reader, &score, &mut EachOutcome(sink))
@@ -209,13 +209,13 @@ impl<'s> Pipeline<'s> {
         render: &R,
         sink: &mut S,
     ) -> io::Result<()> {
-        let score = |batch: Vec<RawRecord>| -> RenderedBatch {
+        let score = |scorer: &Scorer, batch: Vec<RawRecord>| -> RenderedBatch {
             let mut out = RenderedBatch {
                 bytes: Vec::with_capacity(batch.len() * 512),
                 ..RenderedBatch::default()
             };
             for raw in batch {
-                let outcome = self.scorer.score_record(raw, self.as_of);
+                let outcome = scorer.score_record(raw, self.as_of);
                 match &outcome.result {
                     Ok(verdict) => {
                         out.scored += 1;
@@ -234,7 +234,7 @@ impl<'s> Pipeline<'s> {
     fn run_batches<T: Send>(
         &self,
         reader: RecordReader,
-        score: &(dyn Fn(Vec<RawRecord>) -> T + Sync),
+        score: &(dyn Fn(&Scorer, Vec<RawRecord>) -> T + Sync),
         sink: &mut dyn Deliver<T>,
     ) -> io::Result<()> {
         let window = self.threads * WINDOW_PER_WORKER;
@@ -253,9 +253,14 @@ impl<'s> Pipeline<'s> {
         std::thread::scope(|scope| {
             let (pending, stop) = (&pending, &stop);
             scope.spawn(move || batch(pending, &work_tx, &credit_rx, stop));
-            for _ in 0..self.threads {
+            for worker in 0..self.threads {
                 let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
-                scope.spawn(move || work(score, &work_rx, &done_tx));
+                let scorer = Replica {
+                    shared: self.scorer,
+                    own: None,
+                    first: worker == 0,
+                };
+                scope.spawn(move || work(scorer, score, &work_rx, &done_tx));
             }
             drop((work_rx, done_tx));
             // `deliver` owns its channel ends: when it returns (at the end, or on an
@@ -270,14 +275,33 @@ impl<'s> Pipeline<'s> {
 
 /// A worker: scores batches as they come, each into whatever its pipeline makes of it.
 fn work<T>(
-    score: &(dyn Fn(Vec<RawRecord>) -> T + Sync),
+    mut scorer: Replica<'_>,
+    score: &(dyn Fn(&Scorer, Vec<RawRecord>) -> T + Sync),
     work: &Receiver<(u64, Vec<RawRecord>)>,
     done: &Sender<(u64, T)>,
 ) {
     while let Ok((seq, batch)) = work.recv() {
-        if done.send((seq, score(batch))).is_err() {
+        if done.send((seq, score(scorer.get(), batch))).is_err() {
             return;
         }
+    }
+}
+
+/// The scorer one worker uses. The first worker scores with the pipeline's own; each
+/// other compiles its own copy of the rules ([`Scorer::replica`]) when its first batch
+/// arrives, on its own thread, so an input too small to reach it costs nothing.
+struct Replica<'s> {
+    shared: &'s Scorer,
+    own: Option<Scorer>,
+    first: bool,
+}
+
+impl Replica<'_> {
+    fn get(&mut self) -> &Scorer {
+        if self.first {
+            return self.shared;
+        }
+        self.own.get_or_insert_with(|| self.shared.replica())
     }
 }
 

@@ -48,6 +48,19 @@ impl Scorer {
         }
     }
 
+    /// A scorer for another thread: the same rules compiled again, so that threads
+    /// scoring side by side share no reference counts or caches (see
+    /// [`Rules::replica`]). Falls back to sharing these rules if they do not compile
+    /// again.
+    pub(crate) fn replica(&self) -> Scorer {
+        Scorer {
+            rules: self
+                .rules
+                .replica()
+                .map_or_else(|| Arc::clone(&self.rules), Arc::new),
+        }
+    }
+
     /// The rules this scorer applies.
     pub fn rules(&self) -> &Rules {
         &self.rules
@@ -554,6 +567,35 @@ rules:
             &ReadOptions::default(),
         );
         std::iter::from_fn(|| reader.next_raw()).collect()
+    }
+
+    #[test]
+    fn a_replica_scores_as_the_original_and_shares_no_name_with_it() {
+        let original = Scorer::new(Rules::load_dir("rules").unwrap());
+        let replica = original.replica();
+        assert!(!Arc::ptr_eq(&original.rules, &replica.rules));
+        let text = std::fs::read("fixtures/leads.jsonl").unwrap();
+        let mut compared = 0;
+        for raw in records(InputFormat::Jsonl, &text) {
+            let (a, b) = (
+                original.score_record(raw.clone(), as_of()),
+                replica.score_record(raw, as_of()),
+            );
+            match (a.result, b.result) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.to_json_line(), b.to_json_line());
+                    // The names a verdict carries come from the rules that scored it.
+                    for (x, y) in a.matched.iter().zip(&b.matched) {
+                        assert!(!Arc::ptr_eq(&x.rule, &y.rule), "{}", x.rule);
+                    }
+                    assert!(!Arc::ptr_eq(&a.stage, &b.stage));
+                    compared += 1;
+                }
+                (Err(a), Err(b)) => assert_eq!(a.reason, b.reason),
+                (a, b) => panic!("{a:?} vs {b:?}"),
+            }
+        }
+        assert!(compared > 5, "{compared}");
     }
 
     #[test]

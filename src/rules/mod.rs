@@ -102,9 +102,12 @@ pub struct Rules {
     pub(crate) scripts: ScriptHost,
     pub(crate) settings: Settings,
     warnings: Vec<Diagnostic>,
+    /// The files these rules were compiled from, kept for [`Rules::replica`].
+    sources: Arc<[Source]>,
 }
 
 /// One file of a rules folder.
+#[derive(Debug)]
 struct Source {
     path: PathBuf,
     text: String,
@@ -203,7 +206,19 @@ impl Rules {
             .map(|(path, text)| Source { path, text })
             .collect();
         sources.sort_by(|a, b| a.path.cmp(&b.path));
-        Loader::default().load(&sources)
+        Loader::default().load(&sources.into())
+    }
+
+    /// The same rules compiled again from the same files, for another thread to score
+    /// with. Verdicts are identical; what differs is that the copy shares nothing that
+    /// changes as leads are scored: the reference counts of the names every verdict
+    /// carries (rule, signal and stage ids), the regex engines' scratch caches (only
+    /// the first thread to use a regex gets the fast path to its cache), and the Rhai
+    /// engine. On 2 cores, two workers scoring with one shared copy spent a fifth more
+    /// CPU than one worker doing the same work (BENCHMARKS.md, issue 14). `None` if the
+    /// files no longer compile, which cannot happen: they compiled once already.
+    pub(crate) fn replica(&self) -> Option<Rules> {
+        Loader::default().load(&self.sources).ok()
     }
 
     /// Problems that do not stop the rules from working.
@@ -284,7 +299,7 @@ impl Loader {
             .extend(diagnostics.into_iter().map(|d| (file, d)));
     }
 
-    fn load(mut self, sources: &[Source]) -> Result<Rules, Error> {
+    fn load(mut self, sources: &Arc<[Source]>) -> Result<Rules, Error> {
         let decoded = self.decode_yaml(sources);
         let mut schema = Schema::default();
         self.declare_fields(&decoded, sources, &mut schema);
@@ -859,7 +874,7 @@ impl Loader {
 
     fn finish(
         mut self,
-        sources: &[Source],
+        sources: &Arc<[Source]>,
         schema: Schema,
         rules: Vec<Rule>,
         policy: Option<StagePolicy>,
@@ -890,6 +905,7 @@ impl Loader {
                 scripts,
                 settings,
                 warnings: diagnostics,
+                sources: Arc::clone(sources),
             }),
             _ => Err(Error::Rules(diagnostics)),
         }
