@@ -16,11 +16,14 @@
 # `leadscore score` runs on all cores; the baselines on one thread.
 #
 # Usage: benches/e2e.sh [COUNT (default 1000000)] [--memory | --all]
+# LEADSCORE=path measures another `leadscore` binary (an older build, for a before/after
+# table in one session).
 # Byte-identity of the outputs before and after a change: benches/identical.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000000}
 mode=${2:-}
+leadscore=${LEADSCORE:-target/release/leadscore}
 . benches/lib.sh
 cargo build --release --quiet --bin leadscore --example gen_leads --example serde_roundtrip \
   --example csv_roundtrip
@@ -69,7 +72,7 @@ if [ "$mode" = "--all" ]; then
     done
     echo "$best_b $best_c $cpu_b $cpu_c"
   }
-  score="target/release/leadscore score -q --as-of 2026-11-27"
+  score="$leadscore score -q --as-of 2026-11-27"
   printf '%-42s %-24s %7s %8s %7s %8s %6s %6s %6s %6s\n' case input "base s" base/s "case s" leads/s ratio \
     "b cpu" "c cpu" "cpu r"
   row() {
@@ -97,8 +100,8 @@ fi
 
 echo "input: $input ($(du -h "$input" | cut -f1), $count leads)"
 read -r base_s _ < <(measure sh -c "target/release/examples/serde_roundtrip < '$input'")
-read -r all_s all_kb < <(measure target/release/leadscore score -q --as-of 2026-11-27 "$input")
-read -r one_s _ < <(measure target/release/leadscore score -q --threads 1 --as-of 2026-11-27 "$input")
+read -r all_s all_kb < <(measure "$leadscore" score -q --as-of 2026-11-27 "$input")
+read -r one_s _ < <(measure "$leadscore" score -q --threads 1 --as-of 2026-11-27 "$input")
 awk -v n="$count" -v b="$base_s" -v a="$all_s" -v o="$one_s" 'BEGIN {
   printf "serde_json read+write baseline (1 thread): %6.2f s  %9.0f leads/s\n", b, n / b
   printf "leadscore score, all cores:                %6.2f s  %9.0f leads/s  (%.2fx baseline)\n", a, n / a, b / a
@@ -109,7 +112,7 @@ echo "peak RSS, $count leads: $((all_kb / 1024)) MiB"
 if [ "$mode" = "--memory" ]; then
   big="$dir/leads-$((count * 10)).jsonl"
   [ -s "$big" ] || target/release/examples/gen_leads "$((count * 10))" jsonl 42 > "$big"
-  /usr/bin/time -f "%e %M" -o "$dir/time" target/release/leadscore score -q --as-of 2026-11-27 "$big" > /dev/null
+  /usr/bin/time -f "%e %M" -o "$dir/time" "$leadscore" score -q --as-of 2026-11-27 "$big" > /dev/null
   read -r big_s big_kb < "$dir/time"
   echo "peak RSS, $((count * 10)) leads: $((big_kb / 1024)) MiB ($(awk -v a="$big_kb" -v b="$all_kb" 'BEGIN{printf "%.2f", a / b}')x), $big_s s"
 fi

@@ -831,7 +831,11 @@ impl NameIndex {
         self.by_len
             .get(bytes.len())?
             .iter()
-            .find(|(w, n, _)| *w == words && n.as_bytes().get(24..) == bytes.get(24..))
+            // Names of 24 bytes or fewer (nearly all) are decided by their words alone,
+            // without a call to `memcmp` for the empty rest.
+            .find(|(w, n, _)| {
+                *w == words && (bytes.len() <= 24 || n.as_bytes().get(24..) == bytes.get(24..))
+            })
             .map(|&(_, _, slot)| slot)
     }
 

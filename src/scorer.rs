@@ -48,11 +48,28 @@ impl Scorer {
         }
     }
 
-    /// A scorer for another thread: the same rules compiled again, so that threads
-    /// scoring side by side share no reference counts or caches (see
-    /// [`Rules::replica`]). Falls back to sharing these rules if they do not compile
-    /// again.
-    pub(crate) fn replica(&self) -> Scorer {
+    /// A scorer for another thread: the same rules compiled again from the same files.
+    /// It gives the same verdicts; what it does not share with this one is what
+    /// changes as leads are scored (the reference counts of the rule, signal and stage
+    /// names every verdict carries, the regexes' scratch caches, the Rhai engine), so
+    /// threads that each score with their own copy do not slow each other down. A
+    /// `Scorer` is `Sync` and may simply be shared; on 2 cores, two threads sharing
+    /// one spent a fifth more CPU than one thread (BENCHMARKS.md, issue 14). Compiling
+    /// costs what loading the rules did, so make one per long-lived thread, not one
+    /// per lead. Falls back to sharing these rules if they do not compile again.
+    ///
+    /// ```
+    /// use leadscore::{Date, Lead, Rules, Scorer};
+    ///
+    /// let scorer = Scorer::new(Rules::load_dir("rules")?);
+    /// let lead: Lead = serde_json::from_str(r#"{"id": 7, "budget": 50000}"#)?;
+    /// let as_of = Date::parse("2026-01-15").unwrap();
+    /// let other = scorer.replica();
+    /// let theirs = std::thread::scope(|s| s.spawn(|| other.score(&lead, as_of)).join());
+    /// assert_eq!(theirs.ok(), Some(scorer.score(&lead, as_of)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replica(&self) -> Scorer {
         Scorer {
             rules: self
                 .rules

@@ -209,14 +209,13 @@ impl Rules {
         Loader::default().load(&sources.into())
     }
 
-    /// The same rules compiled again from the same files, for another thread to score
-    /// with. Verdicts are identical; what differs is that the copy shares nothing that
-    /// changes as leads are scored: the reference counts of the names every verdict
-    /// carries (rule, signal and stage ids), the regex engines' scratch caches (only
-    /// the first thread to use a regex gets the fast path to its cache), and the Rhai
-    /// engine. On 2 cores, two workers scoring with one shared copy spent a fifth more
-    /// CPU than one worker doing the same work (BENCHMARKS.md, issue 14). `None` if the
-    /// files no longer compile, which cannot happen: they compiled once already.
+    /// The same rules compiled again from the same files (kept in memory, not read
+    /// again), for another thread to score with: see `Scorer::replica`. The copy
+    /// shares nothing that changes as leads are scored: the reference counts of the
+    /// names every verdict carries, the regex engines' scratch caches (the regex crate
+    /// gives only the first thread to use a regex the fast path to its cache), and the
+    /// Rhai engine. `None` if the files do not compile again, which cannot happen:
+    /// they compiled once already.
     pub(crate) fn replica(&self) -> Option<Rules> {
         Loader::default().load(&self.sources).ok()
     }
