@@ -54,9 +54,10 @@ impl Scorer {
     /// names every verdict carries, the regexes' scratch caches, the Rhai engine), so
     /// threads that each score with their own copy do not slow each other down. A
     /// `Scorer` is `Sync` and may simply be shared; on 2 cores, two threads sharing
-    /// one spent a fifth more CPU than one thread (BENCHMARKS.md, issue 14). Compiling
-    /// costs what loading the rules did, so make one per long-lived thread, not one
-    /// per lead. Falls back to sharing these rules if they do not compile again.
+    /// one spent a fifth to a third more CPU than one thread (BENCHMARKS.md, issue
+    /// 14). Compiling costs what loading the rules did, so make one per long-lived
+    /// thread, not one per lead. Falls back to sharing these rules if they do not
+    /// compile again.
     ///
     /// ```
     /// use leadscore::{Date, Lead, Rules, Scorer};
@@ -129,7 +130,7 @@ impl Scorer {
         let position = raw.position().clone();
         // Records go straight into the rules' slots; anything unusual takes the ordinary
         // path, which gives the precise reason.
-        let result = match self.try_score_bound(&raw, as_of) {
+        let mut result = match self.try_score_bound(&raw, as_of) {
             Some(Ok(verdict)) => Ok(verdict),
             Some(Err(e)) => Err(Rejection {
                 reason: e.reason,
@@ -146,10 +147,10 @@ impl Scorer {
                     })
             }
         };
-        let result = result.map(|mut verdict| {
+        // Named where it stands: `Result::map` would move the verdict twice more.
+        if let Ok(verdict) = &mut result {
             verdict.name_by(&position);
-            verdict
-        });
+        }
         RecordOutcome { position, result }
     }
 
@@ -157,6 +158,7 @@ impl Scorer {
     /// the rules use (JSON skips the others unparsed, CSV copies only their cells): the
     /// bulk-scoring path. `None` when the record cannot be bound (the caller parses it
     /// the ordinary way for a precise reason) or when Rhai scripts need the whole lead.
+    #[inline]
     pub(crate) fn try_score_bound(
         &self,
         raw: &RawRecord,
@@ -180,6 +182,7 @@ impl Scorer {
 
     /// Scores the values `bind` puts in the schema's slots; `None` when it binds nothing
     /// or when Rhai scripts need the whole lead (then nothing is bound).
+    #[inline]
     fn score_bound_with(
         &self,
         bind: impl FnOnce(&crate::lead::Schema) -> Option<Bound<'static>>,
@@ -194,6 +197,7 @@ impl Scorer {
 
     /// Decides on values bound to their slots, refusing the lead when any value does not
     /// fit its declared type.
+    #[inline]
     fn decide_bound(
         &self,
         lead: Option<&Lead>,
@@ -309,6 +313,7 @@ fn misfit_error(bound: &Bound<'_>) -> LeadError {
 }
 
 /// Runs one rule on one lead.
+#[inline]
 pub(crate) fn evaluate(rule: &Rule, rules: &Rules, env: &Env<'_>) -> Outcome {
     match &rule.kind {
         RuleKind::Yaml(predicate) => match predicate.test(env) {

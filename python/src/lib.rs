@@ -239,6 +239,18 @@ fn from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
 #[pyclass(frozen, module = "leadscore")]
 struct Scorer {
     inner: leadscore::Scorer,
+    /// Copies of the rules for `score_arrow`'s other threads, compiled at its first
+    /// call that uses them (see `leadscore::Scorer::replica`).
+    replicas: std::sync::OnceLock<Vec<leadscore::Scorer>>,
+}
+
+impl Scorer {
+    fn new(inner: leadscore::Scorer) -> Scorer {
+        Scorer {
+            inner,
+            replicas: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 #[pymethods]
@@ -252,9 +264,7 @@ impl Scorer {
         guard(|| {
             let loaded = py.detach(|| Rules::load_dir(&rules_dir));
             loaded
-                .map(|rules| Scorer {
-                    inner: leadscore::Scorer::new(rules),
-                })
+                .map(|rules| Scorer::new(leadscore::Scorer::new(rules)))
                 .map_err(|e| load_error(py, e))
         })
     }
@@ -273,9 +283,7 @@ impl Scorer {
         }
         guard(|| {
             py.detach(|| Rules::from_sources(files))
-                .map(|rules| Scorer {
-                    inner: leadscore::Scorer::new(rules),
-                })
+                .map(|rules| Scorer::new(leadscore::Scorer::new(rules)))
                 .map_err(|e| load_error(py, e))
         })
     }
@@ -395,7 +403,12 @@ impl Scorer {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let scored = guard(|| {
-            Ok(py.detach(|| table::score_batches(&self.inner, &batches, as_of, on_misfit)))
+            let replicas = |n: usize| -> &[leadscore::Scorer] {
+                self.replicas
+                    .get_or_init(|| (0..n).map(|_| self.inner.replica()).collect())
+            };
+            Ok(py
+                .detach(|| table::score_batches(&self.inner, replicas, &batches, as_of, on_misfit)))
         })?;
         let verdicts = match scored {
             Ok(Ok(v)) => v,

@@ -238,9 +238,13 @@ fn score_range(
 
 /// Scores every row of `batches`, in runs of rows shared out to one thread per core
 /// (a stream of small batches is spread as well as one large batch). Returns verdict
-/// batches in row order; a refusal names the first refused row.
-pub fn score_batches(
-    scorer: &Scorer,
+/// batches in row order; a refusal names the first refused row. The first thread
+/// scores with `scorer`, each other with its own copy from `replicas(threads - 1)`
+/// (asked only when more than one thread runs), so the threads share no reference
+/// counts or regex caches.
+pub fn score_batches<'s>(
+    scorer: &'s Scorer,
+    replicas: impl FnOnce(usize) -> &'s [Scorer],
     batches: &[RecordBatch],
     as_of: Date,
     on_misfit: OnMisfit,
@@ -262,30 +266,37 @@ pub fn score_batches(
         }
         first_row += rows;
     }
-    let score_unit = |(b, range, first_row): &(usize, std::ops::Range<usize>, usize)| {
-        score_range(
-            scorer,
-            &columns[*b],
-            range.clone(),
-            *first_row,
-            as_of,
-            on_misfit,
-        )
-    };
+    let score_unit =
+        |scorer: &Scorer, (b, range, first_row): &(usize, std::ops::Range<usize>, usize)| {
+            score_range(
+                scorer,
+                &columns[*b],
+                range.clone(),
+                *first_row,
+                as_of,
+                on_misfit,
+            )
+        };
     let threads = threads.min(units.len());
     if threads <= 1 {
-        return Ok(units.iter().map(score_unit).collect());
+        return Ok(units.iter().map(|unit| score_unit(scorer, unit)).collect());
     }
+    let replicas = replicas(threads - 1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut done: Vec<(usize, Result<RecordBatch, Refused>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|worker| {
+                let mine = worker
+                    .checked_sub(1)
+                    .and_then(|i| replicas.get(i))
+                    .unwrap_or(scorer);
+                let (next, units, score_unit) = (&next, &units, &score_unit);
+                s.spawn(move || {
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(unit) = units.get(i) else { break };
-                        out.push((i, score_unit(unit)));
+                        out.push((i, score_unit(mine, unit)));
                     }
                     out
                 })

@@ -72,6 +72,9 @@ def test_a_large_table_scored_on_every_core_keeps_row_order(scorer):
     expected = [as_row(v) for v in scorer.score_many(leads, as_of=AS_OF)]
     assert len(got) == len(leads)
     assert got == expected
+    # The threads after the first score with copies of the rules made by the first call
+    # and kept by the scorer; a second call uses them again.
+    assert scorer.score_arrow(table, as_of=AS_OF).to_pylist() == expected
 
 
 def test_any_arrow_pycapsule_object_is_accepted(scorer):
