@@ -116,7 +116,7 @@ impl<'a> Scanner<'a> {
     /// are left to serde_json.
     fn scalar(&mut self) -> Option<Value> {
         match self.next_after_blanks()? {
-            b'"' => Some(Value::Text(self.plain_string()?.to_string())),
+            b'"' => Some(crate::lead::owned_text(self.plain_string()?)),
             b't' => self.literal(b"rue", Value::Bool(true)),
             b'f' => self.literal(b"alse", Value::Bool(false)),
             b'n' => self.literal(b"ull", Value::Null),
@@ -269,10 +269,9 @@ mod tests {
         schema.slot_for("b");
         schema.declare("a", None, &["c".to_string()]).ok()?;
         assert_eq!(a, 0);
-        let bound = schema.bind_json(text).ok()?;
+        let mut bound = schema.bind_json(text).ok()?;
         Some(
-            bound
-                .values
+            std::mem::take(&mut bound.values)
                 .into_iter()
                 .map(|v| v.map(|v| v.into_owned()))
                 .collect(),
