@@ -26,35 +26,35 @@ struct Newlines<R> {
     read: u64,
     /// Newlines read but not yet passed by the parser, ascending by offset.
     newlines: VecDeque<Newline>,
-    /// The last two bytes read, oldest first.
-    tail: [u8; 2],
+    /// The last three bytes read, oldest first.
+    tail: [u8; 3],
 }
 
-/// A newline in the input and the two bytes before it.
+/// A newline in the input and the three bytes before it.
 #[derive(Clone, Copy)]
 struct Newline {
     offset: u64,
-    before: [u8; 2],
+    before: [u8; 3],
 }
 
 impl<R: Read> Read for Newlines<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let read = &buf[..n];
-        // The two bytes before `i`, reaching back into the previous read.
+        // The byte `back` (1 to 3) before `i`, reaching back into the previous read.
         let byte_at = |i: usize, back: usize| match i.checked_sub(back) {
             Some(j) => read[j],
-            None => self.tail[2 - (back - i)],
+            None => self.tail[3 - (back - i)],
         };
         // memchr: most bytes are not newlines, and this sees every byte of the input.
         for i in memchr::memchr_iter(b'\n', read) {
-            let before = [byte_at(i, 2), byte_at(i, 1)];
+            let before = [byte_at(i, 3), byte_at(i, 2), byte_at(i, 1)];
             self.newlines.push_back(Newline {
                 offset: self.read + i as u64,
                 before,
             });
         }
-        self.tail = [byte_at(n, 2), byte_at(n, 1)];
+        self.tail = [byte_at(n, 3), byte_at(n, 2), byte_at(n, 1)];
         self.read += n as u64;
         Ok(n)
     }
@@ -66,7 +66,7 @@ impl<R> Newlines<R> {
             inner,
             read: 0,
             newlines: VecDeque::new(),
-            tail: [0; 2],
+            tail: [0; 3],
         }
     }
 
@@ -170,8 +170,12 @@ impl CsvRecords {
         }
         .is_some_and(|newline| {
             // A quote left open at the end of the input takes the last newline into
-            // the field; a closed one puts a quote (or `"\r`) before the line ending.
-            let closed = newline.before[1] == b'"' || newline.before == *b"\"\r";
+            // the field. When the field's text ends in a newline, a quote closing it
+            // stands right after that newline, before the line ending (`\n"` or
+            // `\n"\r`); a quote anywhere else is part of the text (`""`, an escaped
+            // quote), and the quote is still open.
+            let [a, b, c] = newline.before;
+            let closed = [b, c] == *b"\n\"" || [a, b, c] == *b"\n\"\r";
             !last_field_ends_in_newline || closed
         });
         end_line
@@ -721,7 +725,7 @@ mod tests {
     }
 
     #[test]
-    fn newlines_remember_the_two_bytes_before_them_across_reads() {
+    fn newlines_remember_the_three_bytes_before_them_across_reads() {
         let input = b"\nab\n\"\r\n";
         for chunked in [false, true] {
             let mut newlines = Newlines::new(if chunked {
@@ -730,12 +734,12 @@ mod tests {
                 Box::new(&input[..])
             });
             io::copy(&mut newlines, &mut io::sink()).unwrap();
-            let seen: Vec<(u64, [u8; 2])> = newlines
+            let seen: Vec<(u64, [u8; 3])> = newlines
                 .newlines
                 .iter()
                 .map(|n| (n.offset, n.before))
                 .collect();
-            assert_eq!(seen, vec![(0, [0, 0]), (3, *b"ab"), (6, *b"\"\r")]);
+            assert_eq!(seen, vec![(0, [0, 0, 0]), (3, *b"\nab"), (6, *b"\n\"\r")]);
         }
     }
 
@@ -749,6 +753,12 @@ mod tests {
         assert_eq!(records[1].position.line, 3);
         let records = read("id,note\nL1,a\nL2,\"b\n");
         assert_eq!(records[1].position.line, 3);
+        // An escaped quote before that last newline does not close the field (found by
+        // fuzzing: the row was dated line 2, before the row above it).
+        for ending in ["\n", "\r\n"] {
+            let records = read(&format!("id,note\nL1,a\nL2,\"b \"\"{ending}"));
+            assert_eq!(records[1].position.line, 3, "{ending:?}");
+        }
     }
 
     #[test]
