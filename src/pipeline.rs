@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::date::Date;
-use crate::io::{Position, RawRecord, RecordReader};
+use crate::io::{BlockRecord, Cutting, LineBlock, Position, RawRecord, RecordReader};
 use crate::scorer::Scorer;
 use crate::verdict::Verdict;
 
@@ -191,11 +191,10 @@ impl<'s> Pipeline<'s> {
     /// # Errors
     /// The first error the sink returns; reading stops there.
     pub fn run<S: Sink + ?Sized>(&self, reader: RecordReader, sink: &mut S) -> io::Result<()> {
-        let score = |scorer: &Scorer, batch: Vec<RawRecord>| -> Vec<Outcome> {
-            batch
-                .into_iter()
-                .map(|raw| scorer.score_record(raw, self.as_of))
-                .collect()
+        let score = |scorer: &Scorer, batch: Batch| -> Vec<Outcome> {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            batch.score_each(scorer, self.as_of, |outcome| outcomes.push(outcome));
+            outcomes
         };
         self.run_batches(reader, &score, &mut EachOutcome(sink))
     }
@@ -213,23 +212,20 @@ impl<'s> Pipeline<'s> {
         render: &R,
         sink: &mut S,
     ) -> io::Result<()> {
-        let score = |scorer: &Scorer, batch: Vec<RawRecord>| -> RenderedBatch {
+        let score = |scorer: &Scorer, batch: Batch| -> RenderedBatch {
             let mut out = RenderedBatch {
                 bytes: Vec::with_capacity(batch.len() * 512),
                 ..RenderedBatch::default()
             };
-            for raw in batch {
-                let outcome = scorer.score_record(raw, self.as_of);
-                match &outcome.result {
-                    Ok(verdict) => {
-                        out.scored += 1;
-                        if render.render(verdict, &mut out.bytes) {
-                            out.written += 1;
-                        }
+            batch.score_each(scorer, self.as_of, |outcome| match &outcome.result {
+                Ok(verdict) => {
+                    out.scored += 1;
+                    if render.render(verdict, &mut out.bytes) {
+                        out.written += 1;
                     }
-                    Err(_) => out.rejected.push(outcome),
                 }
-            }
+                Err(_) => out.rejected.push(outcome),
+            });
             out
         };
         self.run_batches(reader, &score, &mut WholeBatch(sink))
@@ -238,11 +234,11 @@ impl<'s> Pipeline<'s> {
     fn run_batches<T: Send>(
         &self,
         reader: RecordReader,
-        score: &(dyn Fn(&Scorer, Vec<RawRecord>) -> T + Sync),
+        score: &(dyn Fn(&Scorer, Batch) -> T + Sync),
         sink: &mut dyn Deliver<T>,
     ) -> io::Result<()> {
         let window = self.threads * WINDOW_PER_WORKER;
-        let (work_tx, work_rx) = bounded::<(u64, Vec<RawRecord>)>(window);
+        let (work_tx, work_rx) = bounded::<(u64, Batch)>(window);
         let (done_tx, done_rx) = bounded::<(u64, T)>(window);
         let (credit_tx, credit_rx) = bounded::<()>(window);
         for _ in 0..window {
@@ -280,8 +276,8 @@ impl<'s> Pipeline<'s> {
 /// A worker: scores batches as they come, each into whatever its pipeline makes of it.
 fn work<T>(
     mut scorer: Replica<'_>,
-    score: &(dyn Fn(&Scorer, Vec<RawRecord>) -> T + Sync),
-    work: &Receiver<(u64, Vec<RawRecord>)>,
+    score: &(dyn Fn(&Scorer, Batch) -> T + Sync),
+    work: &Receiver<(u64, Batch)>,
     done: &Sender<(u64, T)>,
 ) {
     while let Ok((seq, batch)) = work.recv() {
@@ -309,6 +305,37 @@ impl Replica<'_> {
     }
 }
 
+/// What a worker scores at a time: a block of JSON lines as it was read, or records cut
+/// one by one and gathered into a batch.
+enum Batch {
+    Lines(LineBlock),
+    Records(Vec<RawRecord>),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Lines(block) => block.len(),
+            Batch::Records(records) => records.len(),
+        }
+    }
+
+    /// Scores each record of the batch, in input order.
+    fn score_each(self, scorer: &Scorer, as_of: Date, mut each: impl FnMut(Outcome)) {
+        match self {
+            Batch::Records(records) => records
+                .into_iter()
+                .for_each(|raw| each(scorer.score_record(raw, as_of))),
+            Batch::Lines(block) => block.for_each(|record| {
+                each(match record {
+                    BlockRecord::Line(text, position) => scorer.score_line(text, position, as_of),
+                    BlockRecord::Decided(raw) => scorer.score_record(raw, as_of),
+                })
+            }),
+        }
+    }
+}
+
 /// Records read but not yet sent to the workers, shared by the reader and the batcher.
 #[derive(Default)]
 struct Pending {
@@ -319,6 +346,9 @@ struct Pending {
 #[derive(Default)]
 struct PendingState {
     records: Vec<RawRecord>,
+    /// Blocks of lines read, each a batch of its own (a reader gives either blocks or
+    /// records, never both).
+    blocks: std::collections::VecDeque<LineBlock>,
     /// When the oldest of `records` was read.
     since: Option<Instant>,
     /// The input is exhausted.
@@ -341,11 +371,12 @@ impl Pending {
     }
 }
 
-/// Reads records into `pending`, waiting while a full batch is not yet taken.
+/// Reads records into `pending`, waiting while a full batch (or a block) is not yet
+/// taken.
 fn feed(mut reader: RecordReader, pending: &Pending) {
-    while let Some(raw) = reader.next_raw() {
+    while let Some(cutting) = reader.next_cutting() {
         let mut state = pending.lock();
-        while state.records.len() >= MAX_BATCH && !state.aborted {
+        while (state.records.len() >= MAX_BATCH || !state.blocks.is_empty()) && !state.aborted {
             state = pending
                 .changed
                 .wait(state)
@@ -354,12 +385,20 @@ fn feed(mut reader: RecordReader, pending: &Pending) {
         if state.aborted {
             return;
         }
-        state.since.get_or_insert_with(Instant::now);
-        state.records.push(raw);
-        // Wake the batcher only when that can change its mind: a first record (it may
-        // be sent at once) or a full batch. Waking it for every record costs more than
-        // scoring.
-        let wake = state.records.len() == 1 || state.records.len() >= MAX_BATCH;
+        // Wake the batcher only when that can change its mind: a block, a first record
+        // (it may be sent at once) or a full batch. Waking it for every record costs
+        // more than scoring.
+        let wake = match cutting {
+            Cutting::Block(block) => {
+                state.blocks.extend(block.split(MAX_BATCH));
+                true
+            }
+            Cutting::Record(raw) => {
+                state.since.get_or_insert_with(Instant::now);
+                state.records.push(raw);
+                state.records.len() == 1 || state.records.len() >= MAX_BATCH
+            }
+        };
         drop(state);
         if wake {
             pending.changed.notify_all();
@@ -374,7 +413,7 @@ fn feed(mut reader: RecordReader, pending: &Pending) {
 /// flight bounds memory.
 fn batch(
     pending: &Pending,
-    work: &Sender<(u64, Vec<RawRecord>)>,
+    work: &Sender<(u64, Batch)>,
     credits: &Receiver<()>,
     stop: &AtomicBool,
 ) {
@@ -385,12 +424,15 @@ fn batch(
         {
             let mut state = pending.lock();
             loop {
-                if state.aborted || (state.done && state.records.is_empty()) {
+                if state.aborted
+                    || (state.done && state.records.is_empty() && state.blocks.is_empty())
+                {
                     return;
                 }
                 let waited = state.since.map_or(Duration::ZERO, |t| t.elapsed());
                 let starved = credits.len() == window;
                 let due = state.records.len() >= MAX_BATCH
+                    || !state.blocks.is_empty()
                     || state.done
                     || (!state.records.is_empty() && (starved || waited >= LINGER));
                 if due {
@@ -417,13 +459,18 @@ fn batch(
                 Err(_) => return,
             }
         }
-        let records = {
+        let batch = {
             let mut state = pending.lock();
-            state.since = None;
-            std::mem::take(&mut state.records)
+            match state.blocks.pop_front() {
+                Some(block) => Batch::Lines(block),
+                None => {
+                    state.since = None;
+                    Batch::Records(std::mem::take(&mut state.records))
+                }
+            }
         };
         pending.changed.notify_all();
-        if work.send((seq, records)).is_err() {
+        if work.send((seq, batch)).is_err() {
             return;
         }
         seq += 1;
@@ -651,5 +698,53 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(150))]
+
+        /// Scoring blocks of lines where they lie gives, record for record, what
+        /// scoring each record cut on its own gives: verdicts, rejections and places.
+        #[test]
+        fn blocks_score_as_records_cut_one_by_one(
+            lines in proptest::collection::vec(proptest::sample::select(vec![
+                "{\"id\": 1, \"budget\": 20000}", "{\"budget\": 500}", "", " ", "{broken",
+                "{\"id\": \"over the limit of forty bytes, surely\"}", "{\"budget\": \"x\"}\r",
+                "[1]", "{\"id\": \"\\u00e9\"}",
+            ]), 0..40),
+            per_read in 1usize..64,
+            threads in 1usize..4,
+        ) {
+            let input = lines.join("\n").into_bytes();
+            let options = ReadOptions { max_record_bytes: 40, ..ReadOptions::default() };
+            let reader = |per_read| RecordReader::new(
+                Box::new(io::BufReader::with_capacity(5, crate::io::testing::Trickle {
+                    bytes: input.clone(), at: 0, per_read,
+                })),
+                InputFormat::Jsonl,
+                "in",
+                &options,
+            );
+            let scorer = scorer();
+            let show = |o: Outcome| match o.result {
+                Ok(v) => format!("{} {}", o.position, v.to_json_line()),
+                Err(r) => format!("{} {} / {}", o.position, r.reason, r.raw),
+            };
+            let mut one_by_one = reader(input.len().max(1));
+            let expected: Vec<String> = std::iter::from_fn(|| one_by_one.next_raw())
+                .map(|raw| show(scorer.score_record(raw, Date::UNIX_EPOCH)))
+                .collect();
+            let mut got = Vec::new();
+            Pipeline::new(&scorer, Date::UNIX_EPOCH)
+                .threads(threads)
+                .run(reader(per_read), &mut |o: Outcome| {
+                    got.push(show(o));
+                    Ok(())
+                })
+                .unwrap();
+            prop_assert_eq!(got, expected);
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::date::Date;
-use crate::io::RawRecord;
+use crate::io::{Position, RawRecord};
 use crate::pipeline::{Outcome as RecordOutcome, Rejection};
 
 use crate::dimension::{Faded, dimension_scores};
@@ -127,17 +127,40 @@ impl Scorer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn score_record(&self, raw: RawRecord, as_of: Date) -> RecordOutcome {
-        let position = raw.position().clone();
-        // Records go straight into the rules' slots; anything unusual takes the ordinary
-        // path, which gives the precise reason.
-        let mut result = match self.try_score_bound(&raw, as_of) {
+        let bound = self.try_score_bound(&raw, as_of);
+        self.settle(raw.position().clone(), bound, |_| raw, as_of)
+    }
+
+    /// Scores one JSON line where it lies in a block of input, as
+    /// [`Scorer::score_record`] scores it cut on its own: bulk scoring's path. The line
+    /// is copied only to be rejected or to take the ordinary path.
+    pub(crate) fn score_line(&self, text: &[u8], position: Position, as_of: Date) -> RecordOutcome {
+        let bound = self.score_bound_with(
+            |schema| crate::io::bind_json(schema, std::str::from_utf8(text).ok()?),
+            as_of,
+        );
+        let raw = |at: &Position| RawRecord::json_line(at.clone(), text.to_vec());
+        self.settle(position, bound, raw, as_of)
+    }
+
+    /// The outcome of a record from what binding it straight to the slots gave: the
+    /// verdict, the rejection, or (`None`) the ordinary path over `raw`, parsed, which
+    /// gives the precise reason.
+    fn settle(
+        &self,
+        position: Position,
+        bound: Option<Result<Verdict, LeadError>>,
+        raw: impl FnOnce(&Position) -> RawRecord,
+        as_of: Date,
+    ) -> RecordOutcome {
+        let mut result = match bound {
             Some(Ok(verdict)) => Ok(verdict),
             Some(Err(e)) => Err(Rejection {
                 reason: e.reason,
-                raw: raw.parse().raw,
+                raw: raw(&position).parse().raw,
             }),
             None => {
-                let record = raw.parse();
+                let record = raw(&position).parse();
                 record
                     .lead
                     .and_then(|lead| self.try_score(&lead, as_of).map_err(|e| e.reason))

@@ -1,31 +1,286 @@
 //! JSON Lines input: one lead per line, each line parsed on its own so a bad line
 //! rejects only itself and every line keeps its number.
+//!
+//! The input is read in blocks of whole lines ([`LineBlock`]). Bulk scoring hands each
+//! block to a worker as it is, and the worker scores the lines where they lie: the
+//! reading thread neither copies each line into an allocation of its own nor hands
+//! lines over one by one. Reading record by record takes the same blocks apart.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 use std::sync::Arc;
 
-use super::{BOM, Body, RawRecord, ReadOptions};
+use super::{BOM, Position, RawRecord, ReadOptions};
 
-/// Records from JSON Lines input, one per non-blank line.
-pub(super) struct JsonlRecords {
+/// Bytes asked of the input per read: about a thousand leads of a few hundred bytes.
+const BLOCK_BYTES: usize = 256 * 1024;
+
+/// Whole lines read from the input, and where each record among them lies.
+#[derive(Debug)]
+pub(crate) struct LineBlock {
+    source: Arc<str>,
+    max_bytes: usize,
+    /// Shared by the pieces of a block split into batches ([`LineBlock::split`]).
+    bytes: Arc<Vec<u8>>,
+    cuts: Vec<Cut>,
+    /// The read error that ended the input, after the last cut: (line, record, reason).
+    failure: Option<(u64, u64, String)>,
+}
+
+/// One record of a block: a line's text between `start` and `end` (without its ending
+/// or a byte order mark), or, for a line over the size limit (`too_long`), the first
+/// `max_bytes + 1` bytes of it, which its rejection keeps.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    start: usize,
+    end: usize,
+    line: u64,
+    record: u64,
+    too_long: bool,
+}
+
+/// A record of a [`LineBlock`], as [`LineBlock::for_each`] hands it out.
+pub(crate) enum BlockRecord<'a> {
+    /// A line to parse: its text without its ending, and where it is.
+    Line(&'a [u8], Position),
+    /// A record decided while cutting (a line over the size limit, a read error).
+    Decided(RawRecord),
+}
+
+impl LineBlock {
+    /// Hands out each record of the block, in input order.
+    pub(crate) fn for_each(&self, mut each: impl FnMut(BlockRecord<'_>)) {
+        for cut in &self.cuts {
+            each(self.record_of(cut));
+        }
+        if let Some(failure) = self.failure_record() {
+            each(BlockRecord::Decided(failure));
+        }
+    }
+
+    /// How many records the block holds.
+    pub(crate) fn len(&self) -> usize {
+        self.cuts.len() + usize::from(self.failure.is_some())
+    }
+
+    /// The block in pieces of at most `most` records, in input order, sharing its
+    /// bytes: a read of short lines holds thousands of leads, too many for one worker.
+    pub(crate) fn split(self, most: usize) -> Vec<LineBlock> {
+        let most = most.max(1);
+        if self.len() <= most {
+            return vec![self];
+        }
+        let mut pieces: Vec<LineBlock> = self
+            .cuts
+            .chunks(most)
+            .map(|cuts| LineBlock {
+                source: Arc::clone(&self.source),
+                max_bytes: self.max_bytes,
+                bytes: Arc::clone(&self.bytes),
+                cuts: cuts.to_vec(),
+                failure: None,
+            })
+            .collect();
+        if let Some(last) = pieces.last_mut() {
+            last.failure = self.failure;
+        }
+        pieces
+    }
+
+    fn record_of(&self, cut: &Cut) -> BlockRecord<'_> {
+        let text = &self.bytes[cut.start..cut.end];
+        if cut.too_long {
+            return BlockRecord::Decided(super::record(
+                &self.source,
+                cut.line,
+                cut.record,
+                Err(super::too_large(self.max_bytes)),
+                super::raw_prefix(text),
+            ));
+        }
+        let position = Position {
+            source: Arc::clone(&self.source),
+            line: cut.line,
+            record: cut.record,
+        };
+        BlockRecord::Line(text, position)
+    }
+
+    /// The record of a cut, owning its line: for reading record by record.
+    fn raw_record(&self, cut: &Cut) -> RawRecord {
+        match self.record_of(cut) {
+            BlockRecord::Line(text, position) => RawRecord::json_line(position, text.to_vec()),
+            BlockRecord::Decided(raw) => raw,
+        }
+    }
+
+    fn failure_record(&self) -> Option<RawRecord> {
+        let (line, record, reason) = self.failure.as_ref()?;
+        Some(super::record(
+            &self.source,
+            *line,
+            *record,
+            Err(reason.clone()),
+            String::new(),
+        ))
+    }
+}
+
+/// Cuts JSON Lines input into [`LineBlock`]s.
+struct LineCutter {
     input: Box<dyn BufRead + Send>,
     source: Arc<str>,
     max_bytes: usize,
     /// Lines consumed so far.
     line: u64,
-    /// Records produced so far.
+    /// Records cut so far.
     record: u64,
-    buf: Vec<u8>,
+    /// The start of a line whose end is not read yet.
+    carry: Vec<u8>,
     done: bool,
 }
 
-/// One physical line as read.
-enum Line {
-    /// A line is in `buf`, its ending included.
-    Text,
-    /// The line was over the limit; `buf` holds its start and the rest was skipped.
-    TooLong,
-    End,
+impl LineCutter {
+    /// The next block holding at least one record, `None` at the end of the input.
+    fn next_block(&mut self) -> Option<LineBlock> {
+        while !self.done {
+            let block = self.read_block();
+            if block.len() > 0 {
+                return Some(block);
+            }
+        }
+        None
+    }
+
+    /// Every whole line of one read, with the line the carry began. More reads follow
+    /// only while no line has ended, so a slow stream's lines come out as they arrive.
+    /// At the end of the input, the last line even without its ending.
+    fn read_block(&mut self) -> LineBlock {
+        let mut bytes = std::mem::take(&mut self.carry);
+        let mut cuts = Vec::new();
+        // Bytes before `scanned` hold no line end.
+        let mut scanned = 0;
+        while memchr::memchr(b'\n', &bytes[scanned..]).is_none() {
+            scanned = bytes.len();
+            if bytes.len() > self.max_bytes {
+                return self.cut_open_line_over_limit(bytes);
+            }
+            match read_more(&mut *self.input, &mut bytes) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {}
+                // The line being read ends with the input, unread.
+                Err(e) => return self.failed(&e),
+            }
+        }
+        if !self.done {
+            let ended = memchr::memrchr(b'\n', &bytes).map_or(0, |at| at + 1);
+            self.carry.extend_from_slice(&bytes[ended..]);
+            bytes.truncate(ended);
+        }
+        self.cut_lines(&bytes, &mut cuts);
+        self.block(bytes, cuts, None)
+    }
+
+    fn block(&self, bytes: Vec<u8>, cuts: Vec<Cut>, failure: Option<String>) -> LineBlock {
+        LineBlock {
+            source: Arc::clone(&self.source),
+            max_bytes: self.max_bytes,
+            bytes: Arc::new(bytes),
+            cuts,
+            failure: failure.map(|reason| (self.line, self.record, reason)),
+        }
+    }
+
+    /// Cuts each line of `bytes` into a record; blank lines are counted, not cut.
+    fn cut_lines(&mut self, bytes: &[u8], cuts: &mut Vec<Cut>) {
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+            self.line += 1;
+            let (from, to) = text_bounds(&bytes[start..end], self.line == 1);
+            if !bytes[start + from..start + to]
+                .iter()
+                .all(u8::is_ascii_whitespace)
+            {
+                self.record += 1;
+                let too_long = end - start > self.max_bytes;
+                let (start, end) = match too_long {
+                    true => (start, start + self.max_bytes + 1),
+                    false => (start + from, start + to),
+                };
+                cuts.push(Cut {
+                    start,
+                    end,
+                    line: self.line,
+                    record: self.record,
+                    too_long,
+                });
+            }
+            start = end + 1;
+        }
+    }
+
+    /// A line still open past the size limit: rejected from its first bytes, and the
+    /// rest of it skipped unread into memory.
+    fn cut_open_line_over_limit(&mut self, mut bytes: Vec<u8>) -> LineBlock {
+        bytes.truncate(self.max_bytes + 1);
+        if let Err(e) = self.input.skip_until(b'\n') {
+            return self.failed(&e);
+        }
+        self.line += 1;
+        self.record += 1;
+        let cut = Cut {
+            start: 0,
+            end: bytes.len(),
+            line: self.line,
+            record: self.record,
+            too_long: true,
+        };
+        self.block(bytes, vec![cut], None)
+    }
+
+    /// Ends the input with a read error, a record of its own on the next line.
+    fn failed(&mut self, error: &io::Error) -> LineBlock {
+        self.line += 1;
+        self.record += 1;
+        self.done = true;
+        self.block(Vec::new(), Vec::new(), Some(super::read_failed(error)))
+    }
+}
+
+/// Appends what one read of `input` gives to `bytes`: how many bytes, 0 at the end.
+fn read_more(input: &mut dyn BufRead, bytes: &mut Vec<u8>) -> io::Result<usize> {
+    let len = bytes.len();
+    bytes.resize(len + BLOCK_BYTES, 0);
+    let read = loop {
+        match input.read(&mut bytes[len..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => break other,
+        }
+    };
+    bytes.truncate(len + *read.as_ref().unwrap_or(&0));
+    read
+}
+
+/// Where a line's text lies within it: without a `\r` before its end, and without a
+/// byte order mark on the first line of the input.
+fn text_bounds(line: &[u8], first: bool) -> (usize, usize) {
+    let end = line.len() - usize::from(line.ends_with(b"\r"));
+    let start = match first && line[..end].starts_with(BOM) {
+        true => BOM.len(),
+        false => 0,
+    };
+    (start, end)
+}
+
+/// Records from JSON Lines input, one per non-blank line.
+pub(super) struct JsonlRecords {
+    cutter: LineCutter,
+    /// The block being handed out, and how many of its cuts are.
+    block: Option<LineBlock>,
+    handed: usize,
 }
 
 impl JsonlRecords {
@@ -35,38 +290,30 @@ impl JsonlRecords {
         options: &ReadOptions,
     ) -> Self {
         JsonlRecords {
-            input,
-            source,
-            max_bytes: options.max_record_bytes,
-            line: 0,
-            record: 0,
-            buf: Vec::new(),
-            done: false,
+            cutter: LineCutter {
+                input,
+                source,
+                max_bytes: options.max_record_bytes,
+                line: 0,
+                record: 0,
+                carry: Vec::new(),
+                done: false,
+            },
+            block: None,
+            handed: 0,
         }
     }
 
-    /// Reads the next line into `buf`, holding at most `max_bytes` + 1 bytes of it.
-    fn read_line(&mut self) -> io::Result<Line> {
-        self.buf.clear();
-        let limit = u64::try_from(self.max_bytes)
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        let n = (&mut self.input)
-            .take(limit)
-            .read_until(b'\n', &mut self.buf)?;
-        if n == 0 {
-            return Ok(Line::End);
+    /// The records not handed out yet, a block of them at a time; `None` at the end.
+    pub(super) fn next_block(&mut self) -> Option<LineBlock> {
+        if let Some(mut block) = self.block.take() {
+            block.cuts.drain(..self.handed);
+            self.handed = 0;
+            if block.len() > 0 {
+                return Some(block);
+            }
         }
-        if self.buf.last() != Some(&b'\n') && self.buf.len() > self.max_bytes {
-            self.input.skip_until(b'\n')?;
-            return Ok(Line::TooLong);
-        }
-        Ok(Line::Text)
-    }
-
-    fn make(&mut self, lead: Result<crate::lead::Lead, String>, raw: String) -> RawRecord {
-        self.record += 1;
-        super::record(&self.source, self.line, self.record, lead, raw)
+        self.cutter.next_block()
     }
 }
 
@@ -74,41 +321,21 @@ impl Iterator for JsonlRecords {
     type Item = RawRecord;
 
     fn next(&mut self) -> Option<RawRecord> {
-        while !self.done {
-            let read = self.read_line();
-            self.line += 1;
-            match read {
-                Err(e) => {
-                    self.done = true;
-                    return Some(self.make(Err(super::read_failed(&e)), String::new()));
+        loop {
+            if let Some(block) = &mut self.block {
+                if let Some(cut) = block.cuts.get(self.handed) {
+                    self.handed += 1;
+                    return Some(block.raw_record(cut));
                 }
-                Ok(Line::End) => self.done = true,
-                Ok(Line::TooLong) => {
-                    let raw = super::raw_prefix(&self.buf);
-                    return Some(self.make(Err(super::too_large(self.max_bytes)), raw));
-                }
-                Ok(Line::Text) => {
-                    let text = line_text(&self.buf, self.line == 1);
-                    if text.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    self.record += 1;
-                    let body = Body::JsonLine(text.to_vec());
-                    return Some(super::unparsed(&self.source, self.line, self.record, body));
+                let failure = block.failure_record();
+                self.block = None;
+                if failure.is_some() {
+                    return failure;
                 }
             }
+            self.block = Some(self.cutter.next_block()?);
+            self.handed = 0;
         }
-        None
-    }
-}
-
-/// The line without its ending (`\n` or `\r\n`), and without a BOM on the first line.
-fn line_text(bytes: &[u8], first: bool) -> &[u8] {
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    match first {
-        true => bytes.strip_prefix(BOM).unwrap_or(bytes),
-        false => bytes,
     }
 }
 
@@ -140,7 +367,7 @@ mod tests {
     use crate::io::Record;
     use crate::lead::Value;
 
-    use crate::io::testing::{ok, read_as, summary_ids as summary};
+    use crate::io::testing::{Trickle, ok, read_as, summary_ids as summary};
 
     fn read_with(input: &[u8], options: &ReadOptions) -> Vec<Record> {
         read_as(InputFormat::Jsonl, "leads.jsonl", input, options)
@@ -300,5 +527,81 @@ mod tests {
     fn empty_input_gives_no_records() {
         assert!(read(b"").is_empty());
         assert!(read(b"\n\r\n").is_empty());
+    }
+
+    /// What reading `input` line by line gives: for each non-blank line, its line and
+    /// record numbers, and its text (or, over the limit, the rejection and the prefix).
+    fn line_by_line(input: &[u8], max: usize) -> Vec<(u64, u64, Result<String, String>)> {
+        let mut pieces: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        if pieces.last().is_some_and(|p| p.is_empty()) {
+            pieces.pop();
+        }
+        let mut out = Vec::new();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let text = piece.strip_suffix(b"\r").unwrap_or(piece);
+            let text = match i {
+                0 => text.strip_prefix(BOM).unwrap_or(text),
+                _ => text,
+            };
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let record = out.len() as u64 + 1;
+            out.push((
+                i as u64 + 1,
+                record,
+                match piece.len() > max {
+                    true => Err(String::from_utf8_lossy(&piece[..max + 1]).into_owned()),
+                    false => Ok(String::from_utf8_lossy(text).into_owned()),
+                },
+            ));
+        }
+        out
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Whatever the line endings, blank lines, byte order mark, lines over the limit
+        /// and however the input arrives, each record is the line a line-by-line reading
+        /// finds, at the same line and record number.
+        #[test]
+        fn blocks_cut_the_lines_a_line_by_line_reading_finds(
+            lines in proptest::collection::vec(proptest::sample::select(vec![
+                "{\"id\": 1}", "", "  \t", "x", "{\"id\": \"a long one, over the limit\"}",
+                "{\"id\": 2}\r", "\r", "\u{feff}{\"id\": 3}", "{\"n\": \"\u{e9}\"}",
+            ]), 0..12),
+            bom in any::<bool>(),
+            newline_at_end in any::<bool>(),
+            per_read in 1usize..40,
+            max in 10usize..30,
+        ) {
+            let mut input = if bom { BOM.to_vec() } else { Vec::new() };
+            input.extend_from_slice(lines.join("\n").as_bytes());
+            if newline_at_end {
+                input.push(b'\n');
+            }
+            let expected = line_by_line(&input, max);
+            let reader = Trickle { bytes: input, at: 0, per_read };
+            let options = ReadOptions { max_record_bytes: max, ..ReadOptions::default() };
+            let mut records = JsonlRecords::new(
+                Box::new(io::BufReader::with_capacity(7, reader)),
+                Arc::from("t"),
+                &options,
+            );
+            let got: Vec<_> = std::iter::from_fn(|| records.next())
+                .map(|raw| {
+                    let record = raw.parse();
+                    let text = match &record.lead {
+                        Err(reason) if reason.starts_with("the record is larger") => Err(record.raw),
+                        _ => Ok(record.raw),
+                    };
+                    (record.position.line, record.position.record, text)
+                })
+                .collect();
+            prop_assert_eq!(got, expected);
+        }
     }
 }

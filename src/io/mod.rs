@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::lead::{Bound, Lead, Schema};
 
+pub(crate) use jsonl::{BlockRecord, LineBlock};
 pub use output::{OutputFormat, RejectWriter, Rows, VerdictWriter};
 
 /// The byte order mark some tools put at the start of UTF-8 files.
@@ -158,6 +159,25 @@ impl RecordReader {
     }
 }
 
+impl RecordReader {
+    /// The next records, a block of JSON lines at a time for JSON Lines input (the
+    /// lines are cut but not copied one by one), else one record: bulk scoring's read.
+    pub(crate) fn next_cutting(&mut self) -> Option<Cutting> {
+        match &mut self.inner {
+            Inner::Jsonl(records) => records.next_block().map(Cutting::Block),
+            _ => self.next_raw().map(Cutting::Record),
+        }
+    }
+}
+
+/// Records as [`RecordReader::next_cutting`] cuts them.
+pub(crate) enum Cutting {
+    /// Whole lines of JSON Lines input.
+    Block(LineBlock),
+    /// One record of any other input.
+    Record(RawRecord),
+}
+
 impl Iterator for RecordReader {
     type Item = Record;
 
@@ -197,6 +217,14 @@ enum Body {
 }
 
 impl RawRecord {
+    /// A JSON Lines line, cut from its block to be parsed on its own.
+    pub(crate) fn json_line(position: Position, text: Vec<u8>) -> RawRecord {
+        RawRecord {
+            position,
+            body: Body::JsonLine(text),
+        }
+    }
+
     /// Where the record starts.
     pub fn position(&self) -> &Position {
         &self.position
@@ -392,6 +420,22 @@ fn lead_from_json_text(text: &str) -> Result<Lead, (String, Option<serde_json::E
 pub(crate) mod testing {
     use super::{InputFormat, ReadOptions, Record, RecordReader};
     use crate::lead::Value;
+
+    /// Input handed out a few bytes per read, as a slow pipe gives it.
+    pub struct Trickle {
+        pub bytes: Vec<u8>,
+        pub at: usize,
+        pub per_read: usize,
+    }
+
+    impl std::io::Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.per_read.min(buf.len()).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
 
     /// Every record of `input` read as `format`.
     pub fn read_as(
