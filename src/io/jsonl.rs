@@ -73,7 +73,7 @@ impl LineBlock {
             .cuts
             .chunks(most)
             .map(|cuts| LineBlock {
-                source: Arc::clone(&self.source),
+                source: Arc::from(&*self.source),
                 max_bytes: self.max_bytes,
                 bytes: Arc::clone(&self.bytes),
                 cuts: cuts.to_vec(),
@@ -185,7 +185,9 @@ impl LineCutter {
 
     fn block(&self, bytes: Vec<u8>, cuts: Vec<Cut>, failure: Option<String>) -> LineBlock {
         LineBlock {
-            source: Arc::clone(&self.source),
+            // A name of its own per block: each lead's position holds it, and a count
+            // shared by every worker would bounce between their cores.
+            source: Arc::from(&*self.source),
             max_bytes: self.max_bytes,
             bytes: Arc::new(bytes),
             cuts,
