@@ -2,10 +2,14 @@
 //! worker threads, and handed back in input order. Memory stays bounded by a fixed
 //! window of batches however long the input is.
 //!
-//! A batcher between the reader and the workers sends a batch when it is full, when
-//! nothing is in flight, or when its first record has waited [`LINGER`]: fast input
-//! goes in full batches, and a slow stream's verdicts come out as its leads come in,
-//! even when the input stalls halfway through a batch.
+//! JSON Lines input is read in blocks of whole lines, and each block (split into pieces
+//! of at most [`MAX_BATCH`] records) is a batch: a worker scores its lines where they
+//! lie. A block holds what one read gave, so a slow stream's lines go out as they come.
+//! Other input is cut record by record, and a batcher between the reader and the
+//! workers sends a batch when it is full, when nothing is in flight, or when its first
+//! record has waited [`LINGER`]: fast input goes in full batches, and a slow stream's
+//! verdicts come out as its leads come in, even when the input stalls halfway through a
+//! batch.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
