@@ -410,27 +410,53 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// below 0x20), eight bytes at a time; `None` when there is none. Also what the fast
 /// JSON scanner (`io::scan`) hands to serde_json.
 pub(crate) fn first_needing_escape(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 8 {
+        // Short text (most names a verdict carries): a table lookup per byte.
+        return bytes.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]);
+    }
     let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
-            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        let hits = escape_hits(chunk);
         if hits != 0 {
             // Borrows only run upwards, so the lowest flagged byte is a true hit.
             return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .map(|i| at + i)
+    if chunks.remainder().is_empty() {
+        return None;
+    }
+    // The last eight bytes, overlapping some already checked: those are clean, so they
+    // flag nothing and start no borrow.
+    let last = bytes.len() - 8;
+    let hits = escape_hits(&bytes[last..]);
+    (hits != 0).then(|| last + (hits.trailing_zeros() / 8) as usize)
 }
+
+/// The high bit set in each of these eight bytes that JSON text must escape (exact for
+/// the lowest one).
+fn escape_hits(eight: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(eight);
+    let word = u64::from_le_bytes(word);
+    zero_bytes(word ^ (ONES * u64::from(b'"')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
+}
+
+/// The bytes JSON text must escape.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 /// The high bit set in each byte of `word` that is zero (exact for the lowest one).
 fn zero_bytes(word: u64) -> u64 {
