@@ -259,6 +259,34 @@ impl StagePolicy {
         !other
     }
 
+    /// Whether a stage without a `when:` holds, stopping at the first requirement the
+    /// lead misses, cheapest first: what choosing a stage needs for every lead, where
+    /// [`StagePolicy::evaluate`] goes through every requirement to name them all.
+    /// `None` for a stage with a `when:`, whose failure must be reported even when
+    /// another requirement is missed.
+    fn holds_without_when(&self, index: usize, facts: &Facts<'_>) -> Option<bool> {
+        let stage = &self.stages[index];
+        if stage.when.is_some() {
+            return None;
+        }
+        if index + 1 == self.stages.len() {
+            return Some(true);
+        }
+        Some(
+            (!stage.disqualified || facts.disqualified)
+                && stage.min_score.is_none_or(|min| facts.score >= min)
+                && stage
+                    .min_scores
+                    .iter()
+                    .all(|(index, min)| facts.dimension(*index) >= *min)
+                && stage
+                    .grades
+                    .as_ref()
+                    .is_none_or(|accepted| facts.graded_one_of(accepted))
+                && stage.requires.iter().all(|signal| facts.has(signal)),
+        )
+    }
+
     /// Checks one stage and says, in words, each requirement the lead misses.
     pub fn check(
         &self,
@@ -288,6 +316,12 @@ impl StagePolicy {
     pub fn choose(&self, facts: &Facts<'_>, env: &Env<'_>) -> (usize, Vec<RuleFailure>) {
         let mut failures = Vec::new();
         for index in 0..self.stages.len() {
+            if let Some(holds) = self.holds_without_when(index, facts) {
+                if holds {
+                    return (index, failures);
+                }
+                continue;
+            }
             let holds = self.evaluate(index, facts, env, &mut |u| {
                 if let Unmet::WhenFailed(message) = u {
                     failures.push(self.failure(index, message));
@@ -425,5 +459,36 @@ mod tests {
             decide(90, &["budget", "need", "pricing_discussed"], true),
             ("disqualified".into(), None)
         );
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Choosing a stage stops at the first unmet requirement of a stage without a
+        /// `when:`; it picks the stage that checking each one in full picks.
+        #[test]
+        fn the_chosen_stage_is_the_first_whose_full_check_holds(
+            score in prop_oneof![proptest::sample::select(vec![9i64, 10, 39, 40, 69, 70]), -10i64..120],
+            signals in proptest::sample::subsequence(vec!["a", "b", "budget", "need", "pricing_discussed"], 0..5),
+            disqualified in any::<bool>(),
+            fit in prop_oneof![proptest::sample::select(vec![29i64, 30]), 0i64..60],
+            grade in proptest::sample::select(vec![None, Some("A"), Some("B")]),
+        ) {
+            let mut policy = StagePolicy::default_policy();
+            let mut graded = Stage::plain("graded", Some(10), &["a"]);
+            graded.min_scores = vec![(0, 30)];
+            graded.min_score_names = Arc::from(vec![Arc::from("fit")]);
+            graded.grades = Some(vec![Arc::from("A")]);
+            policy.stages.insert(1, graded);
+            let signals: Vec<Arc<str>> = signals.iter().map(|s| Arc::from(*s)).collect();
+            let scores = [fit];
+            let facts = Facts { score, signals: &signals, disqualified, scores: &scores, grade };
+            let scripts = ScriptHost::new(Limits::default());
+            let schema = Schema::default();
+            let env = Env::new(&[], Date::UNIX_EPOCH, &scripts, None, &schema);
+            let first_holding = (0..policy.stages.len())
+                .find(|&i| policy.check(i, &facts, &env).0.holds);
+            prop_assert_eq!(Some(policy.choose(&facts, &env).0), first_holding);
+        }
     }
 }
