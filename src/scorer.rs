@@ -278,12 +278,13 @@ impl Scorer {
                 .and_then(|points| scale.grade(*points))
                 .cloned()
         });
-        let mut signals: Vec<Arc<str>> = matched
-            .iter()
-            .flat_map(|m| m.signals.iter().cloned())
-            .collect();
-        signals.sort();
-        signals.dedup();
+        // Sorted and unique as they go in: only the first of equal names is cloned.
+        let mut signals: Vec<Arc<str>> = Vec::new();
+        for signal in matched.iter().flat_map(|m| &m.signals) {
+            if let Err(at) = signals.binary_search(signal) {
+                signals.insert(at, Arc::clone(signal));
+            }
+        }
         let disqualified = matched.iter().find_map(|m| m.disqualify.clone());
         let facts = Facts {
             score,
