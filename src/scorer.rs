@@ -593,6 +593,18 @@ rules:
         assert_eq!(fast, slow);
     }
 
+    #[test]
+    fn a_failing_stage_condition_is_reported_even_when_the_score_is_short_too() {
+        let s = scorer(&[(
+            "a.yaml",
+            "rules:\n  - id: any\n    when: { field: tier, exists: true }\n    points: 1\nstages:\n  - id: vip\n    min_score: 50\n    when: { expr: 'lead.tier.len() > 1' }\n  - id: lead\n",
+        )]);
+        let v = s.score(&lead(json!({"tier": 5})), as_of());
+        assert_eq!(&*v.stage, "lead");
+        assert_eq!(v.errors.len(), 1, "{v:?}");
+        assert_eq!(v.errors[0].rule, "stage:vip");
+    }
+
     /// Each record of `text`, scored by the bulk path.
     fn bound(
         scorer: &Scorer,

@@ -1,6 +1,7 @@
 //! The stage policy: stages top to bottom, the first that matches wins, the last is the
 //! default; and `next`, what a lead lacks to climb one stage.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::rules::predicate::{Env, Predicate};
@@ -185,64 +186,69 @@ impl StagePolicy {
     }
 
     /// Checks one stage, telling `unmet` each requirement the lead misses (nothing is
-    /// allocated unless a caller wants words); the last stage always holds (it is the
-    /// default).
+    /// allocated unless a caller wants words), cheapest first; the check stops when
+    /// `unmet` says `Break`. The last stage always holds (it is the default).
     fn evaluate(
         &self,
         index: usize,
         facts: &Facts<'_>,
         env: &Env<'_>,
-        unmet: &mut dyn FnMut(Unmet<'_>),
+        mut unmet: impl FnMut(Unmet<'_>) -> ControlFlow<()>,
     ) -> bool {
         let stage = &self.stages[index];
         if index + 1 == self.stages.len() {
             return true;
         }
         let mut holds = true;
+        // True when the check should stop here.
         let mut miss = |u: Unmet<'_>| {
             holds = false;
-            unmet(u);
+            unmet(u).is_break()
         };
-        if stage.disqualified && !facts.disqualified {
-            miss(Unmet::NotDisqualified);
+        if stage.disqualified && !facts.disqualified && miss(Unmet::NotDisqualified) {
+            return false;
         }
         if let Some(min) = stage.min_score
             && facts.score < min
-        {
-            miss(Unmet::Score {
+            && miss(Unmet::Score {
                 score: facts.score,
                 min,
-            });
+            })
+        {
+            return false;
         }
         for ((index, min), name) in stage.min_scores.iter().zip(stage.min_score_names.iter()) {
             let score = facts.dimension(*index);
-            if score < *min {
-                miss(Unmet::Dimension {
+            if score < *min
+                && miss(Unmet::Dimension {
                     name,
                     score,
                     min: *min,
-                });
+                })
+            {
+                return false;
             }
         }
         if let Some(accepted) = &stage.grades
             && !facts.graded_one_of(accepted)
-        {
-            miss(Unmet::Grade {
+            && miss(Unmet::Grade {
                 grade: facts.grade,
                 accepted,
-            });
+            })
+        {
+            return false;
         }
         for signal in &stage.requires {
-            if !facts.has(signal) {
-                miss(Unmet::Signal(signal));
+            if !facts.has(signal) && miss(Unmet::Signal(signal)) {
+                return false;
             }
         }
         if let Some(when) = &stage.when {
-            match when.test(env) {
-                Ok(true) => {}
+            let _ = match when.test(env) {
+                Ok(true) => false,
                 Ok(false) => miss(Unmet::When),
                 Err(message) => miss(Unmet::WhenFailed(message)),
-            }
+            };
         }
         holds
     }
@@ -251,40 +257,15 @@ impl StagePolicy {
     /// `calibrate` needs to place a lead under proposed points.
     pub fn meets_all_but_score(&self, index: usize, facts: &Facts<'_>, env: &Env<'_>) -> bool {
         let mut other = false;
-        self.evaluate(index, facts, env, &mut |u| {
-            if !matches!(u, Unmet::Score { .. }) {
-                other = true;
+        self.evaluate(index, facts, env, |u| {
+            other = !matches!(u, Unmet::Score { .. });
+            if other {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
         });
         !other
-    }
-
-    /// Whether a stage without a `when:` holds, stopping at the first requirement the
-    /// lead misses, cheapest first: what choosing a stage needs for every lead, where
-    /// [`StagePolicy::evaluate`] goes through every requirement to name them all.
-    /// `None` for a stage with a `when:`, whose failure must be reported even when
-    /// another requirement is missed.
-    fn holds_without_when(&self, index: usize, facts: &Facts<'_>) -> Option<bool> {
-        let stage = &self.stages[index];
-        if stage.when.is_some() {
-            return None;
-        }
-        if index + 1 == self.stages.len() {
-            return Some(true);
-        }
-        Some(
-            (!stage.disqualified || facts.disqualified)
-                && stage.min_score.is_none_or(|min| facts.score >= min)
-                && stage
-                    .min_scores
-                    .iter()
-                    .all(|(index, min)| facts.dimension(*index) >= *min)
-                && stage
-                    .grades
-                    .as_ref()
-                    .is_none_or(|accepted| facts.graded_one_of(accepted))
-                && stage.requires.iter().all(|signal| facts.has(signal)),
-        )
     }
 
     /// Checks one stage and says, in words, each requirement the lead misses.
@@ -296,11 +277,12 @@ impl StagePolicy {
     ) -> (StageCheck, Option<RuleFailure>) {
         let mut unmet = Vec::new();
         let mut failure = None;
-        let holds = self.evaluate(index, facts, env, &mut |u| {
+        let holds = self.evaluate(index, facts, env, |u| {
             unmet.push(u.to_string());
             if let Unmet::WhenFailed(message) = u {
                 failure = Some(self.failure(index, message));
             }
+            ControlFlow::Continue(())
         });
         (StageCheck { holds, unmet }, failure)
     }
@@ -316,15 +298,17 @@ impl StagePolicy {
     pub fn choose(&self, facts: &Facts<'_>, env: &Env<'_>) -> (usize, Vec<RuleFailure>) {
         let mut failures = Vec::new();
         for index in 0..self.stages.len() {
-            if let Some(holds) = self.holds_without_when(index, facts) {
-                if holds {
-                    return (index, failures);
-                }
-                continue;
-            }
-            let holds = self.evaluate(index, facts, env, &mut |u| {
+            // Only the first unmet requirement matters here, except that a failing
+            // `when:` is reported even when another requirement is unmet.
+            let to_when = self.stages[index].when.is_some();
+            let holds = self.evaluate(index, facts, env, |u| {
                 if let Unmet::WhenFailed(message) = u {
                     failures.push(self.failure(index, message));
+                }
+                if to_when {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
                 }
             });
             if holds {
