@@ -239,7 +239,10 @@ impl Predicate {
                 Ok(false)
             }
             Predicate::Not(inner) => inner.test(env).map(|b| !b),
-            Predicate::Expr(id) => env.scripts.eval_expr(*id, env.lead_map(), env.as_of),
+            Predicate::Expr(id) => {
+                env.scripts
+                    .eval_expr(*id, env.values, || env.lead_map(), env.as_of)
+            }
         }
     }
 }

@@ -12,6 +12,10 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::lead::{Lead, Schema, Value};
 use crate::rules::raw::ExprDoc;
 
+mod native;
+
+use native::NativeFn;
+
 /// Operations one script call may run before it is stopped: enough for any honest rule,
 /// small enough that a rule looping forever costs a few milliseconds.
 pub const DEFAULT_MAX_OPERATIONS: u64 = 100_000;
@@ -148,6 +152,11 @@ pub(crate) struct ScriptHost {
     files: Vec<ScriptFile>,
     /// Each `expr:` condition: its source, its AST, and whether it may share the lead.
     exprs: Vec<(String, AST, Sharing)>,
+    /// Each `expr:` condition without Rhai, when it is in [`native`]'s subset.
+    expr_natives: Vec<Option<NativeFn>>,
+    /// Each rule (by rule number) without Rhai, when it is in [`native`]'s subset.
+    rule_natives: Vec<Option<NativeFn>>,
+    limits: Limits,
     reads: Reads,
     /// The fields put in the Rhai view of a lead, with their slots; `None`: all.
     view: Option<Vec<(String, crate::lead::Slot)>>,
@@ -265,6 +274,9 @@ impl ScriptHost {
             rule_reads: Vec::new(),
             rule_shares: Vec::new(),
             rule_views: Vec::new(),
+            expr_natives: Vec::new(),
+            rule_natives: Vec::new(),
+            limits,
             id: NEXT_HOST_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -313,6 +325,8 @@ impl ScriptHost {
             self.rule_reads.push(reads);
             self.rule_shares
                 .push(Sharing::new(reads_only(&own, &param, &ast)));
+            self.rule_natives
+                .push(native_fn(&own, &rule.name, &ast, &self.limits));
         }
         let params: Vec<String> = ast
             .iter_functions()
@@ -351,6 +365,8 @@ impl ScriptHost {
         let param = ["lead".to_string()];
         record_reads(&ast, &param, &mut self.reads);
         let shares = reads_only(&ast, &param, &ast);
+        self.expr_natives
+            .push(native_fn(&ast, EXPR_FN, &ast, &self.limits));
         self.exprs
             .push((expr.source.clone(), ast, Sharing::new(shares)));
         Ok(self.exprs.len() - 1)
@@ -375,6 +391,15 @@ impl ScriptHost {
             .iter()
             .map(|r| resolve(r).map(|v| v.into_iter().map(|(_, slot)| slot).collect()))
             .collect();
+        for native in self
+            .rule_natives
+            .iter_mut()
+            .chain(&mut self.expr_natives)
+            .flatten()
+        {
+            let slots = native.fields().iter().map(|n| schema.slot_for(n)).collect();
+            native.resolve(slots);
+        }
     }
 
     /// True when the scripts read only named fields, so a lead read slot by slot is
@@ -397,9 +422,20 @@ impl ScriptHost {
     ///
     /// # Errors
     /// A script error, or a result that is not a boolean.
-    pub fn eval_expr(&self, id: ExprId, lead: &Dynamic, as_of: Date) -> Result<bool, String> {
+    pub fn eval_expr<'a>(
+        &self,
+        id: ExprId,
+        values: &[Option<Cow<'_, Value>>],
+        lead: impl FnOnce() -> &'a Dynamic,
+        as_of: Date,
+    ) -> Result<bool, String> {
+        if let Some(Some(native)) = self.expr_natives.get(id)
+            && let Ok(holds) = native.run_condition(values, as_of)
+        {
+            return Ok(holds);
+        }
         let (_, ast, shares) = &self.exprs[id];
-        let result = self.call(ast, EXPR_FN, shares, lead, as_of)?;
+        let result = self.call(ast, EXPR_FN, shares, lead(), as_of)?;
         result
             .as_bool()
             .map_err(|ty| format!("the expression gave {ty}, not true or false"))
@@ -447,8 +483,18 @@ impl ScriptHost {
         lead: impl FnOnce() -> &'a Dynamic,
         as_of: Date,
     ) -> Result<Option<ScriptOutcome>, String> {
+        // Without Rhai when the rule is in `native`'s subset and the run needs nothing
+        // only Rhai does.
+        let run = || {
+            if let Some(Some(native)) = self.rule_natives.get(rule.number)
+                && let Ok(outcome) = native.run_rule(values, as_of)
+            {
+                return Ok(outcome);
+            }
+            self.call_rule(rule, lead(), as_of)
+        };
         let Some(Some(view)) = self.rule_views.get(rule.number) else {
-            return self.call_rule(rule, lead(), as_of);
+            return run();
         };
         let recall = MEMO.with(|memo| {
             let memo = &mut *memo.borrow_mut();
@@ -501,7 +547,7 @@ impl ScriptHost {
             Recall::Missed => true,
             Recall::Resting => false,
         };
-        let result = self.call_rule(rule, lead(), as_of);
+        let result = run();
         if missed {
             MEMO.with(|memo| {
                 let memo = &mut *memo.borrow_mut();
@@ -684,6 +730,22 @@ fn register_decay(engine: &mut Engine) {
             decay(&ctx, points, None, half_life)
         },
     );
+}
+
+/// The function `name` of `ast` (one parameter) without Rhai, when [`native`] can run it.
+/// `file` is the whole file, whose functions a call may mean.
+fn native_fn(ast: &AST, name: &str, file: &AST, limits: &Limits) -> Option<NativeFn> {
+    let script_fns: Vec<&str> = file.iter_functions().map(|f| f.name).collect();
+    let param = ast
+        .iter_functions()
+        .find(|f| f.name == name && f.params.len() == 1)?
+        .params[0]
+        .to_string();
+    // The function alone: no other function, no statements outside it.
+    let mut own = ast.clone();
+    own.clear_statements();
+    own.retain_functions(|_, _, n, arity| n == name && arity == 1);
+    NativeFn::compile(&own, &param, &script_fns, limits)
 }
 
 /// Appends a value to a memo key: a tag byte, then the value's bytes (lengths
@@ -1352,7 +1414,7 @@ mod tests {
         let lead = Lead::from_json(serde_json::json!({"x": 2})).unwrap();
         let map = lead_to_dynamic(Some(&lead), &Schema::default(), &[], None);
         assert_eq!(
-            host.eval_expr(id, &map, Date::parse("2024-01-01").unwrap()),
+            host.eval_expr(id, &[], || &map, Date::parse("2024-01-01").unwrap()),
             Ok(true)
         );
     }
@@ -1444,8 +1506,10 @@ mod tests {
     #[test]
     fn a_rule_whose_results_are_rarely_found_rests_and_still_answers() {
         let (mut host, rules) = host_with(
-            "fn r(lead) { if lead.n % 3 == 0 { #{ points: 1, reason: `${lead.n}` } } }\nfn s(lead) { lead.flag }",
+            // `abs` and `to_string` are outside `native`'s subset: these run in Rhai.
+            "fn r(lead) { if lead.n.abs() % 3 == 0 { #{ points: 1, reason: `${lead.n}` } } }\nfn s(lead) { lead.flag.to_string() == \"true\" }",
         );
+        assert!(host.rule_natives.iter().all(Option::is_none));
         let mut schema = Schema::default();
         host.resolve_reads(&mut schema);
         let as_of = Date::UNIX_EPOCH;
