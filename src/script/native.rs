@@ -91,6 +91,8 @@ enum Expr {
     /// `` `text ${value} text` ``.
     Interpolated(Box<[Expr]>),
     Array(Box<[Expr]>),
+    /// An array of text literals, built once (`["rivalsoft.com", "competico.io"]`).
+    Texts(Box<[Box<str>]>),
     Map(Box<[(Box<str>, Expr)]>),
     /// A block used as a value (`if` as an expression).
     Block(Block),
@@ -142,14 +144,27 @@ enum Val<'a> {
     Int(i64),
     Float(f64),
     Str(Text<'a>),
-    Array(Rc<[Val<'a>]>),
-    Map(Rc<[(&'a str, Val<'a>)]>),
+    Array(Rc<Vec<Val<'a>>>),
+    /// An array of text literals, as compiled.
+    Texts(&'a [Box<str>]),
+    Map(Rc<Vec<(&'a str, Val<'a>)>>),
 }
 
 #[derive(Debug, Clone)]
 enum Text<'a> {
     Borrowed(&'a str),
-    Made(Rc<str>),
+    /// Text a run made: shared, and taken back without a copy when it is last used
+    /// (a rule's reason).
+    Made(Rc<String>),
+}
+
+impl Text<'_> {
+    fn into_string(self) -> String {
+        match self {
+            Text::Borrowed(s) => s.to_string(),
+            Text::Made(s) => Rc::try_unwrap(s).unwrap_or_else(|shared| (*shared).clone()),
+        }
+    }
 }
 
 impl std::ops::Deref for Text<'_> {
@@ -277,11 +292,20 @@ impl NativeFn {
         if self.slots.len() != self.fields.len() {
             return Err(Bail);
         }
+        // Most rules have a handful of variables: kept on the stack.
+        let mut inline: [Val<'a>; INLINE_LOCALS] = std::array::from_fn(|_| Val::Unit);
+        let mut heap = Vec::new();
+        let locals: &mut [Val<'a>] = if self.locals <= INLINE_LOCALS {
+            &mut inline[..self.locals]
+        } else {
+            heap.resize(self.locals, Val::Unit);
+            &mut heap
+        };
         let mut run = Run {
             function: self,
             values,
             as_of,
-            locals: vec![Val::Unit; self.locals],
+            locals: &mut locals[..],
         };
         match run.block(&self.body)? {
             Flow::Value(v) | Flow::Return(v) => Ok(v),
@@ -358,7 +382,7 @@ impl Compiler<'_> {
                 Expr::Interpolated(parts.iter().map(|p| self.expr(p)).collect::<Option<_>>()?)
             }
             RhaiExpr::Array(items, _) => {
-                Expr::Array(items.iter().map(|i| self.expr(i)).collect::<Option<_>>()?)
+                texts_if_literal(items.iter().map(|i| self.expr(i)).collect::<Option<_>>()?)
             }
             RhaiExpr::Map(map, _) => {
                 let (entries, _) = &**map;
@@ -571,7 +595,7 @@ fn constant(value: &Dynamic) -> Option<Expr> {
     }
     if value.is_array() {
         let items = value.read_lock::<rhai::Array>()?;
-        return Some(Expr::Array(
+        return Some(texts_if_literal(
             items.iter().map(constant).collect::<Option<_>>()?,
         ));
     }
@@ -584,6 +608,21 @@ fn constant(value: &Dynamic) -> Option<Expr> {
         ));
     }
     None
+}
+
+/// An array, or an array of text literals when every item is one.
+fn texts_if_literal(items: Box<[Expr]>) -> Expr {
+    if !items.iter().all(|i| matches!(i, Expr::Str(_))) {
+        return Expr::Array(items);
+    }
+    let texts = items
+        .into_iter()
+        .filter_map(|i| match i {
+            Expr::Str(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    Expr::Texts(texts)
 }
 
 /// The most statements and expressions one run can evaluate: every node once, a loop's
@@ -607,6 +646,7 @@ fn stmt_nodes(stmt: &Stmt) -> u64 {
             let (items, body) = &**parts;
             let times = match items {
                 Expr::Array(items) => items.len() as u64,
+                Expr::Texts(items) => items.len() as u64,
                 _ => 1_000,
             };
             expr_nodes(items).saturating_add(times.saturating_mul(most_nodes(body) + 1))
@@ -624,6 +664,7 @@ fn expr_nodes(expr: &Expr) -> u64 {
         | Expr::Float(_)
         | Expr::Str(_)
         | Expr::Local(_)
+        | Expr::Texts(_)
         | Expr::Field(_) => 0,
         Expr::Not(e) | Expr::Neg(e) => expr_nodes(e),
         Expr::Binary(_, pair) => expr_nodes(&pair.0).saturating_add(expr_nodes(&pair.1)),
@@ -642,14 +683,17 @@ fn expr_nodes(expr: &Expr) -> u64 {
 }
 
 /// One run of a function on one lead.
-struct Run<'a, 'v> {
+/// Variables a run keeps on the stack; a function with more has them on the heap.
+const INLINE_LOCALS: usize = 8;
+
+struct Run<'a, 'v, 'r> {
     function: &'a NativeFn,
     values: &'a [Option<Cow<'v, Value>>],
     as_of: Date,
-    locals: Vec<Val<'a>>,
+    locals: &'r mut [Val<'a>],
 }
 
-impl<'a> Run<'a, '_> {
+impl<'a> Run<'a, '_, '_> {
     fn block(&mut self, block: &'a [Stmt]) -> Result<Flow<'a>, Bail> {
         let mut last = Val::Unit;
         for stmt in block {
@@ -675,14 +719,24 @@ impl<'a> Run<'a, '_> {
                 }
                 Stmt::For(slot, parts) => {
                     let (items, body) = &**parts;
-                    let Val::Array(items) = self.expr(items)? else {
-                        return Err(Bail);
-                    };
-                    for item in items.iter() {
-                        self.set(*slot, item.clone())?;
-                        if let done @ Flow::Return(_) = self.block(body)? {
-                            return Ok(done);
+                    match self.expr(items)? {
+                        Val::Array(items) => {
+                            for item in items.iter() {
+                                self.set(*slot, item.clone())?;
+                                if let done @ Flow::Return(_) = self.block(body)? {
+                                    return Ok(done);
+                                }
+                            }
                         }
+                        Val::Texts(items) => {
+                            for item in items {
+                                self.set(*slot, Val::Str(Text::Borrowed(item)))?;
+                                if let done @ Flow::Return(_) = self.block(body)? {
+                                    return Ok(done);
+                                }
+                            }
+                        }
+                        _ => return Err(Bail),
                     }
                     Val::Unit
                 }
@@ -762,7 +816,7 @@ impl<'a> Run<'a, '_> {
                 self.helper(*helper, arg)?
             }
             Expr::Interpolated(parts) => {
-                let mut text = String::new();
+                let mut text = String::with_capacity(64);
                 for part in parts.iter() {
                     match self.expr(part)? {
                         Val::Str(s) => text.push_str(&s),
@@ -778,19 +832,20 @@ impl<'a> Run<'a, '_> {
                 }
                 self.made(text)?
             }
+            Expr::Texts(items) => self.check_data(Val::Texts(items))?,
             Expr::Array(items) => {
                 let items = items
                     .iter()
                     .map(|i| self.expr(i))
-                    .collect::<Result<Rc<[_]>, _>>()?;
-                self.check_data(Val::Array(items))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.check_data(Val::Array(Rc::new(items)))?
             }
             Expr::Map(entries) => {
                 let entries = entries
                     .iter()
                     .map(|(key, e)| Ok((&**key, self.expr(e)?)))
-                    .collect::<Result<Rc<[_]>, _>>()?;
-                self.check_data(Val::Map(entries))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.check_data(Val::Map(Rc::new(entries)))?
             }
             Expr::Block(block) => match self.block(block)? {
                 Flow::Value(v) => v,
@@ -849,7 +904,7 @@ impl<'a> Run<'a, '_> {
 
     fn made(&self, text: String) -> Result<Val<'a>, Bail> {
         self.check_size(text.len())?;
-        Ok(Val::Str(Text::Made(Rc::from(text))))
+        Ok(Val::Str(Text::Made(Rc::new(text))))
     }
 
     fn binary(&self, op: Op, lhs: Val<'a>, rhs: Val<'a>) -> Result<Val<'a>, Bail> {
@@ -970,9 +1025,14 @@ impl<'a> Run<'a, '_> {
             _ => Err(Bail),
         };
         Ok(match method {
+            // Text without capitals is its own lower case: no copy (Rhai's result is
+            // the same text).
+            Method::ToLower if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Val::Str(text)
+            }
             Method::ToLower => self.made(text.to_lowercase())?,
             Method::ToUpper => self.made(text.to_uppercase())?,
-            Method::Len => Val::Int(i64::try_from(text.chars().count()).map_err(|_| Bail)?),
+            Method::Len => Val::Int(i64::try_from(char_count(&text)).map_err(|_| Bail)?),
             Method::IsEmpty => Val::Bool(text.is_empty()),
             Method::Contains => Val::Bool(text.contains(text_arg()?)),
             Method::StartsWith => Val::Bool(text.starts_with(text_arg()?)),
@@ -982,7 +1042,7 @@ impl<'a> Run<'a, '_> {
                 Val::Int(match text.find(needle) {
                     // Nothing is found in empty text, not even empty text.
                     Some(_) if text.is_empty() => -1,
-                    Some(at) => i64::try_from(text[..at].chars().count()).map_err(|_| Bail)?,
+                    Some(at) => i64::try_from(char_count(&text[..at])).map_err(|_| Bail)?,
                     None => -1,
                 })
             }
@@ -990,7 +1050,7 @@ impl<'a> Run<'a, '_> {
                 let Some(Val::Int(start)) = arg else {
                     return Err(Bail);
                 };
-                let count = i64::try_from(text.chars().count()).map_err(|_| Bail)?;
+                let count = i64::try_from(char_count(&text)).map_err(|_| Bail)?;
                 // A start below 0 counts from the end.
                 let from = if start < 0 {
                     count.saturating_add(start).max(0)
@@ -998,10 +1058,15 @@ impl<'a> Run<'a, '_> {
                     start
                 };
                 if from >= count {
-                    self.made(String::new())?
+                    Val::Str(Text::Borrowed(""))
                 } else {
                     let skip = usize::try_from(from).map_err(|_| Bail)?;
-                    self.made(text.chars().skip(skip).collect())?
+                    let at = byte_offset(&text, skip);
+                    match text {
+                        // Borrowed text is cut where it lies.
+                        Text::Borrowed(whole) => Val::Str(Text::Borrowed(&whole[at..])),
+                        Text::Made(whole) => self.made(whole[at..].to_string())?,
+                    }
                 }
             }
             Method::ToInt | Method::ToFloat => return Err(Bail),
@@ -1050,11 +1115,30 @@ fn data_size(value: &Val<'_>) -> (usize, usize, usize) {
     match value {
         Val::Str(s) => (0, 0, s.len()),
         Val::Array(items) => items.iter().map(data_size).fold((items.len(), 0, 0), add),
+        Val::Texts(items) => (items.len(), 0, items.iter().map(|s| s.len()).sum()),
         Val::Map(entries) => entries
             .iter()
             .map(|(_, v)| data_size(v))
             .fold((0, entries.len(), 0), add),
         Val::Unit | Val::Bool(_) | Val::Int(_) | Val::Float(_) => (0, 0, 0),
+    }
+}
+
+/// Characters in text (Rhai counts characters, not bytes).
+fn char_count(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    }
+}
+
+/// Where the character numbered `chars` starts, in bytes (the end when there are fewer).
+fn byte_offset(text: &str, chars: usize) -> usize {
+    if text.is_ascii() {
+        chars.min(text.len())
+    } else {
+        text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at)
     }
 }
 
@@ -1069,8 +1153,10 @@ fn as_float(value: &Val<'_>) -> Option<f64> {
 /// True when both values are of a kind whose comparison Rhai decides by itself (two
 /// arrays, two maps, a float that is not a number): left to Rhai.
 fn same_kind(lhs: &Val<'_>, rhs: &Val<'_>) -> bool {
+    let array = |v: &Val<'_>| matches!(v, Val::Array(_) | Val::Texts(_));
     std::mem::discriminant(lhs) == std::mem::discriminant(rhs)
         || (as_float(lhs).is_some() && as_float(rhs).is_some())
+        || (array(lhs) && array(rhs))
 }
 
 /// What a rule returned, read as [`super::outcome`] reads Rhai's result; anything it
@@ -1083,25 +1169,29 @@ fn rule_outcome(result: Val<'_>) -> Result<Option<ScriptOutcome>, Bail> {
             points,
             ..ScriptOutcome::default()
         })),
-        Val::Map(entries) => map_outcome(&entries).map(Some),
+        Val::Map(entries) => {
+            map_outcome(Rc::try_unwrap(entries).unwrap_or_else(|shared| (*shared).clone())).map(Some)
+        }
         _ => Err(Bail),
     }
 }
 
-fn map_outcome(entries: &[(&str, Val<'_>)]) -> Result<ScriptOutcome, Bail> {
+fn map_outcome(entries: Vec<(&str, Val<'_>)>) -> Result<ScriptOutcome, Bail> {
     let mut out = ScriptOutcome::default();
-    for (index, (key, value)) in entries.iter().enumerate() {
+    for (index, (key, _)) in entries.iter().enumerate() {
         // A key given twice keeps its last value in Rhai's map: left to Rhai.
         if entries[..index].iter().any(|(k, _)| k == key) {
             return Err(Bail);
         }
-        match *key {
+    }
+    for (key, value) in entries {
+        match key {
             "points" => match value {
                 Val::Unit => {}
-                Val::Int(n) => out.points = *n,
+                Val::Int(n) => out.points = n,
                 _ => return Err(Bail),
             },
-            "signals" => out.signals = signals(value)?,
+            "signals" => out.signals = signals(&value)?,
             "reason" => out.reason = optional_text(value, "reason")?,
             "disqualify" => out.disqualify = optional_text(value, "disqualify")?,
             "score" => out.score = optional_text(value, "score")?.map(|s| Arc::from(s.as_str())),
@@ -1115,6 +1205,7 @@ fn signals(value: &Val<'_>) -> Result<Vec<Arc<str>>, Bail> {
     match value {
         Val::Unit => Ok(Vec::new()),
         Val::Str(s) => Ok(vec![Arc::from(&**s)]),
+        Val::Texts(items) => Ok(items.iter().map(|s| Arc::from(&**s)).collect()),
         Val::Array(items) => items
             .iter()
             .map(|item| match item {
@@ -1126,11 +1217,11 @@ fn signals(value: &Val<'_>) -> Result<Vec<Arc<str>>, Bail> {
     }
 }
 
-fn optional_text(value: &Val<'_>, key: &str) -> Result<Option<String>, Bail> {
+fn optional_text(value: Val<'_>, key: &str) -> Result<Option<String>, Bail> {
     match value {
         Val::Unit => Ok(None),
         Val::Bool(b) => Ok(b.then(|| key.to_string())),
-        Val::Str(s) => Ok(Some(s.to_string())),
+        Val::Str(s) => Ok(Some(s.into_string())),
         _ => Err(Bail),
     }
 }
