@@ -1019,6 +1019,18 @@ fn check_passes_the_starter_rules_with_an_ok_line() {
 }
 
 #[test]
+fn check_names_the_rhai_rules_the_interpreter_runs() {
+    // `loop` and `throw` are outside the subset leadscore runs without Rhai.
+    let out = leadscore(&["check", "--rules", "fixtures/looping_rules"]);
+    assert_code(&out, 0);
+    assert_eq!(
+        stderr(&out),
+        "note: 2 Rhai rules run in the Rhai interpreter, several times slower than the rest: spins_forever, throws_on_vip (README, \"Fast Rhai rules\")\n\
+         ok fixtures/looping_rules: 3 rules, 4 stages (0 errors and 0 warnings)\n"
+    );
+}
+
+#[test]
 fn check_counts_bad_rules_and_tells_errors_from_warnings() {
     let out = leadscore(&["check", "--rules", "fixtures/bad_rules"]);
     assert_code(&out, 2);

@@ -47,6 +47,18 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
                 rules.rule_ids().count(),
                 rules.stage_ids().count()
             );
+            let interpreted: Vec<&str> = rules.interpreted_rules().collect();
+            if !interpreted.is_empty() {
+                eprintln!(
+                    "note: {} in the Rhai interpreter, several times slower than the rest: {} (README, \"Fast Rhai rules\")",
+                    if interpreted.len() == 1 {
+                        "1 Rhai rule runs".to_string()
+                    } else {
+                        format!("{} Rhai rules run", interpreted.len())
+                    },
+                    interpreted.join(", ")
+                );
+            }
             eprintln!("{} {summary}", style.ok("ok"));
             Ok(Exit::Ok)
         }

@@ -451,6 +451,11 @@ impl ScriptHost {
         self.call(ast, EXPR_FN, shares, lead, as_of)
     }
 
+    /// True when the rule runs without the Rhai interpreter ([`native`]).
+    pub fn runs_natively(&self, rule: &ScriptRule) -> bool {
+        matches!(self.rule_natives.get(rule.number), Some(Some(_)))
+    }
+
     /// Runs a Rhai rule: `None` when it does not apply.
     ///
     /// # Errors

@@ -1138,7 +1138,9 @@ fn byte_offset(text: &str, chars: usize) -> usize {
     if text.is_ascii() {
         chars.min(text.len())
     } else {
-        text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at)
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(at, _)| at)
     }
 }
 
@@ -1170,7 +1172,8 @@ fn rule_outcome(result: Val<'_>) -> Result<Option<ScriptOutcome>, Bail> {
             ..ScriptOutcome::default()
         })),
         Val::Map(entries) => {
-            map_outcome(Rc::try_unwrap(entries).unwrap_or_else(|shared| (*shared).clone())).map(Some)
+            map_outcome(Rc::try_unwrap(entries).unwrap_or_else(|shared| (*shared).clone()))
+                .map(Some)
         }
         _ => Err(Bail),
     }
