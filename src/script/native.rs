@@ -1243,6 +1243,16 @@ mod tests {
     const HEAVY: &str = include_str!("../../benches/models/heavy/checks.rhai");
     const STARTER: &str = include_str!("../../rules/engagement.rhai");
 
+    /// `expr:` conditions, each in the subset.
+    const CONDITIONS: [&str; 6] = [
+        "lead.a > 3 && lead.s.contains(\"@\")",
+        "lead.a == lead.b || lead.t != ()",
+        "lead.s.to_lower().ends_with(\".edu\")",
+        "days_since(lead.t) > 30",
+        "lead.a",
+        "lead.a * 2 >= lead.b",
+    ];
+
     /// A host with the corpus, the heavy model's and the starter's rules compiled, and
     /// each lead field's slot.
     fn host(limits: Limits, files: &[&str]) -> (ScriptHost, Vec<ScriptRule>, Schema) {
@@ -1423,6 +1433,39 @@ mod tests {
                 ("email", email), ("page_views", page_views), ("budget", budget),
             ]);
             compare(&host, &rules, &schema, &values);
+        }
+
+        #[test]
+        fn native_conditions_agree_with_rhai(
+            a in value(), b in value(), s in value(), t in value(),
+        ) {
+            let mut host = ScriptHost::new(Limits::default());
+            let ids: Vec<_> = CONDITIONS
+                .iter()
+                .map(|source| {
+                    let doc = crate::rules::raw::ExprDoc {
+                        source: source.to_string(),
+                        span: crate::diagnostic::Span::new(1, 1, 1),
+                        col_offset: 0,
+                    };
+                    host.compile_expr(Path::new("r.yaml"), &doc).unwrap()
+                })
+                .collect();
+            let mut schema = Schema::default();
+            host.resolve_reads(&mut schema);
+            let values = lead(&mut schema, &[("a", a), ("b", b), ("s", s), ("t", t)]);
+            let map = lead_to_dynamic(None, &schema, &values, host.view());
+            let as_of = Date::parse("2026-11-27").unwrap();
+            for (id, source) in ids.into_iter().zip(CONDITIONS) {
+                let native = host.expr_natives[id].as_ref().unwrap();
+                if let Ok(fast) = native.run_condition(&values, as_of) {
+                    let (_, ast, shares) = &host.exprs[id];
+                    let slow = host
+                        .call(ast, super::super::EXPR_FN, shares, &map, as_of)
+                        .map(|v| v.as_bool());
+                    prop_assert_eq!(Ok(Ok(fast)), slow, "{} on {:?}", source, values);
+                }
+            }
         }
 
         #[test]
