@@ -827,6 +827,7 @@ impl<'a> Run<'a, '_, '_> {
                             let _ = write!(text, "{}", rhai::FloatWrapper::new(x));
                         }
                         Val::Bool(b) => text.push_str(if b { "true" } else { "false" }),
+                        Val::Unit => {}
                         _ => return Err(Bail),
                     }
                 }
@@ -1243,6 +1244,167 @@ mod tests {
     const HEAVY: &str = include_str!("../../benches/models/heavy/checks.rhai");
     const STARTER: &str = include_str!("../../rules/engagement.rhai");
 
+    /// Random Rhai expressions of the subset, typed so most of them run: numbers, text
+    /// and booleans over the number fields a and b and the text fields s and t. Every
+    /// operation is in parentheses, so precedence never decides.
+    struct Program(u64);
+
+    impl Program {
+        fn next(&mut self, below: u64) -> u64 {
+            // xorshift64*: a fixed sequence per seed, so a failure reproduces.
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % below
+        }
+
+        fn pick<'s>(&mut self, from: &[&'s str]) -> &'s str {
+            from[self.next(from.len() as u64) as usize]
+        }
+
+        fn number(&mut self, depth: u32) -> String {
+            let leaf = depth == 0 || self.next(3) == 0;
+            if leaf {
+                return self
+                    .pick(&[
+                        "lead.a",
+                        "lead.b",
+                        "3",
+                        "-7",
+                        "0",
+                        "100",
+                        "2.5",
+                        "0.1",
+                        "1e10",
+                        "9223372036854775807",
+                    ])
+                    .to_string();
+            }
+            let d = depth - 1;
+            match self.next(7) {
+                0 => {
+                    let op = self.pick(&["+", "-", "*", "/", "%"]);
+                    format!("({} {op} {})", self.number(d), self.number(d))
+                }
+                1 => format!("(-{})", self.number(d)),
+                2 => format!("({}).len()", self.text(d)),
+                3 => format!("({}).index_of({})", self.text(d), self.text(d)),
+                4 => format!(
+                    "({}).{}()",
+                    self.number(d),
+                    self.pick(&["to_int", "to_float"])
+                ),
+                5 => format!("days_since({})", self.text(d)),
+                _ => format!(
+                    "(if {} {{ {} }} else {{ {} }})",
+                    self.boolean(d),
+                    self.number(d),
+                    self.number(d)
+                ),
+            }
+        }
+
+        fn text(&mut self, depth: u32) -> String {
+            let leaf = depth == 0 || self.next(3) == 0;
+            if leaf {
+                return self
+                    .pick(&[
+                        "lead.s", "lead.t", "\"\"", "\"a\"", "\"@\"", "\".edu\"", "\"Ab\"",
+                        "\"é\"", "as_of()",
+                    ])
+                    .to_string();
+            }
+            let d = depth - 1;
+            match self.next(5) {
+                0 => format!(
+                    "({}).{}()",
+                    self.text(d),
+                    self.pick(&["to_lower", "to_upper"])
+                ),
+                1 => format!("({}).sub_string({})", self.text(d), self.number(d)),
+                2 => format!("({} + {})", self.text(d), self.text(d)),
+                3 => {
+                    let inner = match self.next(3) {
+                        0 => self.number(d),
+                        1 => self.text(d),
+                        _ => self.boolean(d),
+                    };
+                    format!("`<${{{inner}}}>`")
+                }
+                _ => format!(
+                    "(if {} {{ {} }} else {{ {} }})",
+                    self.boolean(d),
+                    self.text(d),
+                    self.text(d)
+                ),
+            }
+        }
+
+        fn boolean(&mut self, depth: u32) -> String {
+            let leaf = depth == 0 || self.next(4) == 0;
+            if leaf {
+                return self
+                    .pick(&["true", "false", "(lead.a == ())", "(lead.s != ())"])
+                    .to_string();
+            }
+            let d = depth - 1;
+            let compare = ["==", "!=", "<", "<=", ">", ">="];
+            match self.next(7) {
+                0 => format!(
+                    "({} {} {})",
+                    self.number(d),
+                    self.pick(&compare),
+                    self.number(d)
+                ),
+                1 => format!(
+                    "({} {} {})",
+                    self.text(d),
+                    self.pick(&compare),
+                    self.text(d)
+                ),
+                2 => format!(
+                    "({} {} {})",
+                    self.number(d),
+                    self.pick(&["==", "!="]),
+                    self.text(d)
+                ),
+                3 => format!(
+                    "({} {} {})",
+                    self.boolean(d),
+                    self.pick(&["&&", "||"]),
+                    self.boolean(d)
+                ),
+                4 => format!("(!{})", self.boolean(d)),
+                5 => format!(
+                    "({}).{}({})",
+                    self.text(d),
+                    self.pick(&["contains", "starts_with", "ends_with"]),
+                    self.text(d)
+                ),
+                _ => format!("is_blank({})", self.text(d)),
+            }
+        }
+    }
+
+    fn number_value() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            (-20i64..200).prop_map(|n| Some(Value::Int(n))),
+            Just(Some(Value::Int(i64::MAX))),
+            (-100.0f64..1000.0).prop_map(|x| Some(Value::Float(x))),
+            Just(Some(Value::Float(0.1))),
+        ]
+    }
+
+    fn text_value() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            "[a-zA-Z@.é ]{0,8}".prop_map(|s| Some(Value::Text(s))),
+            Just(Some(Value::Text("2026-01-15".to_string()))),
+            Just(Some(Value::Text("Ann@Uni.EDU".to_string()))),
+        ]
+    }
+
     /// `expr:` conditions, each in the subset.
     const CONDITIONS: [&str; 6] = [
         "lead.a > 3 && lead.s.contains(\"@\")",
@@ -1433,6 +1595,38 @@ mod tests {
                 ("email", email), ("page_views", page_views), ("budget", budget),
             ]);
             compare(&host, &rules, &schema, &values);
+        }
+
+        #[test]
+        fn random_programs_agree_with_rhai(
+            seed in any::<u64>(),
+            a in number_value(), b in number_value(), s in text_value(), t in text_value(),
+        ) {
+            let mut program = Program(seed | 1);
+            let (value, test) = match program.next(3) {
+                0 => (program.number(4), program.boolean(3)),
+                1 => (program.text(4), program.boolean(3)),
+                _ => (program.boolean(4), program.boolean(3)),
+            };
+            let source = format!(
+                "fn r(lead) {{ let v = {value}; if {test} {{ return #{{ points: 1, reason: `${{v}}` }}; }} v }}"
+            );
+            let mut host = ScriptHost::new(Limits::default());
+            // Rhai refuses some programs when it folds their constants (`-"a"`):
+            // nothing to compare.
+            let Ok(rules) = host.compile_file(Path::new("r.rhai"), &source) else {
+                return Ok(());
+            };
+            let mut schema = Schema::default();
+            host.resolve_reads(&mut schema);
+            let values = lead(&mut schema, &[("a", a), ("b", b), ("s", s), ("t", t)]);
+            let native = host.rule_natives[rules[0].number].as_ref();
+            prop_assert!(native.is_some(), "not translated: {}", source);
+            if let Some(Ok(fast)) = native.map(|n| n.run_rule(&values, Date::UNIX_EPOCH)) {
+                let map = lead_to_dynamic(None, &schema, &values, host.view());
+                let slow = host.call_rule(&rules[0], &map, Date::UNIX_EPOCH);
+                prop_assert_eq!(Ok(fast), slow, "{} on {:?}", source, values);
+            }
         }
 
         #[test]
