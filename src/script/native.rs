@@ -56,6 +56,8 @@ type Block = Box<[Stmt]>;
 enum Stmt {
     /// `let name = value;`
     Let(usize, Expr),
+    /// `name = value;`, or `name += value;` and the like with the operator.
+    Assign(usize, Option<Op>, Expr),
     /// `if cond { } else { }`: an `if` without `else` has an empty branch.
     If(Box<(Expr, Block, Block)>),
     /// `for name in array { }`
@@ -84,7 +86,9 @@ enum Expr {
     Binary(Op, Box<(Expr, Expr)>),
     And(Box<[Expr]>),
     Or(Box<[Expr]>),
-    /// `receiver.method(args)`.
+    /// `a ?? b`: the first value that is not `()`.
+    Coalesce(Box<[Expr]>),
+    /// `receiver.method(args)`; `item in container` is `container.contains(item)`.
     Method(Method, Box<Expr>, Box<[Expr]>),
     /// `days_since(date)`, `is_blank(text)`, `as_of()`.
     Helper(Helper, Box<[Expr]>),
@@ -126,6 +130,7 @@ enum Method {
     SubString,
     ToInt,
     ToFloat,
+    Abs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,8 +196,9 @@ const NODES_PER_OPERATION: u64 = 4;
 /// Translating a function: names in scope, and what it reads.
 struct Compiler<'p> {
     param: &'p str,
-    /// Variables in scope, innermost last: name and local slot.
-    scope: Vec<(String, usize)>,
+    /// Variables in scope, innermost last: name, local slot, and whether it is a
+    /// constant (which Rhai does not let a script assign to).
+    scope: Vec<(String, usize, bool)>,
     locals: usize,
     fields: Vec<String>,
     /// Names of the file's own functions: a call to one of these, even one named like
@@ -334,8 +340,28 @@ impl Compiler<'_> {
             RhaiStmt::Var(var, flags, _) if flags.is_empty() || *flags == ASTFlags::CONSTANT => {
                 let (name, value, _) = &**var;
                 let value = self.expr(value)?;
-                let slot = self.declare(name.as_str());
+                let slot = self.declare(name.as_str(), flags.contains(ASTFlags::CONSTANT));
                 Stmt::Let(slot, value)
+            }
+            RhaiStmt::Assignment(assignment) => {
+                let (how, target) = &**assignment;
+                let RhaiExpr::Variable(var, ..) = &target.lhs else {
+                    return None;
+                };
+                if !var.2.is_empty() {
+                    return None;
+                }
+                let name = var.1.as_str();
+                let (_, slot, constant) = self.scope.iter().rev().find(|(n, ..)| n == name)?;
+                if *constant {
+                    return None;
+                }
+                let slot = *slot;
+                let op = match how.get_op_assignment_info() {
+                    None => None,
+                    Some((.., op_syntax)) => Some(arithmetic_operator(op_syntax)?),
+                };
+                Stmt::Assign(slot, op, self.expr(&target.rhs)?)
             }
             RhaiStmt::If(flow, _) => {
                 let cond = self.expr(&flow.expr)?;
@@ -350,7 +376,7 @@ impl Compiler<'_> {
                 }
                 let items = self.expr(&flow.expr)?;
                 let depth = self.scope.len();
-                let slot = self.declare(name.as_str());
+                let slot = self.declare(name.as_str(), false);
                 let body = self.block(&flow.body);
                 self.scope.truncate(depth);
                 Stmt::For(slot, Box::new((items, body?)))
@@ -363,10 +389,10 @@ impl Compiler<'_> {
         })
     }
 
-    fn declare(&mut self, name: &str) -> usize {
+    fn declare(&mut self, name: &str, constant: bool) -> usize {
         let slot = self.locals;
         self.locals += 1;
-        self.scope.push((name.to_string(), slot));
+        self.scope.push((name.to_string(), slot, constant));
         slot
     }
 
@@ -398,7 +424,7 @@ impl Compiler<'_> {
                     return None;
                 }
                 let name = var.1.as_str();
-                let (_, slot) = self.scope.iter().rev().find(|(n, _)| n == name)?;
+                let (_, slot, _) = self.scope.iter().rev().find(|(n, ..)| n == name)?;
                 Expr::Local(*slot)
             }
             RhaiExpr::Stmt(block) => Expr::Block(self.block(block)?),
@@ -408,6 +434,9 @@ impl Compiler<'_> {
             }
             RhaiExpr::Or(parts, _) => {
                 Expr::Or(parts.iter().map(|p| self.expr(p)).collect::<Option<_>>()?)
+            }
+            RhaiExpr::Coalesce(parts, _) => {
+                Expr::Coalesce(parts.iter().map(|p| self.expr(p)).collect::<Option<_>>()?)
             }
             RhaiExpr::Dot(chain, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
                 self.dot(&chain.lhs, &chain.rhs)?
@@ -428,7 +457,7 @@ impl Compiler<'_> {
 
     /// True when `name` is the lead parameter and no variable hides it.
     fn is_lead(&self, name: &str) -> bool {
-        name == self.param && !self.scope.iter().any(|(n, _)| n == name)
+        name == self.param && !self.scope.iter().any(|(n, ..)| n == name)
     }
 
     fn field(&mut self, name: &str) -> Expr {
@@ -500,6 +529,7 @@ impl Compiler<'_> {
             "sub_string" => (Method::SubString, 1),
             "to_int" => (Method::ToInt, 0),
             "to_float" => (Method::ToFloat, 0),
+            "abs" => (Method::Abs, 0),
             _ => return None,
         };
         if call.args.len() != arity {
@@ -542,6 +572,16 @@ impl Compiler<'_> {
                 _ => None,
             };
         }
+        if name == "contains" && args.len() == 2 {
+            // `item in container`, as Rhai writes it.
+            let container = args.next()?;
+            let item = args.next()?;
+            return Some(Expr::Method(
+                Method::Contains,
+                Box::new(container),
+                Box::new([item]),
+            ));
+        }
         let helper = match (name, args.len()) {
             ("as_of", 0) => Helper::AsOf,
             ("days_since", 1) => Helper::DaysSince,
@@ -557,6 +597,11 @@ fn is_operator(name: &str) -> bool {
         name,
         "==" | "!=" | "<" | "<=" | ">" | ">=" | "+" | "-" | "*" | "/" | "%" | "!"
     )
+}
+
+/// The operator of a compound assignment (`+=` is `+`): arithmetic only.
+fn arithmetic_operator(name: &str) -> Option<Op> {
+    operator(name).filter(|op| matches!(op, Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Rem))
 }
 
 fn operator(name: &str) -> Option<Op> {
@@ -635,7 +680,9 @@ fn most_nodes(block: &[Stmt]) -> u64 {
 
 fn stmt_nodes(stmt: &Stmt) -> u64 {
     1 + match stmt {
-        Stmt::Let(_, e) | Stmt::Expr(e) | Stmt::Return(Some(e)) => expr_nodes(e),
+        Stmt::Let(_, e) | Stmt::Assign(_, _, e) | Stmt::Expr(e) | Stmt::Return(Some(e)) => {
+            expr_nodes(e)
+        }
         Stmt::If(parts) => {
             let (cond, then, otherwise) = &**parts;
             expr_nodes(cond)
@@ -670,6 +717,7 @@ fn expr_nodes(expr: &Expr) -> u64 {
         Expr::Binary(_, pair) => expr_nodes(&pair.0).saturating_add(expr_nodes(&pair.1)),
         Expr::And(items)
         | Expr::Or(items)
+        | Expr::Coalesce(items)
         | Expr::Interpolated(items)
         | Expr::Array(items)
         | Expr::Helper(_, items) => sum(items),
@@ -702,6 +750,18 @@ impl<'a> Run<'a, '_, '_> {
                 Stmt::Expr(e) => self.expr(e)?,
                 Stmt::Let(slot, e) => {
                     let value = self.expr(e)?;
+                    self.set(*slot, value)?;
+                    Val::Unit
+                }
+                Stmt::Assign(slot, op, e) => {
+                    let value = self.expr(e)?;
+                    let value = match op {
+                        None => value,
+                        Some(op) => {
+                            let old = self.locals.get(*slot).ok_or(Bail)?.clone();
+                            self.arithmetic(*op, old, value)?
+                        }
+                    };
                     self.set(*slot, value)?;
                     Val::Unit
                 }
@@ -799,6 +859,16 @@ impl<'a> Run<'a, '_, '_> {
                     }
                 }
                 Val::Bool(false)
+            }
+            Expr::Coalesce(parts) => {
+                let mut value = Val::Unit;
+                for part in parts.iter() {
+                    value = self.expr(part)?;
+                    if !matches!(value, Val::Unit) {
+                        break;
+                    }
+                }
+                value
             }
             Expr::Method(method, receiver, args) => {
                 let receiver = self.expr(receiver)?;
@@ -1001,8 +1071,15 @@ impl<'a> Run<'a, '_, '_> {
         receiver: Val<'a>,
         arg: Option<Val<'a>>,
     ) -> Result<Val<'a>, Bail> {
+        if let Val::Array(_) | Val::Texts(_) = receiver {
+            return match (method, arg) {
+                (Method::Contains, Some(item)) => self.array_contains(&receiver, item),
+                _ => Err(Bail),
+            };
+        }
         if let Val::Float(x) = receiver {
             return match method {
+                Method::Abs => Ok(Val::Float(x.abs())),
                 // Rhai's range check: values beyond i64 are an overflow error.
                 Method::ToInt if x >= i64::MIN as f64 && x <= i64::MAX as f64 => {
                     Ok(Val::Int(x.trunc() as i64))
@@ -1013,6 +1090,7 @@ impl<'a> Run<'a, '_, '_> {
         }
         if let Val::Int(n) = receiver {
             return match method {
+                Method::Abs => n.checked_abs().map(Val::Int).ok_or(Bail),
                 Method::ToInt => Ok(Val::Int(n)),
                 Method::ToFloat => Ok(Val::Float(n as f64)),
                 _ => Err(Bail),
@@ -1070,8 +1148,34 @@ impl<'a> Run<'a, '_, '_> {
                     }
                 }
             }
-            Method::ToInt | Method::ToFloat => return Err(Bail),
+            Method::ToInt | Method::ToFloat | Method::Abs => return Err(Bail),
         })
+    }
+
+    /// `item in array`: whether any item is `==` to it, as Rhai compares.
+    fn array_contains(&self, array: &Val<'a>, item: Val<'a>) -> Result<Val<'a>, Bail> {
+        let equal = |candidate: Val<'a>| {
+            self.binary(Op::Eq, candidate, item.clone())
+                .map(|v| matches!(v, Val::Bool(true)))
+        };
+        match array {
+            Val::Array(items) => {
+                for candidate in items.iter() {
+                    if equal(candidate.clone())? {
+                        return Ok(Val::Bool(true));
+                    }
+                }
+            }
+            Val::Texts(items) => {
+                for candidate in items.iter() {
+                    if equal(Val::Str(Text::Borrowed(candidate)))? {
+                        return Ok(Val::Bool(true));
+                    }
+                }
+            }
+            _ => return Err(Bail),
+        }
+        Ok(Val::Bool(false))
     }
 
     fn helper(&self, helper: Helper, arg: Option<Val<'a>>) -> Result<Val<'a>, Bail> {
@@ -1292,9 +1396,16 @@ mod tests {
                 4 => format!(
                     "({}).{}()",
                     self.number(d),
-                    self.pick(&["to_int", "to_float"])
+                    self.pick(&["to_int", "to_float", "abs"])
                 ),
-                5 => format!("days_since({})", self.text(d)),
+                5 => match self.next(2) {
+                    0 => format!("days_since({})", self.text(d)),
+                    _ => format!(
+                        "({} ?? {})",
+                        self.pick(&["lead.a", "lead.b", "()"]),
+                        self.number(d)
+                    ),
+                },
                 _ => format!(
                     "(if {} {{ {} }} else {{ {} }})",
                     self.boolean(d),
@@ -1349,7 +1460,7 @@ mod tests {
             }
             let d = depth - 1;
             let compare = ["==", "!=", "<", "<=", ">", ">="];
-            match self.next(7) {
+            match self.next(8) {
                 0 => format!(
                     "({} {} {})",
                     self.number(d),
@@ -1381,6 +1492,15 @@ mod tests {
                     self.pick(&["contains", "starts_with", "ends_with"]),
                     self.text(d)
                 ),
+                6 => match self.next(3) {
+                    0 => format!("({} in {})", self.text(d), self.text(d)),
+                    1 => format!("({} in [\"a\", \"@\", {}])", self.text(d), self.text(d)),
+                    _ => format!(
+                        "({} in [1, 2.5, \"a\", {}])",
+                        self.number(d),
+                        self.number(d)
+                    ),
+                },
                 _ => format!("is_blank({})", self.text(d)),
             }
         }
