@@ -1,0 +1,545 @@
+//! Evaluating the subset's tree on one lead, as Rhai would; [`Bail`] wherever Rhai
+//! would fail or do something not reproduced here.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use super::{Bail, Expr, Flow, Helper, Method, NativeFn, Op, Stmt, Text, Val};
+use crate::date::Date;
+use crate::lead::Value;
+
+pub(super) const INLINE_LOCALS: usize = 8;
+
+/// One run of a function on one lead.
+pub(super) struct Run<'a, 'v, 'r> {
+    pub function: &'a NativeFn,
+    pub values: &'a [Option<Cow<'v, Value>>],
+    pub as_of: Date,
+    pub locals: &'r mut [Val<'a>],
+}
+
+impl<'a> Run<'a, '_, '_> {
+    pub fn block(&mut self, block: &'a [Stmt]) -> Result<Flow<'a>, Bail> {
+        let mut last = Val::Unit;
+        for stmt in block {
+            last = match stmt {
+                Stmt::Nothing => Val::Unit,
+                Stmt::Expr(e) => self.expr(e)?,
+                Stmt::Let(slot, e) => {
+                    let value = self.expr(e)?;
+                    self.set(*slot, value)?;
+                    Val::Unit
+                }
+                Stmt::Assign(slot, op, e) => {
+                    let value = self.expr(e)?;
+                    let value = match op {
+                        None => value,
+                        Some(op) => {
+                            let old = self.locals.get(*slot).ok_or(Bail)?.clone();
+                            self.arithmetic(*op, old, value)?
+                        }
+                    };
+                    self.set(*slot, value)?;
+                    Val::Unit
+                }
+                Stmt::If(parts) => {
+                    let (cond, then, otherwise) = &**parts;
+                    let branch = match self.expr(cond)? {
+                        Val::Bool(true) => then,
+                        Val::Bool(false) => otherwise,
+                        _ => return Err(Bail),
+                    };
+                    match self.block(branch)? {
+                        Flow::Value(v) => v,
+                        done @ Flow::Return(_) => return Ok(done),
+                    }
+                }
+                Stmt::For(slot, parts) => {
+                    let (items, body) = &**parts;
+                    match self.expr(items)? {
+                        Val::Array(items) => {
+                            for item in items.iter() {
+                                self.set(*slot, item.clone())?;
+                                if let done @ Flow::Return(_) = self.block(body)? {
+                                    return Ok(done);
+                                }
+                            }
+                        }
+                        Val::Texts(items) => {
+                            for item in items {
+                                self.set(*slot, Val::Str(Text::Borrowed(item)))?;
+                                if let done @ Flow::Return(_) = self.block(body)? {
+                                    return Ok(done);
+                                }
+                            }
+                        }
+                        _ => return Err(Bail),
+                    }
+                    Val::Unit
+                }
+                Stmt::Return(value) => {
+                    let value = match value {
+                        Some(e) => self.expr(e)?,
+                        None => Val::Unit,
+                    };
+                    return Ok(Flow::Return(value));
+                }
+            };
+        }
+        Ok(Flow::Value(last))
+    }
+
+    fn set(&mut self, slot: usize, value: Val<'a>) -> Result<(), Bail> {
+        *self.locals.get_mut(slot).ok_or(Bail)? = value;
+        Ok(())
+    }
+
+    fn expr(&mut self, expr: &'a Expr) -> Result<Val<'a>, Bail> {
+        Ok(match expr {
+            Expr::Unit => Val::Unit,
+            Expr::Bool(b) => Val::Bool(*b),
+            Expr::Int(n) => Val::Int(*n),
+            Expr::Float(x) => Val::Float(*x),
+            Expr::Str(s) => Val::Str(Text::Borrowed(s)),
+            Expr::Local(slot) => self.locals.get(*slot).ok_or(Bail)?.clone(),
+            Expr::Field(index) => self.field(*index)?,
+            Expr::Not(e) => match self.expr(e)? {
+                Val::Bool(b) => Val::Bool(!b),
+                _ => return Err(Bail),
+            },
+            Expr::Neg(e) => match self.expr(e)? {
+                Val::Int(n) => Val::Int(n.checked_neg().ok_or(Bail)?),
+                Val::Float(x) => Val::Float(-x),
+                _ => return Err(Bail),
+            },
+            Expr::Binary(op, pair) => {
+                let lhs = self.expr(&pair.0)?;
+                let rhs = self.expr(&pair.1)?;
+                self.binary(*op, lhs, rhs)?
+            }
+            Expr::And(parts) => {
+                for part in parts.iter() {
+                    match self.expr(part)? {
+                        Val::Bool(true) => {}
+                        Val::Bool(false) => return Ok(Val::Bool(false)),
+                        _ => return Err(Bail),
+                    }
+                }
+                Val::Bool(true)
+            }
+            Expr::Or(parts) => {
+                for part in parts.iter() {
+                    match self.expr(part)? {
+                        Val::Bool(false) => {}
+                        Val::Bool(true) => return Ok(Val::Bool(true)),
+                        _ => return Err(Bail),
+                    }
+                }
+                Val::Bool(false)
+            }
+            Expr::Coalesce(parts) => {
+                let mut value = Val::Unit;
+                for part in parts.iter() {
+                    value = self.expr(part)?;
+                    if !matches!(value, Val::Unit) {
+                        break;
+                    }
+                }
+                value
+            }
+            Expr::Method(method, receiver, args) => {
+                let receiver = self.expr(receiver)?;
+                let arg = match args.first() {
+                    Some(a) => Some(self.expr(a)?),
+                    None => None,
+                };
+                self.method(*method, receiver, arg)?
+            }
+            Expr::Helper(helper, args) => {
+                let arg = match args.first() {
+                    Some(a) => Some(self.expr(a)?),
+                    None => None,
+                };
+                self.helper(*helper, arg)?
+            }
+            Expr::Interpolated(parts) => {
+                let mut text = String::with_capacity(64);
+                for part in parts.iter() {
+                    match self.expr(part)? {
+                        Val::Str(s) => text.push_str(&s),
+                        Val::Int(n) => {
+                            let _ = write!(text, "{n}");
+                        }
+                        Val::Float(x) => {
+                            let _ = write!(text, "{}", rhai::FloatWrapper::new(x));
+                        }
+                        Val::Bool(b) => text.push_str(if b { "true" } else { "false" }),
+                        Val::Unit => {}
+                        _ => return Err(Bail),
+                    }
+                }
+                self.made(text)?
+            }
+            Expr::Texts(items) => self.check_data(Val::Texts(items))?,
+            Expr::Array(items) => {
+                let items = items
+                    .iter()
+                    .map(|i| self.expr(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.check_data(Val::Array(Rc::new(items)))?
+            }
+            Expr::Map(entries) => {
+                let entries = entries
+                    .iter()
+                    .map(|(key, e)| Ok((&**key, self.expr(e)?)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.check_data(Val::Map(Rc::new(entries)))?
+            }
+            Expr::Block(block) => match self.block(block)? {
+                Flow::Value(v) => v,
+                // A `return` inside a block used as a value ends the whole function:
+                // rare enough to leave to Rhai.
+                Flow::Return(_) => return Err(Bail),
+            },
+        })
+    }
+
+    /// A field's value as the Rhai view of the lead holds it: missing and null are `()`.
+    fn field(&self, index: usize) -> Result<Val<'a>, Bail> {
+        let slot = *self.function.slots.get(index).ok_or(Bail)?;
+        let values: &'a [Option<Cow<'_, Value>>] = self.values;
+        let value = match values.get(slot).and_then(|v| v.as_deref()) {
+            None | Some(Value::Null) => return Ok(Val::Unit),
+            Some(value) => value,
+        };
+        Ok(match value {
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Int(n) => Val::Int(*n),
+            Value::Float(x) => Val::Float(*x),
+            Value::Text(s) => {
+                self.check_size(s.len())?;
+                Val::Str(Text::Borrowed(s))
+            }
+            _ => return Err(Bail),
+        })
+    }
+
+    fn check_size(&self, len: usize) -> Result<(), Bail> {
+        let limit = self.function.limits.max_string_size;
+        if limit > 0 && len > limit {
+            Err(Bail)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Rhai's check on an array or map it builds: the items and entries inside it, and
+    /// the bytes of all its text, each within its limit.
+    fn check_data(&self, value: Val<'a>) -> Result<Val<'a>, Bail> {
+        let (items, entries, bytes) = data_size(&value);
+        // At the limit already counts as over: Rhai's checks differ by one from place to
+        // place, and leaving a run to Rhai is always safe.
+        let over = |size: usize, limit: usize| limit > 0 && size >= limit;
+        let limits = &self.function.limits;
+        if over(items, limits.max_array_size)
+            || over(entries, limits.max_map_size)
+            || over(bytes, limits.max_string_size)
+        {
+            return Err(Bail);
+        }
+        Ok(value)
+    }
+
+    fn made(&self, text: String) -> Result<Val<'a>, Bail> {
+        self.check_size(text.len())?;
+        Ok(Val::Str(Text::Made(Rc::new(text))))
+    }
+
+    fn binary(&self, op: Op, lhs: Val<'a>, rhs: Val<'a>) -> Result<Val<'a>, Bail> {
+        use std::cmp::Ordering;
+        // Rhai compares infinities and NaN in ways of its own (infinity is not above 10):
+        // left to it.
+        if [&lhs, &rhs]
+            .iter()
+            .any(|v| matches!(v, Val::Float(x) if !x.is_finite()))
+        {
+            return Err(Bail);
+        }
+        let order = match (&lhs, &rhs) {
+            (Val::Int(a), Val::Int(b)) => Some(a.cmp(b)),
+            (Val::Float(a), Val::Float(b)) => Some(tolerant_order(*a, *b)),
+            (Val::Int(a), Val::Float(b)) => Some(tolerant_order(*a as f64, *b)),
+            (Val::Float(a), Val::Int(b)) => Some(tolerant_order(*a, *b as f64)),
+            (Val::Str(a), Val::Str(b)) => Some((**a).cmp(&**b)),
+            _ => None,
+        };
+        let compare = |wanted: fn(Ordering) -> bool| -> Result<Val<'a>, Bail> {
+            match order {
+                Some(o) => Ok(Val::Bool(wanted(o))),
+                None if same_kind(&lhs, &rhs) => Err(Bail),
+                // Values of different types are never equal, and never order.
+                None => Ok(Val::Bool(false)),
+            }
+        };
+        match op {
+            Op::Eq | Op::Ne => {
+                let equal = match (&lhs, &rhs) {
+                    (Val::Unit, Val::Unit) => true,
+                    (Val::Bool(a), Val::Bool(b)) => a == b,
+                    _ if order.is_some() => order == Some(Ordering::Equal),
+                    _ if same_kind(&lhs, &rhs) => return Err(Bail),
+                    _ => false,
+                };
+                Ok(Val::Bool(equal == (op == Op::Eq)))
+            }
+            Op::Lt => compare(Ordering::is_lt),
+            Op::Le => compare(Ordering::is_le),
+            Op::Gt => compare(Ordering::is_gt),
+            Op::Ge => compare(Ordering::is_ge),
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Rem => self.arithmetic(op, lhs, rhs),
+        }
+    }
+
+    fn arithmetic(&self, op: Op, lhs: Val<'a>, rhs: Val<'a>) -> Result<Val<'a>, Bail> {
+        match (lhs, rhs) {
+            (Val::Int(a), Val::Int(b)) => {
+                let n = match op {
+                    Op::Add => a.checked_add(b),
+                    Op::Sub => a.checked_sub(b),
+                    Op::Mul => a.checked_mul(b),
+                    Op::Div => a.checked_div(b),
+                    Op::Rem => a.checked_rem(b),
+                    _ => None,
+                };
+                n.map(Val::Int).ok_or(Bail)
+            }
+            (Val::Str(a), Val::Str(b)) if op == Op::Add => {
+                let mut text = String::with_capacity(a.len() + b.len());
+                text.push_str(&a);
+                text.push_str(&b);
+                self.made(text)
+            }
+            (a, b) => {
+                let (Some(a), Some(b)) = (as_float(&a), as_float(&b)) else {
+                    return Err(Bail);
+                };
+                if matches!(op, Op::Div | Op::Rem) && b == 0.0 {
+                    return Err(Bail);
+                }
+                let x = match op {
+                    Op::Add => a + b,
+                    Op::Sub => a - b,
+                    Op::Mul => a * b,
+                    Op::Div => a / b,
+                    _ => a % b,
+                };
+                if x.is_finite() {
+                    Ok(Val::Float(x))
+                } else {
+                    Err(Bail)
+                }
+            }
+        }
+    }
+
+    fn method(
+        &self,
+        method: Method,
+        receiver: Val<'a>,
+        arg: Option<Val<'a>>,
+    ) -> Result<Val<'a>, Bail> {
+        if let Val::Array(_) | Val::Texts(_) = receiver {
+            return match (method, arg) {
+                (Method::Contains, Some(item)) => self.array_contains(&receiver, item),
+                _ => Err(Bail),
+            };
+        }
+        if let Val::Float(x) = receiver {
+            return match method {
+                Method::Abs => Ok(Val::Float(x.abs())),
+                // Rhai's range check: values beyond i64 are an overflow error.
+                Method::ToInt if x >= i64::MIN as f64 && x <= i64::MAX as f64 => {
+                    Ok(Val::Int(x.trunc() as i64))
+                }
+                Method::ToFloat => Ok(Val::Float(x)),
+                _ => Err(Bail),
+            };
+        }
+        if let Val::Int(n) = receiver {
+            return match method {
+                Method::Abs => n.checked_abs().map(Val::Int).ok_or(Bail),
+                Method::ToInt => Ok(Val::Int(n)),
+                Method::ToFloat => Ok(Val::Float(n as f64)),
+                _ => Err(Bail),
+            };
+        }
+        let Val::Str(text) = receiver else {
+            return Err(Bail);
+        };
+        let text_arg = || match &arg {
+            Some(Val::Str(s)) => Ok(&**s),
+            _ => Err(Bail),
+        };
+        Ok(match method {
+            // Text without capitals is its own lower case: no copy (Rhai's result is
+            // the same text).
+            Method::ToLower if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Val::Str(text)
+            }
+            Method::ToLower => self.made(text.to_lowercase())?,
+            Method::ToUpper => self.made(text.to_uppercase())?,
+            Method::Len => Val::Int(i64::try_from(char_count(&text)).map_err(|_| Bail)?),
+            Method::IsEmpty => Val::Bool(text.is_empty()),
+            Method::Contains => Val::Bool(text.contains(text_arg()?)),
+            Method::StartsWith => Val::Bool(text.starts_with(text_arg()?)),
+            Method::EndsWith => Val::Bool(text.ends_with(text_arg()?)),
+            Method::IndexOf => {
+                let needle = text_arg()?;
+                Val::Int(match text.find(needle) {
+                    // Nothing is found in empty text, not even empty text.
+                    Some(_) if text.is_empty() => -1,
+                    Some(at) => i64::try_from(char_count(&text[..at])).map_err(|_| Bail)?,
+                    None => -1,
+                })
+            }
+            Method::SubString => {
+                let Some(Val::Int(start)) = arg else {
+                    return Err(Bail);
+                };
+                let count = i64::try_from(char_count(&text)).map_err(|_| Bail)?;
+                // A start below 0 counts from the end.
+                let from = if start < 0 {
+                    count.saturating_add(start).max(0)
+                } else {
+                    start
+                };
+                if from >= count {
+                    Val::Str(Text::Borrowed(""))
+                } else {
+                    let skip = usize::try_from(from).map_err(|_| Bail)?;
+                    let at = byte_offset(&text, skip);
+                    match text {
+                        // Borrowed text is cut where it lies.
+                        Text::Borrowed(whole) => Val::Str(Text::Borrowed(&whole[at..])),
+                        Text::Made(whole) => self.made(whole[at..].to_string())?,
+                    }
+                }
+            }
+            Method::ToInt | Method::ToFloat | Method::Abs => return Err(Bail),
+        })
+    }
+
+    /// `item in array`: whether any item is `==` to it, as Rhai compares.
+    fn array_contains(&self, array: &Val<'a>, item: Val<'a>) -> Result<Val<'a>, Bail> {
+        let equal = |candidate: Val<'a>| {
+            self.binary(Op::Eq, candidate, item.clone())
+                .map(|v| matches!(v, Val::Bool(true)))
+        };
+        match array {
+            Val::Array(items) => {
+                for candidate in items.iter() {
+                    if equal(candidate.clone())? {
+                        return Ok(Val::Bool(true));
+                    }
+                }
+            }
+            Val::Texts(items) => {
+                for candidate in items.iter() {
+                    if equal(Val::Str(Text::Borrowed(candidate)))? {
+                        return Ok(Val::Bool(true));
+                    }
+                }
+            }
+            _ => return Err(Bail),
+        }
+        Ok(Val::Bool(false))
+    }
+
+    fn helper(&self, helper: Helper, arg: Option<Val<'a>>) -> Result<Val<'a>, Bail> {
+        Ok(match (helper, arg) {
+            (Helper::AsOf, None) => self.made(self.as_of.to_string())?,
+            (Helper::DaysSince, Some(Val::Str(date))) => match Date::parse(&date) {
+                Some(then) => Val::Int(self.as_of.days_since(then)),
+                None => Val::Unit,
+            },
+            (Helper::DaysSince, Some(Val::Unit)) => Val::Unit,
+            (Helper::IsBlank, Some(Val::Str(text))) => Val::Bool(text.trim().is_empty()),
+            (Helper::IsBlank, Some(Val::Unit)) => Val::Bool(true),
+            _ => return Err(Bail),
+        })
+    }
+}
+
+/// How Rhai orders two numbers when one is a float: equal when they differ by at most
+/// one machine epsilon relative to the larger magnitude (absolute when either is 0), so
+/// `0.1 + 0.2 == 0.3`. Both are finite here.
+fn tolerant_order(x: f64, y: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let scale = if x * y == 0.0 {
+        1.0
+    } else {
+        x.abs().max(y.abs())
+    };
+    let difference = (x - y) / scale;
+    if difference > f64::EPSILON {
+        Ordering::Greater
+    } else if difference < -f64::EPSILON {
+        Ordering::Less
+    } else {
+        Ordering::Equal
+    }
+}
+
+/// Items of arrays, entries of maps and bytes of text in a value, nested ones included.
+fn data_size(value: &Val<'_>) -> (usize, usize, usize) {
+    let add =
+        |a: (usize, usize, usize), b: (usize, usize, usize)| (a.0 + b.0, a.1 + b.1, a.2 + b.2);
+    match value {
+        Val::Str(s) => (0, 0, s.len()),
+        Val::Array(items) => items.iter().map(data_size).fold((items.len(), 0, 0), add),
+        Val::Texts(items) => (items.len(), 0, items.iter().map(|s| s.len()).sum()),
+        Val::Map(entries) => entries
+            .iter()
+            .map(|(_, v)| data_size(v))
+            .fold((0, entries.len(), 0), add),
+        Val::Unit | Val::Bool(_) | Val::Int(_) | Val::Float(_) => (0, 0, 0),
+    }
+}
+
+/// Characters in text (Rhai counts characters, not bytes).
+fn char_count(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    }
+}
+
+/// Where the character numbered `chars` starts, in bytes (the end when there are fewer).
+fn byte_offset(text: &str, chars: usize) -> usize {
+    if text.is_ascii() {
+        chars.min(text.len())
+    } else {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(at, _)| at)
+    }
+}
+
+fn as_float(value: &Val<'_>) -> Option<f64> {
+    match value {
+        Val::Int(n) => Some(*n as f64),
+        Val::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// True when both values are of a kind whose comparison Rhai decides by itself (two
+/// arrays, two maps, a float that is not a number): left to Rhai.
+fn same_kind(lhs: &Val<'_>, rhs: &Val<'_>) -> bool {
+    let array = |v: &Val<'_>| matches!(v, Val::Array(_) | Val::Texts(_));
+    std::mem::discriminant(lhs) == std::mem::discriminant(rhs)
+        || (as_float(lhs).is_some() && as_float(rhs).is_some())
+        || (array(lhs) && array(rhs))
+}
