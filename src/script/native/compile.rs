@@ -6,9 +6,9 @@ use rhai::{AST, ASTFlags, Dynamic, Expr as RhaiExpr, FnCallExpr, Stmt as RhaiStm
 use super::{Block, Expr, Helper, Method, Op, Stmt};
 use crate::script::Limits;
 
-/// Upper bound on the statements and expressions one run may evaluate before Rhai's
-/// own count of operations could come near `max_operations`: Rhai counts about one
-/// operation per node, so four nodes to one leaves a wide margin.
+/// Operations Rhai may count per statement or expression: about one, so a function is
+/// translated only when four per node, over the most nodes a run can evaluate, stay
+/// within `max_operations` (a wide margin: the translation never meets that limit).
 const NODES_PER_OPERATION: u64 = 4;
 
 /// Translating a function: names in scope, and what it reads.

@@ -7,17 +7,17 @@
 //! Rhai in it (about two thirds of the instructions per lead on
 //! `benches/models/heavy`).
 //!
-//! [`NativeFn::compile`] (`compile.rs`) translates a function whose every statement and expression is
-//! in a small, closed subset (listed on [`Expr`] and [`Stmt`]) into a tree of its own,
-//! with variables and fields resolved to indexes and methods to an enum; anything
-//! outside the subset leaves the function to Rhai. [`NativeFn::run_rule`] (`run.rs`)
-//! evaluates it on the lead's values where they lie.
+//! [`NativeFn::compile`] (`compile.rs`) translates a function whose every statement and
+//! expression is in a small, closed subset (listed on [`Expr`] and [`Stmt`]) into a tree
+//! of its own, with variables and fields resolved to indexes and methods to an enum;
+//! anything outside the subset leaves the function to Rhai. [`NativeFn::run_rule`]
+//! (`run.rs`) evaluates it on the lead's values where they lie.
 //!
 //! The subset only ever gives what Rhai would. Wherever Rhai would fail or do something
 //! not reproduced here (an overflow, a method on a type it does not handle, a sandbox
 //! limit in reach), the run stops with [`Bail`] and the caller runs the function in
-//! Rhai, which gives the result or the error, worded as always. A test runs both over
-//! the same scripts and leads (`native_runs_agree_with_rhai`).
+//! Rhai, which gives the result or the error, worded as always. The tests (`tests.rs`)
+//! run both over the same scripts, random programs and leads.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -185,6 +185,7 @@ impl std::ops::Deref for Text<'_> {
         }
     }
 }
+
 /// Where a block's run ended: at its end with its value, or at a `return`.
 enum Flow<'a> {
     Value(Val<'a>),

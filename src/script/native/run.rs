@@ -9,6 +9,7 @@ use super::{Bail, Expr, Flow, Helper, Method, NativeFn, Op, Stmt, Text, Val};
 use crate::date::Date;
 use crate::lead::Value;
 
+/// Variables a run keeps on the stack; a function with more has them on the heap.
 pub(super) const INLINE_LOCALS: usize = 8;
 
 /// One run of a function on one lead.
