@@ -14,6 +14,10 @@ use crate::rules::{Rule, RuleKind, Rules};
 use crate::stage::Facts;
 use crate::verdict::{Decayed, Match, RuleFailure, Scores, Verdict};
 
+/// Matches, dimension points and signals a verdict makes room for at once: more than
+/// most leads need, so their vectors are allocated once, not grown.
+const MATCHES_ROOM: usize = 8;
+
 /// Scores leads against loaded [`Rules`]. Cheap to clone (the rules sit behind an
 /// `Arc`), `Send + Sync`: one per pipeline, shared by every thread.
 ///
@@ -245,9 +249,15 @@ impl Scorer {
             })
             .collect();
         let settings = &rules.settings;
-        let mut matched = Vec::new();
+        // Room for the matches of a typical lead at once, instead of growing 1, 4, 8.
+        let room = rules.rules.len().min(MATCHES_ROOM);
+        let mut matched = Vec::with_capacity(room);
         // (dimension, points) of matched rules; stays empty without dimensions.
-        let mut dimension_points = Vec::new();
+        let mut dimension_points = Vec::with_capacity(if settings.dimensions.is_empty() {
+            0
+        } else {
+            room
+        });
         for rule in &rules.rules {
             match evaluate(rule, rules, &env) {
                 Outcome::Matched(m, dimension) => {
@@ -279,7 +289,7 @@ impl Scorer {
                 .cloned()
         });
         // Sorted and unique as they go in: only the first of equal names is cloned.
-        let mut signals: Vec<Arc<str>> = Vec::new();
+        let mut signals: Vec<Arc<str>> = Vec::with_capacity(MATCHES_ROOM);
         for signal in matched.iter().flat_map(|m| &m.signals) {
             if let Err(at) = signals.binary_search(signal) {
                 signals.insert(at, Arc::clone(signal));
