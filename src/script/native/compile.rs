@@ -276,7 +276,10 @@ impl Compiler<'_> {
             "abs" => (Method::Abs, 0),
             _ => return None,
         };
-        if call.args.len() != arity {
+        // `sub_string(start)` and `sub_string(start, length)`.
+        let arity_fits =
+            call.args.len() == arity || (method == Method::SubString && call.args.len() == 2);
+        if !arity_fits {
             return None;
         }
         let args = call

@@ -155,7 +155,12 @@ impl<'a> Run<'a, '_, '_> {
                     Some(a) => Some(self.expr(a)?),
                     None => None,
                 };
-                self.method(*method, receiver, arg)?
+                if let (Method::SubString, Some(length)) = (method, args.get(1)) {
+                    let length = self.expr(length)?;
+                    self.sub_string(receiver, arg, Some(length))?
+                } else {
+                    self.method(*method, receiver, arg)?
+                }
             }
             Expr::Helper(helper, args) => {
                 let arg = match args.first() {
@@ -404,30 +409,50 @@ impl<'a> Run<'a, '_, '_> {
                     None => -1,
                 })
             }
-            Method::SubString => {
-                let Some(Val::Int(start)) = arg else {
-                    return Err(Bail);
-                };
-                let count = i64::try_from(char_count(&text)).map_err(|_| Bail)?;
-                // A start below 0 counts from the end.
-                let from = if start < 0 {
-                    count.saturating_add(start).max(0)
-                } else {
-                    start
-                };
-                if from >= count {
-                    Val::Str(Text::Borrowed(""))
-                } else {
-                    let skip = usize::try_from(from).map_err(|_| Bail)?;
-                    let at = byte_offset(&text, skip);
-                    match text {
-                        // Borrowed text is cut where it lies.
-                        Text::Borrowed(whole) => Val::Str(Text::Borrowed(&whole[at..])),
-                        Text::Made(whole) => self.made(whole[at..].to_string())?,
-                    }
-                }
-            }
+            Method::SubString => self.sub_string(Val::Str(text), arg, None)?,
             Method::ToInt | Method::ToFloat | Method::Abs => return Err(Bail),
+        })
+    }
+
+    /// `text.sub_string(start)` and `text.sub_string(start, length)`, in characters: a
+    /// start below 0 counts from the end, and what lies beyond the text is left out.
+    fn sub_string(
+        &self,
+        text: Val<'a>,
+        start: Option<Val<'a>>,
+        length: Option<Val<'a>>,
+    ) -> Result<Val<'a>, Bail> {
+        let (Val::Str(text), Some(Val::Int(start))) = (text, start) else {
+            return Err(Bail);
+        };
+        let length = match length {
+            None => None,
+            Some(Val::Int(n)) => Some(n),
+            Some(_) => return Err(Bail),
+        };
+        let empty = Val::Str(Text::Borrowed(""));
+        if length.is_some_and(|n| n <= 0) {
+            return Ok(empty);
+        }
+        let count = i64::try_from(char_count(&text)).map_err(|_| Bail)?;
+        let from = if start < 0 {
+            count.saturating_add(start).max(0)
+        } else {
+            start
+        };
+        if from >= count {
+            return Ok(empty);
+        }
+        let to = match length {
+            Some(n) => from.saturating_add(n).min(count),
+            None => count,
+        };
+        let at = byte_offset(&text, usize::try_from(from).map_err(|_| Bail)?);
+        let end = at + byte_offset(&text[at..], usize::try_from(to - from).map_err(|_| Bail)?);
+        Ok(match text {
+            // Borrowed text is cut where it lies.
+            Text::Borrowed(whole) => Val::Str(Text::Borrowed(&whole[at..end])),
+            Text::Made(whole) => self.made(whole[at..end].to_string())?,
         })
     }
 

@@ -97,7 +97,15 @@ impl Program {
                 self.text(d),
                 self.pick(&["to_lower", "to_upper"])
             ),
-            1 => format!("({}).sub_string({})", self.text(d), self.number(d)),
+            1 => match self.next(2) {
+                0 => format!("({}).sub_string({})", self.text(d), self.number(d)),
+                _ => format!(
+                    "({}).sub_string({}, {})",
+                    self.text(d),
+                    self.number(d),
+                    self.number(d)
+                ),
+            },
             2 => format!("({} + {})", self.text(d), self.text(d)),
             3 => {
                 let inner = match self.next(3) {
