@@ -12,7 +12,7 @@
 //! batch.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,13 @@ const WINDOW_PER_WORKER: usize = 4;
 
 /// Longest a record waits for its batch to fill before it is sent anyway.
 const LINGER: Duration = Duration::from_millis(10);
+
+/// Room for each record's rendered output in the first batches: a short verdict.
+const FIRST_BYTES_PER_RECORD: usize = 512;
+
+/// At most this much room per record is set aside in advance (one odd batch of huge
+/// verdicts must not make every later batch hold megabytes it does not use).
+const MAX_BYTES_PER_RECORD: usize = 4096;
 
 /// What became of one input record.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,9 +223,15 @@ impl<'s> Pipeline<'s> {
         render: &R,
         sink: &mut S,
     ) -> io::Result<()> {
+        // The most bytes a record has rendered to, on average over a batch: later
+        // batches are allocated that much room at once, instead of doubling their
+        // buffer (and copying it) when verdicts run longer than a first guess.
+        let bytes_per_record = AtomicUsize::new(FIRST_BYTES_PER_RECORD);
         let score = |scorer: &Scorer, batch: Batch| -> RenderedBatch {
+            let records = batch.len().max(1);
+            let per_record = bytes_per_record.load(Ordering::Relaxed);
             let mut out = RenderedBatch {
-                bytes: Vec::with_capacity(batch.len() * 512),
+                bytes: Vec::with_capacity(records * per_record),
                 ..RenderedBatch::default()
             };
             batch.score_each(scorer, self.as_of, |outcome| match &outcome.result {
@@ -230,6 +243,9 @@ impl<'s> Pipeline<'s> {
                 }
                 Err(_) => out.rejected.push(outcome),
             });
+            // With some slack, so a batch a little above the average still fits.
+            let seen = out.bytes.len() / records + out.bytes.len() / records / 8;
+            bytes_per_record.fetch_max(seen.min(MAX_BYTES_PER_RECORD), Ordering::Relaxed);
             out
         };
         self.run_batches(reader, &score, &mut WholeBatch(sink))
