@@ -4,11 +4,10 @@
 
 use std::path::Path;
 
-use regex::RegexBuilder;
-
 use crate::date::Date;
 use crate::diagnostic::{Diagnostic, Span, did_you_mean};
 use crate::lead::{Schema, Slot, Value};
+use crate::rules::pattern::Pattern;
 use crate::rules::predicate::{Bound, Folded, Operand, Order, Place, Predicate, Test};
 use crate::rules::raw::{ConditionDoc, Op, Spanned};
 use crate::rules::yaml::{Node, NodeKind};
@@ -128,10 +127,7 @@ impl Compiler<'_> {
             Op::Between => self.between(operand),
             Op::Matches => {
                 let pattern = self.text(name, operand)?;
-                match RegexBuilder::new(&pattern)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                {
+                match Pattern::new(&pattern, REGEX_SIZE_LIMIT) {
                     Ok(re) => Some(Test::Matches(re)),
                     Err(e) => {
                         self.error(

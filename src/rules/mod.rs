@@ -3,6 +3,7 @@
 
 pub(crate) mod compile;
 mod dimensions;
+mod pattern;
 pub(crate) mod predicate;
 pub use predicate::ConditionTrace;
 pub(crate) mod raw;

@@ -5,10 +5,9 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::cmp::Ordering;
 
-use regex::Regex;
-
 use crate::date::Date;
 use crate::lead::{Lead, Schema, Slot, Value};
+use crate::rules::pattern::Pattern;
 use crate::script::{ExprId, ScriptHost};
 
 /// What a condition sees while it is tested: the lead by slot, the as-of date, and the
@@ -191,7 +190,7 @@ pub(crate) enum Test {
     NotIn(Vec<Operand>),
     Compare(Order, Bound),
     Between(Bound, Bound),
-    Matches(Regex),
+    Matches(Pattern),
     Text(Place, Folded),
     Exists(bool),
     Empty(bool),
@@ -404,7 +403,7 @@ mod tests {
         let gte = Test::Compare(Order::Gte, Bound::Number(10.0));
         assert!(!holds(&gte, Some(text("lots"))));
         assert!(!holds(&Test::Ne(Operand::Number(5.0)), Some(text("five"))));
-        let re = Test::Matches(Regex::new("1").unwrap());
+        let re = Test::Matches(Pattern::new("1", 1 << 20).unwrap());
         assert!(!holds(&re, Some(Value::Int(1))));
     }
 
