@@ -706,14 +706,8 @@ impl FieldType {
             return Ok(Cow::Owned(Value::Null));
         }
         let fits = match (self, value) {
-            (_, Value::Null) => true,
-            (FieldType::String, Value::Text(_)) => true,
-            (FieldType::Number, Value::Int(_) | Value::Float(_)) => true,
-            (FieldType::Integer, Value::Int(_)) => true,
-            (FieldType::Bool, Value::Bool(_)) => true,
             (FieldType::Date, Value::Text(s)) => Date::parse(s).is_some(),
-            (FieldType::List, Value::List(_)) => true,
-            _ => false,
+            _ => self.holds_as_is(value),
         };
         if fits {
             return Ok(Cow::Borrowed(value));
@@ -721,6 +715,21 @@ impl FieldType {
         self.convert(value)
             .map(Cow::Owned)
             .ok_or_else(|| format!("expected {}, found {}", self.described(), describe(value)))
+    }
+
+    /// Whether `value` is already of this type, as it stands: the common case,
+    /// decided without a call to [`FieldType::coerce`] (which agrees: it borrows it).
+    #[inline]
+    fn holds_as_is(self, value: &Value) -> bool {
+        matches!(
+            (self, value),
+            (_, Value::Null)
+                | (FieldType::String, Value::Text(_))
+                | (FieldType::Number, Value::Int(_) | Value::Float(_))
+                | (FieldType::Integer, Value::Int(_))
+                | (FieldType::Bool, Value::Bool(_))
+                | (FieldType::List, Value::List(_))
+        )
     }
 
     fn convert(self, value: &Value) -> Option<Value> {
@@ -819,7 +828,14 @@ pub(crate) struct Schema {
 #[derive(Debug, Clone, Default)]
 struct NameIndex {
     by_len: Vec<Vec<(Words, Box<str>, Slot)>>,
+    /// Which names map to which slots, as a number: a new one at every insert, so two
+    /// indexes with the same number (one cloned from the other) map alike. The JSON
+    /// scanner keys what it remembers of earlier records by it.
+    mapping: u64,
 }
+
+/// The last [`NameIndex::mapping`] handed out.
+static LAST_MAPPING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The first 24 bytes of a name as words, zero-padded.
 type Words = [u64; 3];
@@ -840,6 +856,7 @@ impl NameIndex {
     }
 
     fn insert(&mut self, name: &str, slot: Slot) {
+        self.mapping = LAST_MAPPING.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let len = name.len();
         if self.by_len.len() <= len {
             self.by_len.resize_with(len + 1, Vec::new);
@@ -978,6 +995,12 @@ impl Schema {
         self.index.get(name)
     }
 
+    /// A number for how names map to slots: equal for two schemas only when
+    /// [`Schema::lookup`] answers alike in both.
+    pub(crate) fn mapping(&self) -> u64 {
+        self.index.mapping
+    }
+
     /// The field at a slot.
     pub fn field(&self, slot: Slot) -> &SchemaField {
         &self.fields[slot]
@@ -1038,6 +1061,9 @@ impl Schema {
             let (Some(ty), Some(v)) = (field.ty, value.as_ref()) else {
                 continue;
             };
+            if ty.holds_as_is(v) {
+                continue;
+            }
             match ty.coerce(v) {
                 Ok(Cow::Borrowed(_)) => {}
                 Ok(Cow::Owned(c)) => *value = Some(Cow::Owned(c)),
@@ -1115,6 +1141,34 @@ mod tests {
         assert_eq!(text("1e3").as_f64(), Some(1000.0));
         for s in ["NaN", "inf", "-infinity", "", "12k", "1e999"] {
             assert_eq!(text(s).as_f64(), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn values_held_as_is_are_those_coerce_borrows() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(3),
+            Value::Float(2.5),
+            Value::Text("2026-11-27".into()),
+            Value::Text(" ".into()),
+            Value::Text("12".into()),
+            Value::List(vec![Value::Int(1)]),
+        ];
+        for ty in [
+            FieldType::String,
+            FieldType::Number,
+            FieldType::Integer,
+            FieldType::Bool,
+            FieldType::Date,
+            FieldType::List,
+        ] {
+            for v in &values {
+                if ty.holds_as_is(v) {
+                    assert!(matches!(ty.coerce(v), Ok(Cow::Borrowed(_))), "{ty:?} {v:?}");
+                }
+            }
         }
     }
 

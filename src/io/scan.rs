@@ -28,11 +28,13 @@ const MAX_DEPTH: u32 = 64;
 const MAX_DIGITS: usize = 18;
 
 /// Reads one JSON object into values by slot (`slots` of them; `lookup` maps a key to
-/// its slot). A key seen twice keeps its last value, as the serde path does. `None`
-/// when the text is outside the scanner's subset, valid JSON or not.
+/// its slot, the way numbered `mapping`, see [`crate::lead::Schema::mapping`]). A key
+/// seen twice keeps its last value, as the serde path does. `None` when the text is
+/// outside the scanner's subset, valid JSON or not.
 pub(crate) fn object_into_slots(
     text: &str,
     slots: usize,
+    mapping: u64,
     lookup: impl Fn(&str) -> Option<Slot>,
 ) -> Option<Vec<Option<Cow<'static, Value>>>> {
     // Filled, not cloned: `vec![None; n]` clones the `None` into every slot.
@@ -47,23 +49,212 @@ pub(crate) fn object_into_slots(
     if scan.peek_after_blanks()? == b'}' {
         scan.at += 1;
     } else {
-        loop {
-            scan.expect(b'"')?;
-            let key = scan.plain_string()?;
-            scan.expect(b':')?;
-            match lookup(key) {
-                Some(slot) => *values.get_mut(slot)? = Some(Cow::Owned(scan.scalar()?)),
-                None => scan.skip_value(0)?,
+        SEEN_KEYS.with_borrow_mut(|seen| {
+            seen.start(mapping);
+            loop {
+                scan.expect(b'"')?;
+                let slot = match seen.expected(scan.rest()) {
+                    Some((length, slot)) => {
+                        scan.at += length;
+                        slot
+                    }
+                    None => {
+                        let start = scan.at;
+                        let key = scan.plain_string()?;
+                        let slot = lookup(key);
+                        seen.learn(scan.bytes.get(start..scan.at)?, slot);
+                        slot
+                    }
+                };
+                scan.expect(b':')?;
+                match slot {
+                    Some(slot) => *values.get_mut(slot)? = Some(Cow::Owned(scan.scalar()?)),
+                    None => scan.skip_value(0)?,
+                }
+                match scan.next_after_blanks()? {
+                    b',' => continue,
+                    b'}' => return Some(()),
+                    _ => return None,
+                }
             }
-            match scan.next_after_blanks()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
-            }
-        }
+        })?;
     }
     scan.skip_blanks();
     (scan.at == scan.bytes.len()).then_some(values)
+}
+
+/// How many distinct keys a thread remembers, and how long each may be.
+const SEEN_KEYS_MAX: usize = 64;
+const SEEN_KEY_BYTES_MAX: usize = 64;
+
+std::thread_local! {
+    /// The keys of the objects this thread read, for the next.
+    static SEEN_KEYS: std::cell::RefCell<SeenKeys> = std::cell::RefCell::default();
+}
+
+/// The keys this thread met in earlier objects, each with its slot and the key that
+/// followed it last time.
+///
+/// Why: the records of one file nearly always carry their keys in the same order, with
+/// some left out. So the scanner first checks whether the object goes on with the key
+/// that followed the previous one last time: a comparison of a few words, in place of
+/// finding the string's end and looking the key up (about 150 instructions a key;
+/// BENCHMARKS.md, issue 14, session 6). When it does not, the key is read and looked
+/// up as before, and remembered.
+#[derive(Default)]
+struct SeenKeys {
+    /// Which lookup the slots came from (`Schema::mapping`).
+    mapping: u64,
+    /// Entry 0 stands for the object's start; the others are keys met.
+    keys: Vec<SeenKey>,
+    /// The entry of the key just read.
+    current: usize,
+    /// For each slot, the entry of the key last seen for it (0: none), so that a key
+    /// read the slow way is found among those met without comparing it to each.
+    by_slot: Vec<usize>,
+}
+
+struct SeenKey {
+    quoted: Quoted,
+    slot: Option<Slot>,
+    /// The entry of the key that followed this one last time (0: none yet).
+    next: usize,
+}
+
+impl SeenKeys {
+    /// Begins an object read under `mapping`, forgetting keys looked up under another.
+    fn start(&mut self, mapping: u64) {
+        if self.mapping != mapping || self.keys.is_empty() {
+            self.mapping = mapping;
+            self.keys.clear();
+            self.by_slot.clear();
+            self.keys.push(SeenKey {
+                quoted: Quoted::new(b""),
+                slot: None,
+                next: 0,
+            });
+        }
+        self.current = 0;
+    }
+
+    /// When `rest` (the text after a key's opening quote) starts with a key expected
+    /// next and its closing quote: their length and the key's slot. Expected: the key
+    /// that followed the current one last time, or the key that followed that one (an
+    /// optional field left out).
+    fn expected(&mut self, rest: &[u8]) -> Option<(usize, Option<Slot>)> {
+        let mut next = self.keys.get(self.current)?.next;
+        for _ in 0..2 {
+            let key = self.keys.get(next).filter(|_| next != 0)?;
+            if key.quoted.starts(rest) {
+                self.current = next;
+                return Some((key.quoted.len(), key.slot));
+            }
+            next = key.next;
+        }
+        None
+    }
+
+    /// Records that the key `quoted` (with its closing quote) came next, with `slot`.
+    fn learn(&mut self, quoted: &[u8], slot: Option<Slot>) {
+        let by_slot = slot
+            .and_then(|s| self.by_slot.get(s).copied())
+            .filter(|&i| i != 0 && self.keys.get(i).is_some_and(|k| k.quoted.is(quoted)));
+        let known = by_slot.or_else(|| {
+            // Another spelling of a field (an alias), or a key the rules do not read.
+            (1..self.keys.len()).find(|&i| self.keys.get(i).is_some_and(|k| k.quoted.is(quoted)))
+        });
+        let entry = match known {
+            Some(i) => i,
+            None if self.keys.len() <= SEEN_KEYS_MAX && quoted.len() <= SEEN_KEY_BYTES_MAX => {
+                self.keys.push(SeenKey {
+                    quoted: Quoted::new(quoted),
+                    slot,
+                    next: 0,
+                });
+                self.keys.len() - 1
+            }
+            // Full: no expectation until the next object.
+            None => {
+                self.current = usize::MAX;
+                return;
+            }
+        };
+        if let Some(s) = slot {
+            if self.by_slot.len() <= s {
+                self.by_slot.resize(s + 1, 0);
+            }
+            if let Some(place) = self.by_slot.get_mut(s) {
+                *place = entry;
+            }
+        }
+        if let Some(previous) = self.keys.get_mut(self.current) {
+            previous.next = entry;
+        }
+        self.current = entry;
+    }
+}
+
+/// A key's bytes and its closing quote (so the match is exact: `"id"` does not match
+/// `"idx"`), with the words a comparison needs loaded ahead.
+struct Quoted {
+    bytes: Box<[u8]>,
+    /// The first eight bytes (zero-padded), the eight from 8, and the last eight.
+    head: u64,
+    middle: u64,
+    tail: u64,
+}
+
+impl Quoted {
+    fn new(bytes: &[u8]) -> Self {
+        Quoted {
+            bytes: bytes.into(),
+            head: padded_word(bytes, 0),
+            middle: padded_word(bytes, 8),
+            tail: padded_word(bytes, bytes.len().saturating_sub(8)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn is(&self, bytes: &[u8]) -> bool {
+        *self.bytes == *bytes
+    }
+
+    /// Whether `text` starts with these bytes: two or three word comparisons for keys
+    /// up to 24 bytes (nearly all), a byte comparison for longer ones.
+    fn starts(&self, text: &[u8]) -> bool {
+        let len = self.bytes.len();
+        if text.len() < len.max(8) {
+            return text.get(..len) == Some(&*self.bytes);
+        }
+        if len < 8 {
+            // The text's first eight bytes, of which the key's `len` must agree.
+            let mask = (1u64 << (8 * len)) - 1;
+            return (padded_word(text, 0) ^ self.head) & mask == 0;
+        }
+        if len > 24 {
+            return text.get(..len) == Some(&*self.bytes);
+        }
+        padded_word(text, 0) == self.head
+            && padded_word(text, len - 8) == self.tail
+            && (len <= 16 || padded_word(text, 8) == self.middle)
+    }
+}
+
+/// The eight bytes of `bytes` from `at` as a little-endian word, zero-padded past the
+/// end.
+fn padded_word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    match bytes.get(at..at + 8) {
+        Some(chunk) => w.copy_from_slice(chunk),
+        None => {
+            let tail = bytes.get(at..).unwrap_or_default();
+            w[..tail.len()].copy_from_slice(tail);
+        }
+    }
+    u64::from_le_bytes(w)
 }
 
 /// A position in the text being scanned.
@@ -74,6 +265,11 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    /// The text from the current position on.
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.at..).unwrap_or_default()
+    }
+
     /// Steps over JSON whitespace (space, tab, line feed, carriage return).
     fn skip_blanks(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
@@ -279,7 +475,7 @@ mod tests {
     }
 
     fn scanned(text: &str) -> Option<Vec<Option<Value>>> {
-        let values = object_into_slots(text, 2, lookup)?;
+        let values = object_into_slots(text, 2, 1, lookup)?;
         Some(values.into_iter().map(|v| v.map(Cow::into_owned)).collect())
     }
 
@@ -394,6 +590,79 @@ mod tests {
         proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
     }
 
+    /// A second way of naming fields, numbered apart from `lookup`'s: `b` is slot 0
+    /// here, and `a` is not read.
+    fn other_lookup(key: &str) -> Option<Slot> {
+        match key {
+            "b" => Some(0),
+            "x" => Some(1),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn keys_remembered_under_one_lookup_are_not_used_under_another() {
+        let text = r#"{"a":1,"b":2,"x":3}"#;
+        for _ in 0..3 {
+            let first = object_into_slots(text, 2, 1, lookup).unwrap();
+            assert_eq!(first[0].as_deref(), Some(&Value::Int(1)));
+            let second = object_into_slots(text, 2, 2, other_lookup).unwrap();
+            assert_eq!(second[0].as_deref(), Some(&Value::Int(2)));
+            assert_eq!(second[1].as_deref(), Some(&Value::Int(3)));
+        }
+    }
+
+    #[test]
+    fn a_remembered_key_matches_only_itself() {
+        // `a` then `b` is learned; later objects hold keys that start like them.
+        assert!(scanned(r#"{"a":1,"b":2}"#).is_some());
+        for text in [
+            r#"{"ab":1,"b":2}"#,
+            r#"{"a":1,"bb":2}"#,
+            r#"{"a":1,"b\u0041":2}"#,
+            r#"{"a":1,"":2}"#,
+            r#"{"a":1,"b"}"#,
+            r#"{"a":1,"b"#,
+        ] {
+            agrees(text);
+            let expected = by_serde(text);
+            assert_eq!(
+                scanned(text).is_some(),
+                expected.is_some() && !text.contains('\\'),
+                "{text}"
+            );
+        }
+    }
+
+    /// Keys that share beginnings, ends and lengths around the word sizes the
+    /// comparison uses; the last one is not a field.
+    const RUN_KEYS: &[&str] = &[
+        "a",
+        "b",
+        "ab",
+        "ac",
+        "abcdefg",
+        "abcdefgh",
+        "abcdefghijklmnop",
+        "abcdefghijklmnopq",
+        "abcdefgh_1_ijklmnop",
+        "abcdefgh_2_ijklmnop",
+        "abcdefghijklmnopqrstuvwx",
+        "abcdefghijklmnopqrstuvwxy",
+        "abcdefghijklmnopqrstuvwxz",
+        "unread",
+    ];
+
+    /// Keys drawn from names that share beginnings and lengths around the word sizes
+    /// the comparison uses, for a run of objects read one after another.
+    fn object_run() -> impl Strategy<Value = Vec<String>> {
+        let key = (0..RUN_KEYS.len()).prop_map(|i| RUN_KEYS[i]);
+        let member = (key, 0i64..9).prop_map(|(k, v)| format!(r#""{k}":{v}"#));
+        let object = proptest::collection::vec(member, 0..8)
+            .prop_map(|members| format!("{{{}}}", members.join(",")));
+        proptest::collection::vec(object, 1..12)
+    }
+
     proptest! {
         #[test]
         fn accepts_only_what_serde_json_accepts_with_the_same_values(body in jsonish()) {
@@ -401,6 +670,28 @@ mod tests {
             agrees(&format!("{{{body}}}"));
             agrees(&format!(r#"{{"a":{body}}}"#));
             agrees(&format!(r#"{{"x":{body},"b":1}}"#));
+        }
+
+        /// Whatever keys earlier objects taught the scanner, each object reads as
+        /// serde_json reads it.
+        #[test]
+        fn objects_read_one_after_another_read_as_serde_json_reads_them(run in object_run()) {
+            let mut schema = crate::lead::Schema::default();
+            for key in &RUN_KEYS[..RUN_KEYS.len() - 1] {
+                schema.slot_for(key);
+            }
+            let slots = schema.fields().len();
+            for text in &run {
+                let scanned = object_into_slots(text, slots, schema.mapping(), |k| schema.lookup(k))
+                    .map(|values| values.into_iter().map(|v| v.map(Cow::into_owned)).collect::<Vec<_>>());
+                let expected = schema.bind_json(text).ok().map(|mut bound| {
+                    std::mem::take(&mut bound.values)
+                        .into_iter()
+                        .map(|v| v.map(Cow::into_owned))
+                        .collect::<Vec<_>>()
+                });
+                prop_assert_eq!(scanned, expected, "{}", text);
+            }
         }
     }
 }
