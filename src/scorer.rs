@@ -376,7 +376,7 @@ fn misfit_error(bound: &Bound<'_>) -> LeadError {
 #[inline]
 pub(crate) fn evaluate(rule: &Rule, rules: &Rules, env: &Env<'_>) -> Outcome {
     match &rule.kind {
-        RuleKind::Yaml(predicate) => match predicate.test(env) {
+        RuleKind::Yaml(predicate) => match predicate.test_here(env) {
             Ok(false) => Outcome::NotMatched,
             Err(message) => Outcome::Failed(message),
             Ok(true) => {

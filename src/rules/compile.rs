@@ -422,6 +422,11 @@ mod tests {
         let as_of = Date::parse("2024-06-30").unwrap();
         let env = Env::new(&bound.values, as_of, &scripts, Some(&lead), &schema);
         assert_eq!(predicate.test(&env), Ok(want), "{condition} on {lead:?}");
+        assert_eq!(
+            predicate.test_here(&env),
+            Ok(want),
+            "{condition} on {lead:?}"
+        );
     }
 
     fn problems(condition: &str) -> Vec<String> {

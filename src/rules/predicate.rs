@@ -214,6 +214,20 @@ pub(crate) enum Predicate {
 }
 
 impl Predicate {
+    /// [`Predicate::test`], with a condition on one field (most rules' whole condition)
+    /// decided right here, in the caller's code: no call and no `Result` to unpack per
+    /// rule.
+    ///
+    /// # Errors
+    /// As [`Predicate::test`].
+    #[inline]
+    pub fn test_here(&self, env: &Env<'_>) -> Result<bool, String> {
+        match self {
+            Predicate::Field { slot, test, .. } => Ok(test.holds(env.value(*slot), env.as_of)),
+            _ => self.test(env),
+        }
+    }
+
     /// Whether the condition holds for the lead in `env`.
     ///
     /// # Errors
@@ -223,7 +237,7 @@ impl Predicate {
             Predicate::Field { slot, test, .. } => Ok(test.holds(env.value(*slot), env.as_of)),
             Predicate::All(parts) => {
                 for p in parts {
-                    if !p.test(env)? {
+                    if !p.test_here(env)? {
                         return Ok(false);
                     }
                 }
@@ -231,13 +245,13 @@ impl Predicate {
             }
             Predicate::Any(parts) => {
                 for p in parts {
-                    if p.test(env)? {
+                    if p.test_here(env)? {
                         return Ok(true);
                     }
                 }
                 Ok(false)
             }
-            Predicate::Not(inner) => inner.test(env).map(|b| !b),
+            Predicate::Not(inner) => inner.test_here(env).map(|b| !b),
             Predicate::Expr(id) => {
                 env.scripts
                     .eval_expr(*id, env.values, || env.lead_map(), env.as_of)
