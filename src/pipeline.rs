@@ -346,11 +346,11 @@ impl Batch {
             Batch::Records(records) => records
                 .into_iter()
                 .for_each(|raw| each(scorer.score_record(raw, as_of))),
-            Batch::Lines(block) => block.for_each(|record| {
-                each(match record {
-                    BlockRecord::Line(text, position) => scorer.score_line(text, position, as_of),
-                    BlockRecord::Decided(raw) => scorer.score_record(raw, as_of),
-                })
+            // `each` called in each arm, so the outcome is made where `each` takes it,
+            // not in a temporary copied over (400 bytes a lead).
+            Batch::Lines(block) => block.for_each(|record| match record {
+                BlockRecord::Line(text, position) => each(scorer.score_line(text, position, as_of)),
+                BlockRecord::Decided(raw) => each(scorer.score_record(raw, as_of)),
             }),
         }
     }
