@@ -812,6 +812,9 @@ pub(crate) struct SchemaField {
     pub name: std::sync::Arc<str>,
     pub ty: Option<FieldType>,
     pub declared: bool,
+    /// Something reads its value: a condition, a template, a script, the settings (id,
+    /// decay, CRM stage, amount). False for a field only declared in `fields:`.
+    pub read: bool,
 }
 
 /// Every field the rules read or declare, each with a slot; names and aliases map to
@@ -962,7 +965,7 @@ impl Schema {
         ty: Option<FieldType>,
         aliases: &[String],
     ) -> Result<Slot, String> {
-        let slot = self.slot_for(name);
+        let slot = self.slot_of(name);
         let field = &mut self.fields[slot];
         if field.declared {
             return Err(name.to_string());
@@ -978,8 +981,15 @@ impl Schema {
         Ok(slot)
     }
 
-    /// The slot of a field, adding an undeclared field when it is new.
+    /// The slot of a field something reads, adding an undeclared field when it is new.
     pub fn slot_for(&mut self, name: &str) -> Slot {
+        let slot = self.slot_of(name);
+        self.fields[slot].read = true;
+        slot
+    }
+
+    /// The slot of a field, adding it when it is new (not marked as read).
+    fn slot_of(&mut self, name: &str) -> Slot {
         if let Some(slot) = self.index.get(name) {
             return slot;
         }
@@ -988,9 +998,22 @@ impl Schema {
             name: name.into(),
             ty: None,
             declared: false,
+            read: false,
         });
         self.index.insert(name, slot);
         slot
+    }
+
+    /// Whether scoring needs the value of the field at `slot` in a lead bound to
+    /// slots: when something reads it, or when its declared type may refuse a value
+    /// (a value that does not fit rejects the lead, read or not). A field only declared,
+    /// as text or without a type, takes any string, number, boolean or null, so the
+    /// JSON scanner walks over its value without copying it (BENCHMARKS.md, issue 14,
+    /// session 6).
+    pub(crate) fn needs_value(&self, slot: Slot) -> bool {
+        self.fields
+            .get(slot)
+            .is_none_or(|f| f.read || !matches!(f.ty, None | Some(FieldType::String)))
     }
 
     /// The slot for a name or alias, if the rules know it.
@@ -1145,6 +1168,51 @@ mod tests {
         for s in ["NaN", "inf", "-infinity", "", "12k", "1e999"] {
             assert_eq!(text(s).as_f64(), None, "{s}");
         }
+    }
+
+    #[test]
+    fn only_fields_declared_as_text_or_untyped_and_read_by_nothing_go_unread() {
+        let mut schema = Schema::default();
+        let nick = schema
+            .declare("nick", Some(FieldType::String), &[])
+            .unwrap();
+        let memo = schema.declare("memo", None, &[]).unwrap();
+        let seats = schema
+            .declare("seats", Some(FieldType::Integer), &[])
+            .unwrap();
+        let seen = schema.declare("seen", Some(FieldType::Date), &[]).unwrap();
+        let title = schema
+            .declare("title", Some(FieldType::String), &[])
+            .unwrap();
+        assert_eq!(schema.slot_for("title"), title);
+        let budget = schema.slot_for("budget");
+        assert!(!schema.needs_value(nick));
+        assert!(!schema.needs_value(memo));
+        assert!(schema.needs_value(seats));
+        assert!(schema.needs_value(seen));
+        assert!(schema.needs_value(title));
+        assert!(schema.needs_value(budget));
+        // Read first and declared after: still read.
+        let mut later = Schema::default();
+        later.slot_for("nick");
+        let slot = later.declare("nick", Some(FieldType::String), &[]).unwrap();
+        assert!(later.needs_value(slot));
+    }
+
+    #[test]
+    fn a_field_nothing_reads_is_walked_over_but_must_still_fit() {
+        let mut schema = Schema::default();
+        let nick = schema
+            .declare("nick", Some(FieldType::String), &[])
+            .unwrap();
+        let budget = schema.slot_for("budget");
+        let bound = crate::io::bind_json(&schema, r#"{"nick":5,"budget":7}"#).unwrap();
+        assert_eq!(bound.values[nick], None);
+        assert_eq!(bound.values[budget].as_deref(), Some(&Value::Int(7)));
+        assert!(bound.misfits.is_empty());
+        // A list does not fit a text field: refused, as when the field is read.
+        let bound = crate::io::bind_json(&schema, r#"{"nick":[1],"budget":7}"#).unwrap();
+        assert_eq!(&*bound.misfits[0].0, "nick");
     }
 
     #[test]

@@ -307,6 +307,9 @@ impl Columns {
             .enumerate()
             .filter(|(_, name)| !name.is_empty())
             .filter_map(|(column, name)| Some((column, schema.lookup(name)?)))
+            // A field nothing reads, declared as text or untyped, takes any cell: its
+            // cells need not be copied.
+            .filter(|&(_, slot)| schema.needs_value(slot))
             .collect();
         let mut by_slot = vec![None; schema.fields().len()];
         let mut shared = header.repeats;
@@ -798,9 +801,38 @@ mod tests {
             ("seen", FieldType::Date, aliases(&[])),
         ] {
             schema.declare(name, Some(ty), &alias).unwrap();
+            // Read, as a rule would read it: these tests bind every field.
+            schema.slot_for(name);
         }
         schema.slot_for("note");
         schema
+    }
+
+    #[test]
+    fn cells_of_a_field_nothing_reads_are_not_copied_unless_their_type_may_refuse_them() {
+        use crate::lead::FieldType;
+        let mut schema = Schema::default();
+        schema
+            .declare("nick", Some(FieldType::String), &[])
+            .unwrap();
+        schema.declare("memo", None, &[]).unwrap();
+        schema
+            .declare("seats", Some(FieldType::Integer), &[])
+            .unwrap();
+        schema.slot_for("budget");
+        let reader = Box::new(Cursor::new(
+            b"nick,memo,seats,budget\nAl,x,lots,5\n".to_vec(),
+        ));
+        let mut records = CsvRecords::new(reader, Arc::from("t.csv"), &ReadOptions::default());
+        let bound = records.next().unwrap().bind(&schema).unwrap();
+        assert_eq!(bound.values[0], None);
+        assert_eq!(bound.values[1], None);
+        // Not read either, but an integer field refuses `lots`: the lead is refused.
+        assert_eq!(&*bound.misfits[0].0, "seats");
+        assert_eq!(
+            bound.values[3].as_deref(),
+            Some(&Value::Text("5".to_string()))
+        );
     }
 
     /// Binds every row of `input` both ways, straight from the row and through the

@@ -276,9 +276,14 @@ impl RawRecord {
 /// the common shape, serde_json for the rest. `None` when the text is not one JSON
 /// object (parsing it the ordinary way says why).
 pub(crate) fn bind_json(schema: &Schema, text: &str) -> Option<Bound<'static>> {
-    match scan::object_into_slots(text, schema.fields().len(), schema.mapping(), |key| {
-        schema.lookup(key)
-    }) {
+    let values = scan::object_into_slots(
+        text,
+        schema.fields().len(),
+        schema.mapping(),
+        |key| schema.lookup(key),
+        |slot| schema.needs_value(slot),
+    );
+    match values {
         Some(values) => Some(schema.coerce_in_place(values)),
         None => schema.bind_json(text).ok(),
     }

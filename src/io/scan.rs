@@ -29,13 +29,16 @@ const MAX_DIGITS: usize = 18;
 
 /// Reads one JSON object into values by slot (`slots` of them; `lookup` maps a key to
 /// its slot, the way numbered `mapping`, see [`crate::lead::Schema::mapping`]). A key
-/// seen twice keeps its last value, as the serde path does. `None` when the text is
-/// outside the scanner's subset, valid JSON or not.
+/// seen twice keeps its last value, as the serde path does. A slot `keeps` refuses is
+/// walked over, not read, but its value must still be a string, number, boolean or
+/// null (see [`crate::lead::Schema::needs_value`]). `None` when the text is outside the
+/// scanner's subset, valid JSON or not.
 pub(crate) fn object_into_slots(
     text: &str,
     slots: usize,
     mapping: u64,
     lookup: impl Fn(&str) -> Option<Slot>,
+    keeps: impl Fn(Slot) -> bool,
 ) -> Option<Vec<Option<Cow<'static, Value>>>> {
     // Filled, not cloned: `vec![None; n]` clones the `None` into every slot.
     let mut values = Vec::with_capacity(slots);
@@ -68,7 +71,10 @@ pub(crate) fn object_into_slots(
                 };
                 scan.expect(b':')?;
                 match slot {
-                    Some(slot) => *values.get_mut(slot)? = Some(Cow::Owned(scan.scalar()?)),
+                    Some(slot) if keeps(slot) => {
+                        *values.get_mut(slot)? = Some(Cow::Owned(scan.scalar()?));
+                    }
+                    Some(_) => scan.skip_scalar()?,
                     None => scan.skip_value(0)?,
                 }
                 match scan.next_after_blanks()? {
@@ -385,6 +391,15 @@ impl<'a> Scanner<'a> {
         self.at - start
     }
 
+    /// Walks over a string, number, boolean or null, checking it as serde_json would;
+    /// an array or object is left to serde_json, as [`Scanner::scalar`] leaves it.
+    fn skip_scalar(&mut self) -> Option<()> {
+        match self.peek_after_blanks()? {
+            b'[' | b'{' => None,
+            _ => self.skip_value(0),
+        }
+    }
+
     /// Walks over a value the rules do not read, checking it as serde_json would.
     fn skip_value(&mut self, depth: u32) -> Option<()> {
         match self.next_after_blanks()? {
@@ -475,7 +490,7 @@ mod tests {
     }
 
     fn scanned(text: &str) -> Option<Vec<Option<Value>>> {
-        let values = object_into_slots(text, 2, 1, lookup)?;
+        let values = object_into_slots(text, 2, 1, lookup, |_| true)?;
         Some(values.into_iter().map(|v| v.map(Cow::into_owned)).collect())
     }
 
@@ -604,9 +619,9 @@ mod tests {
     fn keys_remembered_under_one_lookup_are_not_used_under_another() {
         let text = r#"{"a":1,"b":2,"x":3}"#;
         for _ in 0..3 {
-            let first = object_into_slots(text, 2, 1, lookup).unwrap();
+            let first = object_into_slots(text, 2, 1, lookup, |_| true).unwrap();
             assert_eq!(first[0].as_deref(), Some(&Value::Int(1)));
-            let second = object_into_slots(text, 2, 2, other_lookup).unwrap();
+            let second = object_into_slots(text, 2, 2, other_lookup, |_| true).unwrap();
             assert_eq!(second[0].as_deref(), Some(&Value::Int(2)));
             assert_eq!(second[1].as_deref(), Some(&Value::Int(3)));
         }
@@ -682,7 +697,7 @@ mod tests {
             }
             let slots = schema.fields().len();
             for text in &run {
-                let scanned = object_into_slots(text, slots, schema.mapping(), |k| schema.lookup(k))
+                let scanned = object_into_slots(text, slots, schema.mapping(), |k| schema.lookup(k), |_| true)
                     .map(|values| values.into_iter().map(|v| v.map(Cow::into_owned)).collect::<Vec<_>>());
                 let expected = schema.bind_json(text).ok().map(|mut bound| {
                     std::mem::take(&mut bound.values)
