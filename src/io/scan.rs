@@ -277,6 +277,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// Steps over JSON whitespace (space, tab, line feed, carriage return).
+    #[cold]
+    #[inline(never)]
     fn skip_blanks(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
             self.at += 1;
