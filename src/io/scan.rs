@@ -52,8 +52,9 @@ pub(crate) fn object_into_slots(
     if scan.peek_after_blanks()? == b'}' {
         scan.at += 1;
     } else {
-        SEEN_KEYS.with_borrow_mut(|seen| {
-            seen.start(mapping);
+        SEEN_KEYS.with_borrow_mut(|known| {
+            let seen = SeenKeys::for_mapping(known, mapping);
+            seen.start();
             loop {
                 scan.expect(b'"')?;
                 let slot = match seen.expected(scan.rest()) {
@@ -89,13 +90,18 @@ pub(crate) fn object_into_slots(
     (scan.at == scan.bytes.len()).then_some(values)
 }
 
-/// How many distinct keys a thread remembers, and how long each may be.
+/// How many distinct keys a thread remembers per mapping, and how long each may be.
 const SEEN_KEYS_MAX: usize = 64;
 const SEEN_KEY_BYTES_MAX: usize = 64;
 
+/// How many mappings (rule sets) a thread remembers keys for at once: a service scoring
+/// each request with its rules and shadow rules, or with several rule sets, alternates
+/// between a few on every thread.
+const SEEN_MAPPINGS_MAX: usize = 4;
+
 std::thread_local! {
-    /// The keys of the objects this thread read, for the next.
-    static SEEN_KEYS: std::cell::RefCell<SeenKeys> = std::cell::RefCell::default();
+    /// The keys of the objects this thread read, for the next, by mapping.
+    static SEEN_KEYS: std::cell::RefCell<Vec<SeenKeys>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The keys this thread met in earlier objects, each with its slot and the key that
@@ -128,12 +134,31 @@ struct SeenKey {
 }
 
 impl SeenKeys {
-    /// Begins an object read under `mapping`, forgetting keys looked up under another.
-    fn start(&mut self, mapping: u64) {
-        if self.mapping != mapping || self.keys.is_empty() {
-            self.mapping = mapping;
-            self.keys.clear();
-            self.by_slot.clear();
+    /// The keys remembered for `mapping`; when there are none, a fresh set, in place of
+    /// the last one when the thread already remembers [`SEEN_MAPPINGS_MAX`].
+    fn for_mapping(known: &mut Vec<SeenKeys>, mapping: u64) -> &mut SeenKeys {
+        let at = match known.iter().position(|seen| seen.mapping == mapping) {
+            Some(at) => at,
+            None => {
+                let fresh = SeenKeys {
+                    mapping,
+                    ..SeenKeys::default()
+                };
+                if known.len() < SEEN_MAPPINGS_MAX {
+                    known.push(fresh);
+                } else if let Some(last) = known.last_mut() {
+                    *last = fresh;
+                }
+                known.len() - 1
+            }
+        };
+        &mut known[at]
+    }
+
+    /// Begins an object.
+    fn start(&mut self) {
+        if self.keys.is_empty() {
+            // Entry 0: the object's start.
             self.keys.push(SeenKey {
                 quoted: Quoted::new(b""),
                 slot: None,
@@ -633,6 +658,20 @@ mod tests {
             assert_eq!(second[0].as_deref(), Some(&Value::Int(2)));
             assert_eq!(second[1].as_deref(), Some(&Value::Int(3)));
         }
+        // Both kept, each with the keys it learned (start, a, b, x).
+        SEEN_KEYS.with_borrow(|known| {
+            let sizes: Vec<(u64, usize)> =
+                known.iter().map(|s| (s.mapping, s.keys.len())).collect();
+            assert_eq!(sizes, [(1, 4), (2, 4)]);
+        });
+        // A thread remembers a few mappings at most; one more takes the last place.
+        for mapping in 3..=6 {
+            object_into_slots(text, 2, mapping, lookup, |_| true).unwrap();
+        }
+        SEEN_KEYS.with_borrow(|known| {
+            let mappings: Vec<u64> = known.iter().map(|s| s.mapping).collect();
+            assert_eq!(mappings, [1, 2, 3, 6]);
+        });
     }
 
     #[test]
