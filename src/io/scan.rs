@@ -275,7 +275,9 @@ impl Quoted {
 }
 
 /// The eight bytes of `bytes` from `at` as a little-endian word, zero-padded past the
-/// end.
+/// end. The same word as `lead::word_at` gives; that one assembles a short tail byte by
+/// byte, and used here it cost about 160 instructions per lead (measured), so the
+/// scanner keeps this form.
 fn padded_word(bytes: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
     match bytes.get(at..at + 8) {

@@ -119,26 +119,9 @@ impl<'a> Run<'a, '_, '_> {
                 let rhs = self.expr(&pair.1)?;
                 self.binary(*op, lhs, rhs)?
             }
-            Expr::And(parts) => {
-                for part in parts.iter() {
-                    match self.expr(part)? {
-                        Val::Bool(true) => {}
-                        Val::Bool(false) => return Ok(Val::Bool(false)),
-                        _ => return Err(Bail),
-                    }
-                }
-                Val::Bool(true)
-            }
-            Expr::Or(parts) => {
-                for part in parts.iter() {
-                    match self.expr(part)? {
-                        Val::Bool(false) => {}
-                        Val::Bool(true) => return Ok(Val::Bool(true)),
-                        _ => return Err(Bail),
-                    }
-                }
-                Val::Bool(false)
-            }
+            // `&&` stops at the first false, `||` at the first true.
+            Expr::And(parts) => self.short_circuit(parts, false)?,
+            Expr::Or(parts) => self.short_circuit(parts, true)?,
             Expr::Coalesce(parts) => {
                 let mut value = Val::Unit;
                 for part in parts.iter() {
@@ -347,6 +330,19 @@ impl<'a> Run<'a, '_, '_> {
                 }
             }
         }
+    }
+
+    /// Booleans evaluated in order until one equals `stop`, which is the result;
+    /// `!stop` when none does. Anything but a boolean is left to Rhai.
+    fn short_circuit(&mut self, parts: &'a [Expr], stop: bool) -> Result<Val<'a>, Bail> {
+        for part in parts {
+            match self.expr(part)? {
+                Val::Bool(b) if b == stop => return Ok(Val::Bool(stop)),
+                Val::Bool(_) => {}
+                _ => return Err(Bail),
+            }
+        }
+        Ok(Val::Bool(!stop))
     }
 
     fn method(
