@@ -20,7 +20,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::date::Date;
 use crate::io::{BlockRecord, Cutting, LineBlock, Position, RawRecord, RecordReader};
-use crate::scorer::Scorer;
+use crate::scorer::{Reuse, Scored, Scorer};
 use crate::verdict::Verdict;
 
 /// Most records in one batch. Each batch costs a handful of thread wake-ups (reader to
@@ -234,14 +234,19 @@ impl<'s> Pipeline<'s> {
                 bytes: Vec::with_capacity(records * per_record),
                 ..RenderedBatch::default()
             };
-            batch.score_each(scorer, self.as_of, |outcome| match &outcome.result {
-                Ok(verdict) => {
-                    out.scored += 1;
-                    if render.render(verdict, &mut out.bytes) {
-                        out.written += 1;
-                    }
+            let rendered = |verdict: &Verdict, out: &mut RenderedBatch| {
+                out.scored += 1;
+                if render.render(verdict, &mut out.bytes) {
+                    out.written += 1;
                 }
-                Err(_) => out.rejected.push(outcome),
+            };
+            let mut reuse = Reuse::default();
+            batch.score_each_reusing(scorer, self.as_of, &mut reuse, |scored| match scored {
+                Scored::Reused(verdict) => rendered(verdict, &mut out),
+                Scored::Outcome(outcome) => match &outcome.result {
+                    Ok(verdict) => rendered(verdict, &mut out),
+                    Err(_) => out.rejected.push(*outcome),
+                },
             });
             // With some slack, so a batch a little above the average still fits.
             let seen = out.bytes.len() / records + out.bytes.len() / records / 8;
@@ -351,6 +356,31 @@ impl Batch {
             Batch::Lines(block) => block.for_each(|record| match record {
                 BlockRecord::Line(text, position) => each(scorer.score_line(text, position, as_of)),
                 BlockRecord::Decided(raw) => each(scorer.score_record(raw, as_of)),
+            }),
+        }
+    }
+}
+
+impl Batch {
+    /// [`Batch::score_each`] for a worker that renders each verdict before the next
+    /// lead: records bound straight to the slots are decided into the verdict `reuse`
+    /// keeps, handed over borrowed.
+    fn score_each_reusing(
+        self,
+        scorer: &Scorer,
+        as_of: Date,
+        reuse: &mut Reuse,
+        mut each: impl FnMut(Scored<'_>),
+    ) {
+        match self {
+            Batch::Records(records) => records
+                .into_iter()
+                .for_each(|raw| each(scorer.score_record_reusing(raw, as_of, reuse))),
+            Batch::Lines(block) => block.for_each(|record| match record {
+                BlockRecord::Line(text, position) => {
+                    each(scorer.score_line_reusing(text, position, as_of, reuse));
+                }
+                BlockRecord::Decided(raw) => each(scorer.score_record_reusing(raw, as_of, reuse)),
             }),
         }
     }

@@ -8,7 +8,8 @@ use crate::io::{Position, RawRecord};
 use crate::pipeline::{Outcome as RecordOutcome, Rejection};
 
 use crate::dimension::{Faded, dimension_scores};
-use crate::lead::{Bound, Lead, LeadError};
+use crate::lead::{Bound, Lead, LeadError, Value};
+use crate::rules::compile::Template;
 use crate::rules::predicate::Env;
 use crate::rules::{Rule, RuleKind, Rules};
 use crate::stage::Facts;
@@ -36,10 +37,33 @@ pub struct Scorer {
     rules: Arc<Rules>,
 }
 
+/// What a bulk-scoring worker keeps from one lead to the next: the last verdict, whose
+/// vectors and strings the next lead's is decided into, and matches it did not need.
+#[derive(Default)]
+pub(crate) struct Reuse {
+    verdict: Option<Verdict>,
+    spare: Vec<Match>,
+}
+
+#[cfg(feature = "service")]
+std::thread_local! {
+    /// The verdict the service's single-lead requests on this thread are decided into
+    /// (it may hold the names of rules since reloaded until the next request).
+    static THREAD_REUSE: std::cell::RefCell<Reuse> = std::cell::RefCell::new(Reuse::default());
+}
+
+/// A scored record: the verdict in a [`Reuse`], or an outcome of its own.
+pub(crate) enum Scored<'r> {
+    /// Decided into the reused verdict (valid until the next lead is scored).
+    Reused(&'r Verdict),
+    /// Rejected, or scored another way (boxed: the rare case, and ten times the size).
+    Outcome(Box<RecordOutcome>),
+}
+
 /// How one rule came out on one lead.
-pub(crate) enum Outcome {
+pub(crate) enum Outcome<M = Match> {
     /// Matched, with the index of the dimension its points count in.
-    Matched(Match, Option<usize>),
+    Matched(M, Option<usize>),
     NotMatched,
     Failed(String),
 }
@@ -139,9 +163,7 @@ impl Scorer {
     /// [`Scorer::score_record`] scores it cut on its own: bulk scoring's path. The line
     /// is copied only to be rejected or to take the ordinary path.
     pub(crate) fn score_line(&self, text: &[u8], position: Position, as_of: Date) -> RecordOutcome {
-        let bound =
-            self.bind_with(|schema| crate::io::bind_json(schema, std::str::from_utf8(text).ok()?));
-        match bound {
+        match self.bind_line(text) {
             Some(bound) if bound.misfits.is_empty() => {
                 // Decided where it is returned: the verdict (368 bytes) is not moved
                 // through an `Option` and two `Result`s on the way (memory copies of
@@ -155,12 +177,69 @@ impl Scorer {
                 }
                 outcome
             }
+            bound => self.settle_line(text, position, bound, as_of),
+        }
+    }
+
+    /// [`Scorer::score_line`], deciding a line bound straight to the slots into the
+    /// verdict `reuse` keeps, over the last lead's: no verdict is allocated, moved or
+    /// freed per lead (BENCHMARKS.md, issue 14, session 7).
+    pub(crate) fn score_line_reusing<'r>(
+        &self,
+        text: &[u8],
+        position: Position,
+        as_of: Date,
+        reuse: &'r mut Reuse,
+    ) -> Scored<'r> {
+        match self.bind_line(text) {
+            Some(bound) if bound.misfits.is_empty() => {
+                let verdict = reuse.verdict.get_or_insert_with(|| self.blank_verdict());
+                self.decide_into(None, &bound, as_of, verdict, &mut reuse.spare);
+                verdict.name_by(&position);
+                Scored::Reused(verdict)
+            }
+            bound => Scored::Outcome(Box::new(self.settle_line(text, position, bound, as_of))),
+        }
+    }
+
+    /// [`Scorer::score_record`], deciding a record bound straight to the slots into
+    /// the verdict `reuse` keeps, as [`Scorer::score_line_reusing`] does for a line.
+    pub(crate) fn score_record_reusing<'r>(
+        &self,
+        raw: RawRecord,
+        as_of: Date,
+        reuse: &'r mut Reuse,
+    ) -> Scored<'r> {
+        match self.bind_with(|schema| raw.bind(schema)) {
+            Some(bound) if bound.misfits.is_empty() => {
+                let verdict = reuse.verdict.get_or_insert_with(|| self.blank_verdict());
+                self.decide_into(None, &bound, as_of, verdict, &mut reuse.spare);
+                verdict.name_by(raw.position());
+                Scored::Reused(verdict)
+            }
             bound => {
                 let refused = bound.map(|bound| Err(misfit_error(&bound)));
-                let raw = |at: &Position| RawRecord::json_line(at.clone(), text.to_vec());
-                self.settle(position, refused, raw, as_of)
+                let position = raw.position().clone();
+                Scored::Outcome(Box::new(self.settle(position, refused, |_| raw, as_of)))
             }
         }
+    }
+
+    fn bind_line(&self, text: &[u8]) -> Option<Bound<'static>> {
+        self.bind_with(|schema| crate::io::bind_json(schema, std::str::from_utf8(text).ok()?))
+    }
+
+    /// A line's outcome when it did not bind, or bound with values that do not fit.
+    fn settle_line(
+        &self,
+        text: &[u8],
+        position: Position,
+        bound: Option<Bound<'_>>,
+        as_of: Date,
+    ) -> RecordOutcome {
+        let refused = bound.map(|bound| Err(misfit_error(&bound)));
+        let raw = |at: &Position| RawRecord::json_line(at.clone(), text.to_vec());
+        self.settle(position, refused, raw, as_of)
     }
 
     /// The outcome of a record from what binding it straight to the slots gave: the
@@ -211,16 +290,32 @@ impl Scorer {
     }
 
     /// Scores one JSON object's text read straight into the rules' field slots, as
-    /// [`Scorer::try_score`] would score it parsed: the service's single-lead path.
-    /// `None` when the text is not one JSON object, or when Rhai scripts need the whole
-    /// lead; the caller then parses it the ordinary way.
+    /// [`Scorer::try_score`] would score it parsed, and hands the verdict to `answer`:
+    /// the service's single-lead path. The verdict is decided into one this thread
+    /// keeps from request to request, so a request allocates no verdict. `None` when
+    /// the text is not one JSON object, or when Rhai scripts need the whole lead; the
+    /// caller then parses it the ordinary way.
     #[cfg(feature = "service")]
-    pub(crate) fn try_score_json(
+    pub(crate) fn try_score_json_with<R>(
         &self,
         text: &str,
         as_of: Date,
-    ) -> Option<Result<Verdict, LeadError>> {
-        self.score_bound_with(|schema| crate::io::bind_json(schema, text), as_of)
+        answer: impl FnOnce(Result<&mut Verdict, LeadError>) -> R,
+    ) -> Option<R> {
+        let bound = self.bind_with(|schema| crate::io::bind_json(schema, text))?;
+        if !bound.misfits.is_empty() {
+            return Some(answer(Err(misfit_error(&bound))));
+        }
+        Some(THREAD_REUSE.with(|reuse| match reuse.try_borrow_mut() {
+            Ok(mut reuse) => {
+                let Reuse { verdict, spare } = &mut *reuse;
+                let verdict = verdict.get_or_insert_with(|| self.blank_verdict());
+                self.decide_into(None, &bound, as_of, verdict, spare);
+                answer(Ok(verdict))
+            }
+            // A lead scored from inside `answer` on this thread: a verdict of its own.
+            Err(_) => answer(Ok(&mut self.decide(None, &bound, as_of))),
+        }))
     }
 
     /// Scores the values `bind` puts in the schema's slots; `None` when it binds nothing
@@ -264,42 +359,75 @@ impl Scorer {
     }
 
     fn decide(&self, lead: Option<&Lead>, bound: &Bound<'_>, as_of: Date) -> Verdict {
+        let mut verdict = self.blank_verdict();
+        self.decide_into(lead, bound, as_of, &mut verdict, &mut Vec::new());
+        verdict
+    }
+
+    /// A verdict to decide into, holding only names the rules already have.
+    fn blank_verdict(&self) -> Verdict {
+        let rules = &*self.rules;
+        let scores = Scores::new(rules.settings.dimension_names.clone(), Vec::new());
+        let stage = rules.policy.stages.first().map(|s| s.id.clone());
+        Verdict::blank(stage.unwrap_or_else(|| Arc::from("")), scores)
+    }
+
+    /// Decides into `out`, replacing all it held, in the room its vectors and strings
+    /// already have: a worker that keeps one verdict for its leads allocates next to
+    /// nothing per lead. `spare` keeps the matches a lead with fewer matches than the
+    /// one before did not need, with their room, for the next lead.
+    fn decide_into(
+        &self,
+        lead: Option<&Lead>,
+        bound: &Bound<'_>,
+        as_of: Date,
+        out: &mut Verdict,
+        spare: &mut Vec<Match>,
+    ) {
         let rules = &*self.rules;
         let env = Env::new(&bound.values, as_of, &rules.scripts, lead, &rules.schema);
-        let mut errors: Vec<RuleFailure> = bound
-            .misfits
-            .iter()
-            .map(|(field, why)| RuleFailure {
+        out.errors.clear();
+        out.errors
+            .extend(bound.misfits.iter().map(|(field, why)| RuleFailure {
                 rule: format!("field:{field}"),
                 message: why.clone(),
-            })
-            .collect();
+            }));
         let settings = &rules.settings;
         // Room for the matches of a typical lead at once, instead of growing 1, 4, 8.
         let room = rules.rules.len().min(MATCHES_ROOM);
-        let mut matched = Vec::with_capacity(room);
+        out.matched.reserve(room);
         // (dimension, points) of matched rules; stays empty without dimensions.
         let mut dimension_points = Vec::with_capacity(if settings.dimensions.is_empty() {
             0
         } else {
             room
         });
+        let mut count = 0;
         for rule in &rules.rules {
-            match evaluate(rule, rules, &env) {
-                Outcome::Matched(m, dimension) => {
+            let (matched, spare) = (&mut out.matched, &mut *spare);
+            let slot = move || {
+                // Moved, not reborrowed, so the closure is `FnOnce` and the place it
+                // gives may outlive its call.
+                let (matched, spare) = (matched, spare);
+                reuse_slot(matched, count, spare, rule)
+            };
+            match evaluate_into(rule, rules, &env, slot) {
+                Outcome::Matched((), dimension) => {
                     if let Some(index) = dimension {
-                        dimension_points.push((index, m.points));
+                        dimension_points.push((index, out.matched[count].points));
                     }
-                    matched.push(m);
+                    count += 1;
                 }
                 Outcome::NotMatched => {}
-                Outcome::Failed(message) => errors.push(RuleFailure {
+                Outcome::Failed(message) => out.errors.push(RuleFailure {
                     rule: rule.id.to_string(),
                     message,
                 }),
             }
         }
-        let total: i64 = matched
+        spare.extend(out.matched.drain(count..));
+        let total: i64 = out
+            .matched
             .iter()
             .fold(0i64, |sum, m| sum.saturating_add(m.points));
         let score = total.clamp(settings.score_min, settings.score_max);
@@ -315,28 +443,29 @@ impl Scorer {
                 .cloned()
         });
         // Sorted and unique as they go in: only the first of equal names is cloned.
-        let mut signals: Vec<Arc<str>> = Vec::with_capacity(MATCHES_ROOM);
-        for signal in matched.iter().flat_map(|m| &m.signals) {
-            if let Err(at) = signals.binary_search(signal) {
-                signals.insert(at, Arc::clone(signal));
+        out.signals.clear();
+        out.signals.reserve(MATCHES_ROOM);
+        for signal in out.matched.iter().flat_map(|m| &m.signals) {
+            if let Err(at) = out.signals.binary_search(signal) {
+                out.signals.insert(at, Arc::clone(signal));
             }
         }
-        let disqualified = matched.iter().find_map(|m| m.disqualify.clone());
+        out.disqualified = out.matched.iter().find_map(|m| m.disqualify.clone());
         let facts = Facts {
             score,
-            signals: &signals,
-            disqualified: disqualified.is_some(),
+            signals: &out.signals,
+            disqualified: out.disqualified.is_some(),
             scores: &scores,
             grade: grade.as_ref().and_then(|g| g.as_deref()),
         };
         let (chosen, stage_failures) = rules.policy.choose(&facts, &env);
-        errors.extend(stage_failures);
-        let next = rules.policy.next(chosen, &facts);
-        let transition = settings.current_stage.as_ref().map(|current| {
+        out.errors.extend(stage_failures);
+        rules.policy.next_into(chosen, &facts, &mut out.next);
+        out.transition = settings.current_stage.as_ref().map(|current| {
             let from = current
                 .read(env.value(current.slot))
                 .unwrap_or_else(|message| {
-                    errors.push(RuleFailure {
+                    out.errors.push(RuleFailure {
                         rule: format!("field:{}", current.field),
                         message,
                     });
@@ -344,19 +473,55 @@ impl Scorer {
                 });
             crate::transition::transition(&rules.policy, from, chosen)
         });
-        Verdict {
-            id: env.value(settings.id_slot).cloned().unwrap_or_default(),
-            score,
-            scores: Scores::new(settings.dimension_names.clone(), scores),
-            grade,
-            stage: rules.policy.stages[chosen].id.clone(),
-            transition,
-            signals,
-            matched,
-            disqualified,
-            next,
-            errors,
+        assign_value(&mut out.id, env.value(settings.id_slot));
+        out.score = score;
+        out.scores = Scores::new(settings.dimension_names.clone(), scores);
+        out.grade = grade;
+        assign_name(&mut out.stage, &rules.policy.stages[chosen].id);
+    }
+}
+
+/// The place for the next match in `matched`: the one the previous lead left at `count`,
+/// a spare, or a new one.
+fn reuse_slot<'m>(
+    matched: &'m mut Vec<Match>,
+    count: usize,
+    spare: &mut Vec<Match>,
+    rule: &Rule,
+) -> &'m mut Match {
+    if matched.len() <= count {
+        let slot = spare.pop().unwrap_or_else(|| Match::blank(rule.id.clone()));
+        matched.push(slot);
+    }
+    &mut matched[count]
+}
+
+/// `*name = new.clone()`, without touching either reference count when `name` already
+/// is `new` (most leads land in the stage and match the rules the one before did).
+fn assign_name(name: &mut Arc<str>, new: &Arc<str>) {
+    if !Arc::ptr_eq(name, new) {
+        *name = Arc::clone(new);
+    }
+}
+
+/// `*value = new.cloned().unwrap_or_default()`, copying text into the string `value`
+/// already has.
+fn assign_value(value: &mut Value, new: Option<&Value>) {
+    match (value, new) {
+        (Value::Text(old), Some(Value::Text(new))) => old.clone_from(new),
+        (value, new) => *value = new.cloned().unwrap_or_default(),
+    }
+}
+
+/// `*text = template rendered`, into the string `text` already has.
+fn render_into(text: &mut Option<String>, template: Option<&Template>, env: &Env<'_>) {
+    match template {
+        Some(template) => {
+            // Room for most reasons at once, instead of growing 8, 16, 32, 64.
+            let text = text.get_or_insert_with(|| String::with_capacity(64));
+            template.render_into(text, |slot| env.value(slot));
         }
+        None => *text = None,
     }
 }
 
@@ -373,8 +538,30 @@ fn misfit_error(bound: &Bound<'_>) -> LeadError {
 }
 
 /// Runs one rule on one lead.
-#[inline]
 pub(crate) fn evaluate(rule: &Rule, rules: &Rules, env: &Env<'_>) -> Outcome {
+    let mut made = None;
+    let place = &mut made;
+    match evaluate_into(rule, rules, env, move || {
+        place.insert(Match::blank(rule.id.clone()))
+    }) {
+        Outcome::Matched((), dimension) => match made {
+            Some(m) => Outcome::Matched(m, dimension),
+            None => Outcome::NotMatched,
+        },
+        Outcome::NotMatched => Outcome::NotMatched,
+        Outcome::Failed(message) => Outcome::Failed(message),
+    }
+}
+
+/// Runs one rule on one lead, writing a match into the place `slot` gives (asked for
+/// only when the rule matches), over whatever it held.
+#[inline]
+fn evaluate_into<'m>(
+    rule: &Rule,
+    rules: &Rules,
+    env: &Env<'_>,
+    slot: impl FnOnce() -> &'m mut Match,
+) -> Outcome<()> {
     match &rule.kind {
         RuleKind::Yaml(predicate) => match predicate.test_here(env) {
             Ok(false) => Outcome::NotMatched,
@@ -390,22 +577,17 @@ pub(crate) fn evaluate(rule: &Rule, rules: &Rules, env: &Env<'_>) -> Outcome {
                         }
                     }
                 };
-                let render = |t: &crate::rules::compile::Template| t.render(|slot| env.value(slot));
-                let score = rule
+                let m = slot();
+                assign_name(&mut m.rule, &rule.id);
+                m.points = points;
+                m.score = rule
                     .dimension
                     .map(|index| rules.settings.dimension_names[index].clone());
-                Outcome::Matched(
-                    Match {
-                        rule: rule.id.clone(),
-                        points,
-                        score,
-                        decay,
-                        signals: rule.signals.clone(),
-                        reason: rule.reason.as_ref().map(render),
-                        disqualify: rule.disqualify.as_ref().map(render),
-                    },
-                    rule.dimension,
-                )
+                m.decay = decay;
+                m.signals.clone_from(&rule.signals);
+                render_into(&mut m.reason, rule.reason.as_ref(), env);
+                render_into(&mut m.disqualify, rule.disqualify.as_ref(), env);
+                Outcome::Matched((), rule.dimension)
             }
         },
         RuleKind::Script(script) => {
@@ -415,7 +597,7 @@ pub(crate) fn evaluate(rule: &Rule, rules: &Rules, env: &Env<'_>) -> Outcome {
             {
                 Ok(None) => Outcome::NotMatched,
                 Err(message) => Outcome::Failed(message),
-                Ok(Some(out)) => script_match(rule, rules, env, out),
+                Ok(Some(out)) => script_match(rule, rules, env, out, slot),
             }
         }
     }
@@ -423,12 +605,13 @@ pub(crate) fn evaluate(rule: &Rule, rules: &Rules, env: &Env<'_>) -> Outcome {
 
 /// A matched Rhai rule: its points go to the dimension its map names (`score:`), and
 /// fade with that dimension's decay.
-fn script_match(
+fn script_match<'m>(
     rule: &Rule,
     rules: &Rules,
     env: &Env<'_>,
     out: crate::script::ScriptOutcome,
-) -> Outcome {
+    slot: impl FnOnce() -> &'m mut Match,
+) -> Outcome<()> {
     let settings = &rules.settings;
     let dimension = match &out.score {
         None => None,
@@ -448,18 +631,15 @@ fn script_match(
             None => return Outcome::NotMatched,
         },
     };
-    Outcome::Matched(
-        Match {
-            rule: rule.id.clone(),
-            points,
-            score: dimension.map(|index| settings.dimension_names[index].clone()),
-            decay,
-            signals: out.signals,
-            reason: out.reason,
-            disqualify: out.disqualify,
-        },
-        dimension,
-    )
+    let m = slot();
+    assign_name(&mut m.rule, &rule.id);
+    m.points = points;
+    m.score = dimension.map(|index| settings.dimension_names[index].clone());
+    m.decay = decay;
+    m.signals = out.signals;
+    m.reason = out.reason;
+    m.disqualify = out.disqualify;
+    Outcome::Matched((), dimension)
 }
 
 fn decayed(faded: Faded) -> Decayed {
@@ -777,6 +957,71 @@ rules:
             let slow = scorer.try_score(&Lead::from_json(serde_json::from_str(&text).unwrap()).unwrap(), as_of());
             prop_assert_eq!(fast, slow);
         }
+
+        /// A verdict decided over the ones before it (bulk scoring keeps one per
+        /// worker) is the verdict decided fresh: nothing of an earlier lead shows,
+        /// whichever leads came before, with more or fewer matches, reasons,
+        /// disqualifications, decay, dimensions, an id or none.
+        #[test]
+        fn a_verdict_decided_over_earlier_ones_is_the_one_decided_fresh(
+            order in proptest::collection::vec(0usize..64, 1..40),
+        ) {
+            let pool = reuse_pool();
+            let folders = [
+                Scorer::new(Rules::load_dir("rules").unwrap()),
+                Scorer::new(Rules::load_dir("benches/models/heavy").unwrap()),
+                scorer(&[("bant.yaml", BANT)]),
+                scorer(&[("timed.yaml", TIMED)]),
+            ];
+            for scorer in &folders {
+                let mut reuse = Reuse::default();
+                for (n, &pick) in order.iter().enumerate() {
+                    let line = pool[pick % pool.len()].as_bytes();
+                    let at = |record| Position { source: Arc::from("in"), line: record, record };
+                    let fresh = scorer.score_line(line, at(n as u64 + 1), as_of());
+                    let reused = match scorer.score_line_reusing(line, at(n as u64 + 1), as_of(), &mut reuse) {
+                        Scored::Reused(verdict) => Ok(verdict.clone()),
+                        Scored::Outcome(outcome) => Err(*outcome),
+                    };
+                    // A record cut on its own takes the same way, into the same verdict.
+                    let raw = RawRecord::json_line(at(n as u64 + 1), line.to_vec());
+                    let record = match scorer.score_record_reusing(raw, as_of(), &mut reuse) {
+                        Scored::Reused(verdict) => Ok(verdict.clone()),
+                        Scored::Outcome(outcome) => Err(*outcome),
+                    };
+                    match &reused {
+                        Ok(verdict) => prop_assert_eq!(Ok(verdict), fresh.result.as_ref()),
+                        Err(outcome) => prop_assert_eq!(outcome, &fresh),
+                    }
+                    let record = record.or_else(|outcome| outcome.result);
+                    prop_assert_eq!(record, fresh.result);
+                }
+            }
+        }
+    }
+
+    /// JSON lines with every kind of verdict: the sample leads, and leads made to
+    /// match much, little, nothing, with no id, disqualified or refused.
+    fn reuse_pool() -> Vec<String> {
+        let mut pool: Vec<String> = std::fs::read_to_string("fixtures/leads.jsonl")
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        pool.extend(
+            [
+                r#"{}"#,
+                r#"{"budget": 50000, "pain": "x", "pricing_discussed": true, "email": "a@uni.edu"}"#,
+                r#"{"id": 7, "budget": 12000, "employees": 500, "visits": 3, "seen": "2024-06-01"}"#,
+                r#"{"id": "L-9", "budget": "lots"}"#,
+                r#"{"id": "L-10", "visits": 1, "seen": "2023-01-01", "asked_at": "2024-06-01"}"#,
+                r#"{"id": "L-11", "email": "kid@school.edu", "title": "Student", "page_views": 99}"#,
+                r#"not json"#,
+                r#"{"id": ["a"], "budget": 20000}"#,
+            ]
+            .map(str::to_string),
+        );
+        pool
     }
 
     #[test]

@@ -320,38 +320,46 @@ impl StagePolicy {
     }
 
     /// The stage just above `chosen` (disqualified stages are not a step up) and what the
-    /// lead lacks for it; `None` at the top and for disqualified leads.
-    pub fn next(&self, chosen: usize, facts: &Facts<'_>) -> Option<Next> {
-        if facts.disqualified || self.stages[chosen].disqualified {
-            return None;
-        }
-        let above = self.stages[..chosen]
-            .iter()
-            .rev()
-            .find(|s| !s.disqualified)?;
-        Some(Next {
+    /// lead lacks for it, into `out` over what it held, in the room its list of missing
+    /// signals already has (bulk scoring keeps one verdict per worker); `None` at the
+    /// top and for disqualified leads.
+    pub(crate) fn next_into(&self, chosen: usize, facts: &Facts<'_>, out: &mut Option<Next>) {
+        let above = if facts.disqualified || self.stages[chosen].disqualified {
+            None
+        } else {
+            self.stages[..chosen].iter().rev().find(|s| !s.disqualified)
+        };
+        let Some(above) = above else {
+            *out = None;
+            return;
+        };
+        let next = out.get_or_insert_with(|| Next {
             stage: above.id.clone(),
-            missing: above
-                .requires
+            missing: Vec::new(),
+            points_needed: 0,
+            scores_needed: Scores::new(above.min_score_names.clone(), Vec::new()),
+            grade_needed: None,
+        });
+        if !Arc::ptr_eq(&next.stage, &above.id) {
+            next.stage = above.id.clone();
+        }
+        next.missing.clear();
+        next.missing
+            .extend(above.requires.iter().filter(|s| !facts.has(s)).cloned());
+        next.points_needed = above.min_score.map_or(0, |min| (min - facts.score).max(0));
+        next.scores_needed = Scores::new(
+            above.min_score_names.clone(),
+            above
+                .min_scores
                 .iter()
-                .filter(|s| !facts.has(s))
-                .cloned()
+                .map(|(index, min)| (min - facts.dimension(*index)).max(0))
                 .collect(),
-            points_needed: above.min_score.map_or(0, |min| (min - facts.score).max(0)),
-            scores_needed: Scores::new(
-                above.min_score_names.clone(),
-                above
-                    .min_scores
-                    .iter()
-                    .map(|(index, min)| (min - facts.dimension(*index)).max(0))
-                    .collect(),
-            ),
-            grade_needed: above
-                .grades
-                .as_ref()
-                .filter(|accepted| !facts.graded_one_of(accepted))
-                .cloned(),
-        })
+        );
+        next.grade_needed = above
+            .grades
+            .as_ref()
+            .filter(|accepted| !facts.graded_one_of(accepted))
+            .cloned();
     }
 }
 
@@ -385,10 +393,17 @@ mod tests {
         );
         let (chosen, failures) = policy.choose(&facts, &env);
         assert!(failures.is_empty());
-        (
-            policy.stages[chosen].id.to_string(),
-            policy.next(chosen, &facts),
-        )
+        // Decided over what an earlier lead left, as bulk scoring does: nothing of it
+        // may show.
+        let mut next = Some(Next {
+            stage: Arc::from("stale"),
+            missing: vec![Arc::from("stale")],
+            points_needed: 99,
+            scores_needed: Scores::default(),
+            grade_needed: Some(vec![Arc::from("Z")]),
+        });
+        policy.next_into(chosen, &facts, &mut next);
+        (policy.stages[chosen].id.to_string(), next)
     }
 
     fn next(stage: &str, missing: &[&str], points_needed: i64) -> Option<Next> {

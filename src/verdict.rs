@@ -68,6 +68,22 @@ pub struct Match {
     pub disqualify: Option<String>,
 }
 
+impl Match {
+    /// A match of the rule named `rule` with nothing else in it yet, for the rule's
+    /// outcome to be written into.
+    pub(crate) fn blank(rule: Arc<str>) -> Match {
+        Match {
+            rule,
+            points: 0,
+            score: None,
+            decay: None,
+            signals: Vec::new(),
+            reason: None,
+            disqualify: None,
+        }
+    }
+}
+
 /// What decay did to a matched rule's points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Decayed {
@@ -203,6 +219,25 @@ pub struct RuleFailure {
 }
 
 impl Verdict {
+    /// A verdict with nothing in it yet, for [`Scorer`](crate::Scorer) to decide into
+    /// (the stage and scores are ones the rules already hold, so making one allocates
+    /// nothing).
+    pub(crate) fn blank(stage: Arc<str>, scores: Scores) -> Verdict {
+        Verdict {
+            id: Value::Null,
+            score: 0,
+            scores,
+            grade: None,
+            stage,
+            transition: None,
+            signals: Vec::new(),
+            matched: Vec::new(),
+            disqualified: None,
+            next: None,
+            errors: Vec::new(),
+        }
+    }
+
     /// Names a lead that has no id by where it was read (`leads.csv:4`, `request:2`),
     /// as every way of scoring records does.
     pub fn name_by(&mut self, place: impl std::fmt::Display) {

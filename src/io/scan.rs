@@ -172,6 +172,7 @@ impl SeenKeys {
     /// next and its closing quote: their length and the key's slot. Expected: the key
     /// that followed the current one last time, or the key that followed that one (an
     /// optional field left out).
+    #[inline]
     fn expected(&mut self, rest: &[u8]) -> Option<(usize, Option<Slot>)> {
         let mut next = self.keys.get(self.current)?.next;
         for _ in 0..2 {
@@ -338,6 +339,7 @@ impl<'a> Scanner<'a> {
 
     /// The contents of a string whose opening quote was just consumed, when it holds
     /// no escape and no control character.
+    #[inline]
     fn plain_string(&mut self) -> Option<&'a str> {
         let start = self.at;
         let end = start + first_needing_escape(self.bytes.get(start..)?)?;
@@ -351,6 +353,7 @@ impl<'a> Scanner<'a> {
 
     /// A value the rules read: a string, number, boolean or null. Arrays and objects
     /// are left to serde_json.
+    #[inline]
     fn scalar(&mut self) -> Option<Value> {
         match self.next_after_blanks()? {
             b'"' => Some(crate::lead::owned_text(self.plain_string()?)),
@@ -375,6 +378,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A number as serde_json reads it: whole numbers as `Int`, fractions as `Float`.
+    #[inline]
     fn number(&mut self) -> Option<Value> {
         let start = self.at;
         let shape = self.number_shape()?;
@@ -390,6 +394,7 @@ impl<'a> Scanner<'a> {
 
     /// Walks over a number in JSON's grammar without an exponent, at most
     /// [`MAX_DIGITS`] digits.
+    #[inline]
     fn number_shape(&mut self) -> Option<NumberShape> {
         let negative = self.bytes.get(self.at) == Some(&b'-');
         if negative {

@@ -366,10 +366,12 @@ enum Piece {
 }
 
 impl Template {
-    /// Fills in the lead's values; a missing value reads `(none)`.
-    pub fn render<'v>(&self, value: impl Fn(Slot) -> Option<&'v Value>) -> String {
+    /// Fills in the lead's values (a missing value reads `(none)`) into `out`, replacing
+    /// what it held: bulk scoring renders each lead's reasons into the strings the
+    /// previous lead's verdict left.
+    pub fn render_into<'v>(&self, out: &mut String, value: impl Fn(Slot) -> Option<&'v Value>) {
         use std::fmt::Write as _;
-        let mut out = String::with_capacity(64);
+        out.clear();
         for piece in &self.pieces {
             match (piece, piece_value(piece, &value)) {
                 (Piece::Text(t), _) => out.push_str(t),
@@ -380,7 +382,6 @@ impl Template {
                 (Piece::Field(_), None) => out.push_str("(none)"),
             }
         }
-        out
     }
 }
 
@@ -615,7 +616,9 @@ mod tests {
             .unwrap();
         assert_eq!(compiler.problems.len(), 1, "`src` is not declared");
         let budget = Value::Int(12000);
-        let rendered = t.render(|slot| (slot == 0).then_some(&budget));
+        // Into a string an earlier lead's reason left, as bulk scoring renders.
+        let mut rendered = "stale".to_string();
+        t.render_into(&mut rendered, |slot| (slot == 0).then_some(&budget));
         assert_eq!(rendered, "budget of 12000 {ok} from (none)");
     }
 }

@@ -529,29 +529,42 @@ fn score_one(
 }
 
 /// Scores a body holding one JSON object straight from its text, without building a
-/// lead, when nothing needs the lead afterwards (no decision log, no shadow). `None`
-/// for anything else (an array, text that is not one object, rules whose scripts need
-/// the whole lead): the ordinary path answers those, with its precise errors.
+/// lead, when nothing needs the lead afterwards (no decision log, no shadow), and
+/// writes the answer: the verdict's stage and its JSON. `None` for anything else (an
+/// array, text that is not one object, rules whose scripts need the whole lead): the
+/// ordinary path answers those, with its precise errors.
 fn score_single_unparsed(
     scorer: &Scorer,
     bytes: &[u8],
     as_of: Date,
-) -> Option<Result<Verdict, ApiError>> {
+) -> Option<Result<Answered, ApiError>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
     let text = std::str::from_utf8(bytes).ok()?;
-    let result = scorer.try_score_json(text, as_of)?;
-    Some(match result {
-        Ok(mut verdict) => {
+    scorer.try_score_json_with(text, as_of, |result| match result {
+        Ok(verdict) => {
             verdict.name_by(record_name(1));
-            Ok(verdict)
+            let mut body = Vec::with_capacity(1024);
+            verdict.write_json(&mut body);
+            Ok(Answered {
+                stage: Arc::clone(&verdict.stage),
+                body,
+            })
         }
         Err(e) => {
             Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.reason).in_record(record_name(1)))
         }
     })
+}
+
+/// A single lead's answer, written while its verdict was at hand.
+struct Answered {
+    /// The verdict's stage, for the metrics.
+    stage: Arc<str>,
+    /// The verdict's JSON.
+    body: Vec<u8>,
 }
 
 /// A record of a batch, waiting to be scored.
@@ -792,14 +805,10 @@ async fn score_with(
     let keep = state.keeps_decisions();
     if kind == BodyKind::Json
         && !keep
-        && let Some(verdict) = score_single_unparsed(&snapshot.scorer, &bytes, as_of)
+        && let Some(answer) = score_single_unparsed(&snapshot.scorer, &bytes, as_of)
     {
-        let verdict = verdict?;
-        state
-            .metrics
-            .leads(set.name.as_ref(), &[(Arc::clone(&verdict.stage), 1)]);
-        let mut body = Vec::with_capacity(1024);
-        verdict.write_json(&mut body);
+        let Answered { stage, body } = answer?;
+        state.metrics.leads(set.name.as_ref(), &[(stage, 1)]);
         return Ok(stamped(json_response(body, JSON, 1), &snapshot));
     }
     let (records, separator, content_type) = match kind {
@@ -1068,17 +1077,22 @@ mod tests {
         let bodies: Vec<&str> = fixtures.lines().chain(extra).collect();
         assert!(bodies.len() > 10);
         for body in bodies {
-            let answer = |r: Result<Verdict, ApiError>| match r {
-                Ok(v) => v.to_json_line(),
+            let unparsed = match score_single_unparsed(&scorer, body.as_bytes(), as_of)
+                .expect("one object, rules without whole-lead scripts")
+            {
+                Ok(Answered { stage, body }) => {
+                    format!("{stage} {}", String::from_utf8(body).unwrap())
+                }
                 Err(e) => format!("{} {}", e.status.as_u16(), e.message),
             };
-            let unparsed = score_single_unparsed(&scorer, body.as_bytes(), as_of)
-                .expect("one object, rules without whole-lead scripts");
             let Ok(Parsed::One(lead)) = parse_json(body.as_bytes()) else {
                 panic!("{body} is one lead");
             };
-            let parsed = score_one(&scorer, &lead, as_of, || record_name(1));
-            assert_eq!(answer(unparsed), answer(parsed), "{body}");
+            let parsed = match score_one(&scorer, &lead, as_of, || record_name(1)) {
+                Ok(v) => format!("{} {}", v.stage, v.to_json_line()),
+                Err(e) => format!("{} {}", e.status.as_u16(), e.message),
+            };
+            assert_eq!(unparsed, parsed, "{body}");
         }
         assert!(score_single_unparsed(&scorer, b"[{}]", as_of).is_none());
         assert!(score_single_unparsed(&scorer, b"{\"id\": 1,,}", as_of).is_none());
