@@ -359,9 +359,7 @@ impl Batch {
             }),
         }
     }
-}
 
-impl Batch {
     /// [`Batch::score_each`] for a worker that renders each verdict before the next
     /// lead: records bound straight to the slots are decided into the verdict `reuse`
     /// keeps, handed over borrowed.

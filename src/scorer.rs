@@ -13,7 +13,7 @@ use crate::rules::compile::Template;
 use crate::rules::predicate::Env;
 use crate::rules::{Rule, RuleKind, Rules};
 use crate::stage::Facts;
-use crate::verdict::{Decayed, Match, RuleFailure, Scores, Verdict};
+use crate::verdict::{Decayed, Match, RuleFailure, Scores, Verdict, assign_name};
 
 /// Matches, dimension points and signals a verdict makes room for at once: more than
 /// most leads need, so their vectors are allocated once, not grown.
@@ -193,8 +193,7 @@ impl Scorer {
     ) -> Scored<'r> {
         match self.bind_line(text) {
             Some(bound) if bound.misfits.is_empty() => {
-                let verdict = reuse.verdict.get_or_insert_with(|| self.blank_verdict());
-                self.decide_into(None, &bound, as_of, verdict, &mut reuse.spare);
+                let verdict = self.decide_reusing(&bound, as_of, reuse);
                 verdict.name_by(&position);
                 Scored::Reused(verdict)
             }
@@ -212,8 +211,7 @@ impl Scorer {
     ) -> Scored<'r> {
         match self.bind_with(|schema| raw.bind(schema)) {
             Some(bound) if bound.misfits.is_empty() => {
-                let verdict = reuse.verdict.get_or_insert_with(|| self.blank_verdict());
-                self.decide_into(None, &bound, as_of, verdict, &mut reuse.spare);
+                let verdict = self.decide_reusing(&bound, as_of, reuse);
                 verdict.name_by(raw.position());
                 Scored::Reused(verdict)
             }
@@ -223,6 +221,19 @@ impl Scorer {
                 Scored::Outcome(Box::new(self.settle(position, refused, |_| raw, as_of)))
             }
         }
+    }
+
+    /// Decides values bound to the slots into the verdict `reuse` keeps.
+    fn decide_reusing<'r>(
+        &self,
+        bound: &Bound<'_>,
+        as_of: Date,
+        reuse: &'r mut Reuse,
+    ) -> &'r mut Verdict {
+        let Reuse { verdict, spare } = reuse;
+        let verdict = verdict.get_or_insert_with(|| self.blank_verdict());
+        self.decide_into(None, bound, as_of, verdict, spare);
+        verdict
     }
 
     fn bind_line(&self, text: &[u8]) -> Option<Bound<'static>> {
@@ -307,12 +318,7 @@ impl Scorer {
             return Some(answer(Err(misfit_error(&bound))));
         }
         Some(THREAD_REUSE.with(|reuse| match reuse.try_borrow_mut() {
-            Ok(mut reuse) => {
-                let Reuse { verdict, spare } = &mut *reuse;
-                let verdict = verdict.get_or_insert_with(|| self.blank_verdict());
-                self.decide_into(None, &bound, as_of, verdict, spare);
-                answer(Ok(verdict))
-            }
+            Ok(mut reuse) => answer(Ok(self.decide_reusing(&bound, as_of, &mut reuse))),
             // A lead scored from inside `answer` on this thread: a verdict of its own.
             Err(_) => answer(Ok(&mut self.decide(None, &bound, as_of))),
         }))
@@ -494,14 +500,6 @@ fn reuse_slot<'m>(
         matched.push(slot);
     }
     &mut matched[count]
-}
-
-/// `*name = new.clone()`, without touching either reference count when `name` already
-/// is `new` (most leads land in the stage and match the rules the one before did).
-fn assign_name(name: &mut Arc<str>, new: &Arc<str>) {
-    if !Arc::ptr_eq(name, new) {
-        *name = Arc::clone(new);
-    }
 }
 
 /// `*value = new.cloned().unwrap_or_default()`, copying text into the string `value`

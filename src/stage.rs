@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::rules::predicate::{Env, Predicate};
-use crate::verdict::{Next, RuleFailure, Scores};
+use crate::verdict::{Next, RuleFailure, Scores, assign_name};
 
 /// One stage: a lead is in it when its score reaches `min_score`, it has every signal in
 /// `requires`, and `when` holds; a `disqualified` stage takes disqualified leads only.
@@ -340,9 +340,7 @@ impl StagePolicy {
             scores_needed: Scores::new(above.min_score_names.clone(), Vec::new()),
             grade_needed: None,
         });
-        if !Arc::ptr_eq(&next.stage, &above.id) {
-            next.stage = above.id.clone();
-        }
+        assign_name(&mut next.stage, &above.id);
         next.missing.clear();
         next.missing
             .extend(above.requires.iter().filter(|s| !facts.has(s)).cloned());

@@ -398,6 +398,14 @@ pub(crate) fn write_strs(out: &mut Vec<u8>, items: &[Arc<str>]) {
     out.push(b']');
 }
 
+/// `*name = new.clone()`, without touching either reference count when `name` already
+/// is `new` (most leads land in the stage and match the rules the one before did).
+pub(crate) fn assign_name(name: &mut Arc<str>, new: &Arc<str>) {
+    if !Arc::ptr_eq(name, new) {
+        *name = Arc::clone(new);
+    }
+}
+
 /// Writes a JSON string the way serde_json does: `"` `\\` and control characters
 /// escaped (`\n`, `\u001f`), everything else as is. Clean runs between the bytes that
 /// need escaping are copied whole.
