@@ -209,7 +209,7 @@ impl Scorer {
         as_of: Date,
         reuse: &'r mut Reuse,
     ) -> Scored<'r> {
-        match self.bind_with(|schema| raw.bind(schema)) {
+        match self.bind_record(&raw) {
             Some(bound) if bound.misfits.is_empty() => {
                 let verdict = self.decide_reusing(&bound, as_of, reuse);
                 verdict.name_by(raw.position());
@@ -234,6 +234,10 @@ impl Scorer {
         let verdict = verdict.get_or_insert_with(|| self.blank_verdict());
         self.decide_into(None, bound, as_of, verdict, spare);
         verdict
+    }
+
+    fn bind_record(&self, raw: &RawRecord) -> Option<Bound<'static>> {
+        self.bind_with(|schema| raw.bind(schema))
     }
 
     fn bind_line(&self, text: &[u8]) -> Option<Bound<'static>> {
@@ -297,7 +301,8 @@ impl Scorer {
         raw: &RawRecord,
         as_of: Date,
     ) -> Option<Result<Verdict, LeadError>> {
-        self.score_bound_with(|schema| raw.bind(schema), as_of)
+        let bound = self.bind_record(raw)?;
+        Some(self.decide_bound(None, &bound, as_of))
     }
 
     /// Scores one JSON object's text read straight into the rules' field slots, as
@@ -322,18 +327,6 @@ impl Scorer {
             // A lead scored from inside `answer` on this thread: a verdict of its own.
             Err(_) => answer(Ok(&mut self.decide(None, &bound, as_of))),
         }))
-    }
-
-    /// Scores the values `bind` puts in the schema's slots; `None` when it binds nothing
-    /// or when Rhai scripts need the whole lead (then nothing is bound).
-    #[inline]
-    fn score_bound_with(
-        &self,
-        bind: impl FnOnce(&crate::lead::Schema) -> Option<Bound<'static>>,
-        as_of: Date,
-    ) -> Option<Result<Verdict, LeadError>> {
-        let bound = self.bind_with(bind)?;
-        Some(self.decide_bound(None, &bound, as_of))
     }
 
     /// The values `bind` puts in the schema's slots; `None` when it binds nothing or
