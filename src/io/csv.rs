@@ -437,14 +437,16 @@ fn coerce_texts<'t>(
     for (field, text) in schema.fields().iter().zip(texts) {
         let value = match (text, field.ty) {
             (None, _) => None,
-            (Some(text), None | Some(FieldType::String)) => Some(crate::lead::owned_text(text)),
+            (Some(text), None | Some(FieldType::String)) => {
+                Some(Value::Text(crate::lead::owned_text(text)))
+            }
             (Some(text), Some(ty)) => {
                 if let Value::Text(held) = &mut scratch {
                     held.clear();
                     held.push_str(text);
                 }
                 match ty.coerce(&scratch) {
-                    Ok(Cow::Borrowed(_)) => Some(crate::lead::owned_text(text)),
+                    Ok(Cow::Borrowed(_)) => Some(Value::Text(crate::lead::owned_text(text))),
                     Ok(Cow::Owned(value)) => Some(value),
                     Err(why) => {
                         bound.misfits.push((Arc::clone(&field.name), why));

@@ -72,9 +72,7 @@ pub(crate) fn object_into_slots(
                 };
                 scan.expect(b':')?;
                 match slot {
-                    Some(slot) if keeps(slot) => {
-                        *values.get_mut(slot)? = Some(Cow::Owned(scan.scalar()?));
-                    }
+                    Some(slot) if keeps(slot) => scan.scalar_into(values.get_mut(slot)?)?,
                     Some(_) => scan.skip_scalar()?,
                     None => scan.skip_value(0)?,
                 }
@@ -351,45 +349,68 @@ impl<'a> Scanner<'a> {
         self.text.get(start..end)
     }
 
-    /// A value the rules read: a string, number, boolean or null. Arrays and objects
-    /// are left to serde_json.
+    /// Reads a value the rules read (a string, number, boolean or null) into its slot.
+    /// Arrays and objects are left to serde_json.
+    ///
+    /// Why each arm stores its own variant into the slot instead of returning a
+    /// [`Value`]: a returned value crossed the stack as a 32-byte enum whose parts were
+    /// written and read back in different widths, and the processor cannot forward
+    /// such stores to the loads: a timer-sampled profile charged that wait with a third
+    /// of the scanner's time (BENCHMARKS.md, issue 14, session 8).
     #[inline]
-    fn scalar(&mut self) -> Option<Value> {
+    fn scalar_into(&mut self, slot: &mut Option<Cow<'static, Value>>) -> Option<()> {
         match self.next_after_blanks()? {
-            b'"' => Some(crate::lead::owned_text(self.plain_string()?)),
-            b't' => self.literal(b"rue", Value::Bool(true)),
-            b'f' => self.literal(b"alse", Value::Bool(false)),
-            b'n' => self.literal(b"ull", Value::Null),
+            b'"' => {
+                let text = self.plain_string()?;
+                *slot = Some(Cow::Owned(Value::Text(crate::lead::owned_text(text))));
+            }
+            b't' => {
+                self.word(b"rue")?;
+                *slot = Some(Cow::Owned(Value::Bool(true)));
+            }
+            b'f' => {
+                self.word(b"alse")?;
+                *slot = Some(Cow::Owned(Value::Bool(false)));
+            }
+            b'n' => {
+                self.word(b"ull")?;
+                *slot = Some(Cow::Owned(Value::Null));
+            }
             b'-' | b'0'..=b'9' => {
                 self.at -= 1;
-                self.number()
+                self.number_into(slot)?;
             }
-            _ => None,
+            _ => return None,
         }
+        Some(())
     }
 
     /// The rest of `true`, `false` or `null`, whose first letter was consumed.
-    fn literal(&mut self, rest: &[u8], value: Value) -> Option<Value> {
+    fn word(&mut self, rest: &[u8]) -> Option<()> {
         let end = self.at + rest.len();
-        (self.bytes.get(self.at..end)? == rest).then(|| {
-            self.at = end;
-            value
-        })
+        (self.bytes.get(self.at..end)? == rest).then(|| self.at = end)
     }
 
-    /// A number as serde_json reads it: whole numbers as `Int`, fractions as `Float`.
+    /// Reads a number into its slot as serde_json reads it: whole numbers as `Int`,
+    /// fractions as `Float`.
     #[inline]
-    fn number(&mut self) -> Option<Value> {
+    fn number_into(&mut self, slot: &mut Option<Cow<'static, Value>>) -> Option<()> {
         let start = self.at;
         let shape = self.number_shape()?;
         let text = self.text.get(start..self.at)?;
         if shape.fraction {
             // serde_json's own float parsing, so the bits are the same.
-            return serde_json::from_str::<f64>(text).ok().map(Value::Float);
+            let x = serde_json::from_str::<f64>(text).ok()?;
+            *slot = Some(Cow::Owned(Value::Float(x)));
+            return Some(());
         }
         let n: i64 = text.parse().ok()?;
         // serde_json reads `-0` as the float -0.0.
-        (!(n == 0 && shape.negative)).then_some(Value::Int(n))
+        if n == 0 && shape.negative {
+            return None;
+        }
+        *slot = Some(Cow::Owned(Value::Int(n)));
+        Some(())
     }
 
     /// Walks over a number in JSON's grammar without an exponent, at most
@@ -432,7 +453,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks over a string, number, boolean or null, checking it as serde_json would;
-    /// an array or object is left to serde_json, as [`Scanner::scalar`] leaves it.
+    /// an array or object is left to serde_json, as [`Scanner::scalar_into`] leaves it.
     fn skip_scalar(&mut self) -> Option<()> {
         match self.peek_after_blanks()? {
             b'[' | b'{' => None,
@@ -444,9 +465,9 @@ impl<'a> Scanner<'a> {
     fn skip_value(&mut self, depth: u32) -> Option<()> {
         match self.next_after_blanks()? {
             b'"' => self.plain_string().map(drop),
-            b't' => self.literal(b"rue", Value::Null).map(drop),
-            b'f' => self.literal(b"alse", Value::Null).map(drop),
-            b'n' => self.literal(b"ull", Value::Null).map(drop),
+            b't' => self.word(b"rue"),
+            b'f' => self.word(b"alse"),
+            b'n' => self.word(b"ull"),
             b'-' | b'0'..=b'9' => {
                 self.at -= 1;
                 self.number_shape().map(drop)
