@@ -146,42 +146,94 @@ enum Helper {
 
 /// A value during a run. Text borrows the lead's values and the function's literals
 /// where it can; text a run makes is shared, so reading a variable copies nothing.
+///
+/// Why the shape: every payload is one word of integer or pointer (a truth value and a
+/// float are kept as words, text as a reference to a string rather than a slice of
+/// one), so a `Result<Val, Bail>` is a pair of scalars that a call returns in two
+/// registers. With a `bool`, an `f64` or a nested enum in it, it came back through the
+/// stack, written in parts and read back whole, which the processor cannot forward
+/// from the stores to the load: a timer-sampled profile put that wait on every return
+/// from `Run::expr` and `Run::block`, about half the interpreter's time (BENCHMARKS.md,
+/// issue 14, session 8). Build and read values with [`Val::bool`], [`Val::float`],
+/// [`Val::as_bool`], [`Val::as_f64`] and [`Val::text`].
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::borrowed_box,
+    reason = "a reference to a box is one word, a `&str` or a slice two (see above)"
+)]
 enum Val<'a> {
     Unit,
-    Bool(bool),
+    Bool(Truth),
     Int(i64),
-    Float(f64),
-    Str(Text<'a>),
-    Array(Rc<Vec<Val<'a>>>),
-    /// An array of text literals, as compiled.
-    Texts(&'a [Box<str>]),
-    Map(Rc<Vec<(&'a str, Val<'a>)>>),
-}
-
-#[derive(Debug, Clone)]
-enum Text<'a> {
-    Borrowed(&'a str),
+    Float(FloatBits),
+    /// `""`.
+    Empty,
+    /// A text literal of the function.
+    Literal(&'a Box<str>),
+    /// A field's text, where the lead holds it.
+    Field(&'a String),
     /// Text a run made: shared, and taken back without a copy when it is last used
     /// (a rule's reason).
     Made(Rc<String>),
+    Array(Rc<Vec<Val<'a>>>),
+    /// An array of text literals, as compiled.
+    Texts(&'a Box<[Box<str>]>),
+    Map(Rc<Vec<(&'a str, Val<'a>)>>),
 }
 
-impl Text<'_> {
-    fn into_string(self) -> String {
+/// A truth value one word wide (see [`Val`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+enum Truth {
+    False = 0,
+    True = 1,
+}
+
+/// A float kept as its bits, one integer word (see [`Val`]).
+#[derive(Debug, Clone, Copy)]
+struct FloatBits(u64);
+
+impl<'a> Val<'a> {
+    fn bool(b: bool) -> Val<'a> {
+        Val::Bool(if b { Truth::True } else { Truth::False })
+    }
+
+    fn float(x: f64) -> Val<'a> {
+        Val::Float(FloatBits(x.to_bits()))
+    }
+
+    fn as_bool(&self) -> Option<bool> {
         match self {
-            Text::Borrowed(s) => s.to_string(),
-            Text::Made(s) => Rc::try_unwrap(s).unwrap_or_else(|shared| (*shared).clone()),
+            Val::Bool(t) => Some(*t == Truth::True),
+            _ => None,
         }
     }
-}
 
-impl std::ops::Deref for Text<'_> {
-    type Target = str;
-    fn deref(&self) -> &str {
+    /// The float of a `Float` (not of an `Int`; `run::as_float` reads both).
+    fn as_f64(&self) -> Option<f64> {
         match self {
-            Text::Borrowed(s) => s,
-            Text::Made(s) => s,
+            Val::Float(FloatBits(bits)) => Some(f64::from_bits(*bits)),
+            _ => None,
+        }
+    }
+
+    /// The text of a text value.
+    fn text(&self) -> Option<&str> {
+        match self {
+            Val::Empty => Some(""),
+            Val::Literal(s) => Some(s),
+            Val::Field(s) => Some(s),
+            Val::Made(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The text of a text value as an owned string, without a copy when the run made
+    /// it and nothing else holds it.
+    fn into_text(self) -> Option<String> {
+        match self {
+            Val::Made(s) => Some(Rc::try_unwrap(s).unwrap_or_else(|shared| (*shared).clone())),
+            other => other.text().map(str::to_string),
         }
     }
 }
@@ -244,7 +296,7 @@ impl NativeFn {
         as_of: Date,
     ) -> Result<bool, Bail> {
         match self.run(values, as_of)? {
-            Val::Bool(b) => Ok(b),
+            Val::Bool(t) => Ok(t == Truth::True),
             _ => Err(Bail),
         }
     }
@@ -283,7 +335,7 @@ impl NativeFn {
 fn rule_outcome(result: Val<'_>) -> Result<Option<ScriptOutcome>, Bail> {
     match result {
         Val::Unit => Ok(None),
-        Val::Bool(b) => Ok(b.then(ScriptOutcome::default)),
+        Val::Bool(t) => Ok((t == Truth::True).then(ScriptOutcome::default)),
         Val::Int(points) => Ok(Some(ScriptOutcome {
             points,
             ..ScriptOutcome::default()
@@ -324,14 +376,13 @@ fn map_outcome(entries: Vec<(&str, Val<'_>)>) -> Result<ScriptOutcome, Bail> {
 fn signals(value: &Val<'_>) -> Result<Vec<Arc<str>>, Bail> {
     match value {
         Val::Unit => Ok(Vec::new()),
-        Val::Str(s) => Ok(vec![Arc::from(&**s)]),
+        Val::Empty | Val::Literal(_) | Val::Field(_) | Val::Made(_) => {
+            Ok(vec![Arc::from(value.text().ok_or(Bail)?)])
+        }
         Val::Texts(items) => Ok(items.iter().map(|s| Arc::from(&**s)).collect()),
         Val::Array(items) => items
             .iter()
-            .map(|item| match item {
-                Val::Str(s) => Ok(Arc::from(&**s)),
-                _ => Err(Bail),
-            })
+            .map(|item| item.text().map(Arc::from).ok_or(Bail))
             .collect(),
         _ => Err(Bail),
     }
@@ -340,8 +391,7 @@ fn signals(value: &Val<'_>) -> Result<Vec<Arc<str>>, Bail> {
 fn optional_text(value: Val<'_>, key: &str) -> Result<Option<String>, Bail> {
     match value {
         Val::Unit => Ok(None),
-        Val::Bool(b) => Ok(b.then(|| key.to_string())),
-        Val::Str(s) => Ok(Some(s.into_string())),
-        _ => Err(Bail),
+        Val::Bool(t) => Ok((t == Truth::True).then(|| key.to_string())),
+        text => text.into_text().map(Some).ok_or(Bail),
     }
 }

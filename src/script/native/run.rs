@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use super::{Bail, Expr, Flow, Helper, Method, NativeFn, Op, Stmt, Text, Val};
+use super::{Bail, Expr, Flow, Helper, Method, NativeFn, Op, Stmt, Truth, Val};
 use crate::date::Date;
 use crate::lead::Value;
 
@@ -46,10 +46,10 @@ impl<'a> Run<'a, '_, '_> {
                 }
                 Stmt::If(parts) => {
                     let (cond, then, otherwise) = &**parts;
-                    let branch = match self.expr(cond)? {
-                        Val::Bool(true) => then,
-                        Val::Bool(false) => otherwise,
-                        _ => return Err(Bail),
+                    let branch = match self.expr(cond)?.as_bool() {
+                        Some(true) => then,
+                        Some(false) => otherwise,
+                        None => return Err(Bail),
                     };
                     match self.block(branch)? {
                         Flow::Value(v) => v,
@@ -69,7 +69,7 @@ impl<'a> Run<'a, '_, '_> {
                         }
                         Val::Texts(items) => {
                             for item in items {
-                                self.set(*slot, Val::Str(Text::Borrowed(item)))?;
+                                self.set(*slot, Val::Literal(item))?;
                                 if let done @ Flow::Return(_) = self.block(body)? {
                                     return Ok(done);
                                 }
@@ -99,20 +99,19 @@ impl<'a> Run<'a, '_, '_> {
     fn expr(&mut self, expr: &'a Expr) -> Result<Val<'a>, Bail> {
         Ok(match expr {
             Expr::Unit => Val::Unit,
-            Expr::Bool(b) => Val::Bool(*b),
+            Expr::Bool(b) => Val::bool(*b),
             Expr::Int(n) => Val::Int(*n),
-            Expr::Float(x) => Val::Float(*x),
-            Expr::Str(s) => Val::Str(Text::Borrowed(s)),
+            Expr::Float(x) => Val::float(*x),
+            Expr::Str(s) => Val::Literal(s),
             Expr::Local(slot) => self.locals.get(*slot).ok_or(Bail)?.clone(),
             Expr::Field(index) => self.field(*index)?,
-            Expr::Not(e) => match self.expr(e)? {
-                Val::Bool(b) => Val::Bool(!b),
-                _ => return Err(Bail),
+            Expr::Not(e) => match self.expr(e)?.as_bool() {
+                Some(b) => Val::bool(!b),
+                None => return Err(Bail),
             },
             Expr::Neg(e) => match self.expr(e)? {
                 Val::Int(n) => Val::Int(n.checked_neg().ok_or(Bail)?),
-                Val::Float(x) => Val::Float(-x),
-                _ => return Err(Bail),
+                other => Val::float(-other.as_f64().ok_or(Bail)?),
             },
             Expr::Binary(op, pair) => {
                 let lhs = self.expr(&pair.0)?;
@@ -155,17 +154,20 @@ impl<'a> Run<'a, '_, '_> {
             Expr::Interpolated(parts) => {
                 let mut text = String::with_capacity(64);
                 for part in parts.iter() {
-                    match self.expr(part)? {
-                        Val::Str(s) => text.push_str(&s),
+                    let part = self.expr(part)?;
+                    match part {
                         Val::Int(n) => {
                             let _ = write!(text, "{n}");
                         }
-                        Val::Float(x) => {
+                        Val::Float(_) => {
+                            let x = part.as_f64().ok_or(Bail)?;
                             let _ = write!(text, "{}", rhai::FloatWrapper::new(x));
                         }
-                        Val::Bool(b) => text.push_str(if b { "true" } else { "false" }),
+                        Val::Bool(t) => {
+                            text.push_str(if t == Truth::True { "true" } else { "false" })
+                        }
                         Val::Unit => {}
-                        _ => return Err(Bail),
+                        _ => text.push_str(part.text().ok_or(Bail)?),
                     }
                 }
                 self.made(text)?
@@ -203,12 +205,12 @@ impl<'a> Run<'a, '_, '_> {
             Some(value) => value,
         };
         Ok(match value {
-            Value::Bool(b) => Val::Bool(*b),
+            Value::Bool(b) => Val::bool(*b),
             Value::Int(n) => Val::Int(*n),
-            Value::Float(x) => Val::Float(*x),
+            Value::Float(x) => Val::float(*x),
             Value::Text(s) => {
                 self.check_size(s.len())?;
-                Val::Str(Text::Borrowed(s))
+                Val::Field(s)
             }
             _ => return Err(Bail),
         })
@@ -242,7 +244,7 @@ impl<'a> Run<'a, '_, '_> {
 
     fn made(&self, text: String) -> Result<Val<'a>, Bail> {
         self.check_size(text.len())?;
-        Ok(Val::Str(Text::Made(Rc::new(text))))
+        Ok(Val::Made(Rc::new(text)))
     }
 
     fn binary(&self, op: Op, lhs: Val<'a>, rhs: Val<'a>) -> Result<Val<'a>, Bail> {
@@ -251,24 +253,26 @@ impl<'a> Run<'a, '_, '_> {
         // left to it.
         if [&lhs, &rhs]
             .iter()
-            .any(|v| matches!(v, Val::Float(x) if !x.is_finite()))
+            .any(|v| v.as_f64().is_some_and(|x| !x.is_finite()))
         {
             return Err(Bail);
         }
         let order = match (&lhs, &rhs) {
             (Val::Int(a), Val::Int(b)) => Some(a.cmp(b)),
-            (Val::Float(a), Val::Float(b)) => Some(tolerant_order(*a, *b)),
-            (Val::Int(a), Val::Float(b)) => Some(tolerant_order(*a as f64, *b)),
-            (Val::Float(a), Val::Int(b)) => Some(tolerant_order(*a, *b as f64)),
-            (Val::Str(a), Val::Str(b)) => Some((**a).cmp(&**b)),
-            _ => None,
+            _ => match (as_float(&lhs), as_float(&rhs)) {
+                (Some(a), Some(b)) => Some(tolerant_order(a, b)),
+                _ => match (lhs.text(), rhs.text()) {
+                    (Some(a), Some(b)) => Some(a.cmp(b)),
+                    _ => None,
+                },
+            },
         };
         let compare = |wanted: fn(Ordering) -> bool| -> Result<Val<'a>, Bail> {
             match order {
-                Some(o) => Ok(Val::Bool(wanted(o))),
+                Some(o) => Ok(Val::bool(wanted(o))),
                 None if same_kind(&lhs, &rhs) => Err(Bail),
                 // Values of different types are never equal, and never order.
-                None => Ok(Val::Bool(false)),
+                None => Ok(Val::bool(false)),
             }
         };
         match op {
@@ -280,7 +284,7 @@ impl<'a> Run<'a, '_, '_> {
                     _ if same_kind(&lhs, &rhs) => return Err(Bail),
                     _ => false,
                 };
-                Ok(Val::Bool(equal == (op == Op::Eq)))
+                Ok(Val::bool(equal == (op == Op::Eq)))
             }
             Op::Lt => compare(Ordering::is_lt),
             Op::Le => compare(Ordering::is_le),
@@ -291,6 +295,14 @@ impl<'a> Run<'a, '_, '_> {
     }
 
     fn arithmetic(&self, op: Op, lhs: Val<'a>, rhs: Val<'a>) -> Result<Val<'a>, Bail> {
+        if op == Op::Add
+            && let (Some(a), Some(b)) = (lhs.text(), rhs.text())
+        {
+            let mut text = String::with_capacity(a.len() + b.len());
+            text.push_str(a);
+            text.push_str(b);
+            return self.made(text);
+        }
         match (lhs, rhs) {
             (Val::Int(a), Val::Int(b)) => {
                 let n = match op {
@@ -302,12 +314,6 @@ impl<'a> Run<'a, '_, '_> {
                     _ => None,
                 };
                 n.map(Val::Int).ok_or(Bail)
-            }
-            (Val::Str(a), Val::Str(b)) if op == Op::Add => {
-                let mut text = String::with_capacity(a.len() + b.len());
-                text.push_str(&a);
-                text.push_str(&b);
-                self.made(text)
             }
             (a, b) => {
                 let (Some(a), Some(b)) = (as_float(&a), as_float(&b)) else {
@@ -324,7 +330,7 @@ impl<'a> Run<'a, '_, '_> {
                     _ => a % b,
                 };
                 if x.is_finite() {
-                    Ok(Val::Float(x))
+                    Ok(Val::float(x))
                 } else {
                     Err(Bail)
                 }
@@ -336,13 +342,13 @@ impl<'a> Run<'a, '_, '_> {
     /// `!stop` when none does. Anything but a boolean is left to Rhai.
     fn short_circuit(&mut self, parts: &'a [Expr], stop: bool) -> Result<Val<'a>, Bail> {
         for part in parts {
-            match self.expr(part)? {
-                Val::Bool(b) if b == stop => return Ok(Val::Bool(stop)),
-                Val::Bool(_) => {}
-                _ => return Err(Bail),
+            match self.expr(part)?.as_bool() {
+                Some(b) if b == stop => return Ok(Val::bool(stop)),
+                Some(_) => {}
+                None => return Err(Bail),
             }
         }
-        Ok(Val::Bool(!stop))
+        Ok(Val::bool(!stop))
     }
 
     fn method(
@@ -357,14 +363,14 @@ impl<'a> Run<'a, '_, '_> {
                 _ => Err(Bail),
             };
         }
-        if let Val::Float(x) = receiver {
+        if let Some(x) = receiver.as_f64() {
             return match method {
-                Method::Abs => Ok(Val::Float(x.abs())),
+                Method::Abs => Ok(Val::float(x.abs())),
                 // Rhai's range check: values beyond i64 are an overflow error.
                 Method::ToInt if x >= i64::MIN as f64 && x <= i64::MAX as f64 => {
                     Ok(Val::Int(x.trunc() as i64))
                 }
-                Method::ToFloat => Ok(Val::Float(x)),
+                Method::ToFloat => Ok(Val::float(x)),
                 _ => Err(Bail),
             };
         }
@@ -372,30 +378,27 @@ impl<'a> Run<'a, '_, '_> {
             return match method {
                 Method::Abs => n.checked_abs().map(Val::Int).ok_or(Bail),
                 Method::ToInt => Ok(Val::Int(n)),
-                Method::ToFloat => Ok(Val::Float(n as f64)),
+                Method::ToFloat => Ok(Val::float(n as f64)),
                 _ => Err(Bail),
             };
         }
-        let Val::Str(text) = receiver else {
+        let Some(text) = receiver.text() else {
             return Err(Bail);
         };
-        let text_arg = || match &arg {
-            Some(Val::Str(s)) => Ok(&**s),
-            _ => Err(Bail),
-        };
+        let text_arg = || arg.as_ref().and_then(Val::text).ok_or(Bail);
         Ok(match method {
             // Text without capitals is its own lower case: no copy (Rhai's result is
             // the same text).
             Method::ToLower if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) => {
-                Val::Str(text)
+                receiver
             }
             Method::ToLower => self.made(text.to_lowercase())?,
             Method::ToUpper => self.made(text.to_uppercase())?,
-            Method::Len => Val::Int(i64::try_from(char_count(&text)).map_err(|_| Bail)?),
-            Method::IsEmpty => Val::Bool(text.is_empty()),
-            Method::Contains => Val::Bool(text.contains(text_arg()?)),
-            Method::StartsWith => Val::Bool(text.starts_with(text_arg()?)),
-            Method::EndsWith => Val::Bool(text.ends_with(text_arg()?)),
+            Method::Len => Val::Int(i64::try_from(char_count(text)).map_err(|_| Bail)?),
+            Method::IsEmpty => Val::bool(text.is_empty()),
+            Method::Contains => Val::bool(text.contains(text_arg()?)),
+            Method::StartsWith => Val::bool(text.starts_with(text_arg()?)),
+            Method::EndsWith => Val::bool(text.ends_with(text_arg()?)),
             Method::IndexOf => {
                 let needle = text_arg()?;
                 Val::Int(match text.find(needle) {
@@ -405,7 +408,7 @@ impl<'a> Run<'a, '_, '_> {
                     None => -1,
                 })
             }
-            Method::SubString => self.sub_string(Val::Str(text), arg, None)?,
+            Method::SubString => self.sub_string(receiver.clone(), arg, None)?,
             Method::ToInt | Method::ToFloat | Method::Abs => return Err(Bail),
         })
     }
@@ -418,7 +421,7 @@ impl<'a> Run<'a, '_, '_> {
         start: Option<Val<'a>>,
         length: Option<Val<'a>>,
     ) -> Result<Val<'a>, Bail> {
-        let (Val::Str(text), Some(Val::Int(start))) = (text, start) else {
+        let (Some(whole), Some(Val::Int(start))) = (text.text(), start) else {
             return Err(Bail);
         };
         let length = match length {
@@ -426,11 +429,11 @@ impl<'a> Run<'a, '_, '_> {
             Some(Val::Int(n)) => Some(n),
             Some(_) => return Err(Bail),
         };
-        let empty = Val::Str(Text::Borrowed(""));
+        let empty = Val::Empty;
         if length.is_some_and(|n| n <= 0) {
             return Ok(empty);
         }
-        let count = i64::try_from(char_count(&text)).map_err(|_| Bail)?;
+        let count = i64::try_from(char_count(whole)).map_err(|_| Bail)?;
         let from = if start < 0 {
             count.saturating_add(start).max(0)
         } else {
@@ -443,51 +446,50 @@ impl<'a> Run<'a, '_, '_> {
             Some(n) => from.saturating_add(n).min(count),
             None => count,
         };
-        let at = byte_offset(&text, usize::try_from(from).map_err(|_| Bail)?);
-        let end = at + byte_offset(&text[at..], usize::try_from(to - from).map_err(|_| Bail)?);
-        Ok(match text {
-            // Borrowed text is cut where it lies.
-            Text::Borrowed(whole) => Val::Str(Text::Borrowed(&whole[at..end])),
-            Text::Made(whole) => self.made(whole[at..end].to_string())?,
-        })
+        let at = byte_offset(whole, usize::try_from(from).map_err(|_| Bail)?);
+        let end = at + byte_offset(&whole[at..], usize::try_from(to - from).map_err(|_| Bail)?);
+        if at == 0 && end == whole.len() {
+            return Ok(text);
+        }
+        self.made(whole[at..end].to_string())
     }
 
     /// `item in array`: whether any item is `==` to it, as Rhai compares.
     fn array_contains(&self, array: &Val<'a>, item: Val<'a>) -> Result<Val<'a>, Bail> {
         let equal = |candidate: Val<'a>| {
             self.binary(Op::Eq, candidate, item.clone())
-                .map(|v| matches!(v, Val::Bool(true)))
+                .map(|v| v.as_bool() == Some(true))
         };
         match array {
             Val::Array(items) => {
                 for candidate in items.iter() {
                     if equal(candidate.clone())? {
-                        return Ok(Val::Bool(true));
+                        return Ok(Val::bool(true));
                     }
                 }
             }
             Val::Texts(items) => {
                 for candidate in items.iter() {
-                    if equal(Val::Str(Text::Borrowed(candidate)))? {
-                        return Ok(Val::Bool(true));
+                    if equal(Val::Literal(candidate))? {
+                        return Ok(Val::bool(true));
                     }
                 }
             }
             _ => return Err(Bail),
         }
-        Ok(Val::Bool(false))
+        Ok(Val::bool(false))
     }
 
     fn helper(&self, helper: Helper, arg: Option<Val<'a>>) -> Result<Val<'a>, Bail> {
         Ok(match (helper, arg) {
             (Helper::AsOf, None) => self.made(self.as_of.to_string())?,
-            (Helper::DaysSince, Some(Val::Str(date))) => match Date::parse(&date) {
+            (Helper::DaysSince, Some(Val::Unit)) => Val::Unit,
+            (Helper::DaysSince, Some(date)) => match Date::parse(date.text().ok_or(Bail)?) {
                 Some(then) => Val::Int(self.as_of.days_since(then)),
                 None => Val::Unit,
             },
-            (Helper::DaysSince, Some(Val::Unit)) => Val::Unit,
-            (Helper::IsBlank, Some(Val::Str(text))) => Val::Bool(text.trim().is_empty()),
-            (Helper::IsBlank, Some(Val::Unit)) => Val::Bool(true),
+            (Helper::IsBlank, Some(Val::Unit)) => Val::bool(true),
+            (Helper::IsBlank, Some(text)) => Val::bool(text.text().ok_or(Bail)?.trim().is_empty()),
             _ => return Err(Bail),
         })
     }
@@ -518,7 +520,9 @@ fn data_size(value: &Val<'_>) -> (usize, usize, usize) {
     let add =
         |a: (usize, usize, usize), b: (usize, usize, usize)| (a.0 + b.0, a.1 + b.1, a.2 + b.2);
     match value {
-        Val::Str(s) => (0, 0, s.len()),
+        Val::Empty | Val::Literal(_) | Val::Field(_) | Val::Made(_) => {
+            (0, 0, value.text().map_or(0, str::len))
+        }
         Val::Array(items) => items.iter().map(data_size).fold((items.len(), 0, 0), add),
         Val::Texts(items) => (items.len(), 0, items.iter().map(|s| s.len()).sum()),
         Val::Map(entries) => entries
@@ -552,7 +556,7 @@ fn byte_offset(text: &str, chars: usize) -> usize {
 fn as_float(value: &Val<'_>) -> Option<f64> {
     match value {
         Val::Int(n) => Some(*n as f64),
-        Val::Float(x) => Some(*x),
+        Val::Float(_) => value.as_f64(),
         _ => None,
     }
 }
@@ -563,5 +567,6 @@ fn same_kind(lhs: &Val<'_>, rhs: &Val<'_>) -> bool {
     let array = |v: &Val<'_>| matches!(v, Val::Array(_) | Val::Texts(_));
     std::mem::discriminant(lhs) == std::mem::discriminant(rhs)
         || (as_float(lhs).is_some() && as_float(rhs).is_some())
+        || (lhs.text().is_some() && rhs.text().is_some())
         || (array(lhs) && array(rhs))
 }

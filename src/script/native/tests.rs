@@ -467,3 +467,11 @@ proptest! {
         compare(&host, &rules, &schema, &values);
     }
 }
+
+/// A value of a run is two words (a tag and one word of integer or pointer), so a
+/// `Result<Val, Bail>` is returned in registers, not through the stack (see [`Val`]).
+#[test]
+fn a_value_of_a_run_is_two_words() {
+    assert_eq!(std::mem::size_of::<Val<'_>>(), 16);
+    assert_eq!(std::mem::size_of::<Result<Val<'_>, Bail>>(), 16);
+}
