@@ -569,12 +569,7 @@ fn evaluate_into<'m>(
                     }
                 };
                 let m = slot();
-                assign_name(&mut m.rule, &rule.id);
-                m.points = points;
-                m.score = rule
-                    .dimension
-                    .map(|index| rules.settings.dimension_names[index].clone());
-                m.decay = decay;
+                begin_match(m, rule, rules, points, rule.dimension, decay);
                 m.signals.clone_from(&rule.signals);
                 render_into(&mut m.reason, rule.reason.as_ref(), env);
                 render_into(&mut m.disqualify, rule.disqualify.as_ref(), env);
@@ -623,14 +618,28 @@ fn script_match<'m>(
         },
     };
     let m = slot();
-    assign_name(&mut m.rule, &rule.id);
-    m.points = points;
-    m.score = dimension.map(|index| settings.dimension_names[index].clone());
-    m.decay = decay;
+    begin_match(m, rule, rules, points, dimension, decay);
     m.signals = out.signals;
     m.reason = out.reason;
     m.disqualify = out.disqualify;
     Outcome::Matched((), dimension)
+}
+
+/// Writes what every matched rule's match holds, YAML or Rhai, over what `m` held: the
+/// rule, its points, the dimension they count in, and their decay.
+#[inline]
+fn begin_match(
+    m: &mut Match,
+    rule: &Rule,
+    rules: &Rules,
+    points: i64,
+    dimension: Option<usize>,
+    decay: Option<Decayed>,
+) {
+    assign_name(&mut m.rule, &rule.id);
+    m.points = points;
+    m.score = dimension.map(|index| rules.settings.dimension_names[index].clone());
+    m.decay = decay;
 }
 
 fn decayed(faded: Faded) -> Decayed {

@@ -376,15 +376,12 @@ fn map_outcome(entries: Vec<(&str, Val<'_>)>) -> Result<ScriptOutcome, Bail> {
 fn signals(value: &Val<'_>) -> Result<Vec<Arc<str>>, Bail> {
     match value {
         Val::Unit => Ok(Vec::new()),
-        Val::Empty | Val::Literal(_) | Val::Field(_) | Val::Made(_) => {
-            Ok(vec![Arc::from(value.text().ok_or(Bail)?)])
-        }
         Val::Texts(items) => Ok(items.iter().map(|s| Arc::from(&**s)).collect()),
         Val::Array(items) => items
             .iter()
             .map(|item| item.text().map(Arc::from).ok_or(Bail))
             .collect(),
-        _ => Err(Bail),
+        one => one.text().map(|s| vec![Arc::from(s)]).ok_or(Bail),
     }
 }
 
