@@ -50,6 +50,7 @@ mod scorer;
 mod script;
 #[cfg(feature = "service")]
 pub mod service;
+mod shape;
 mod stage;
 mod transition;
 mod verdict;

@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use crate::date::Date;
 use crate::io::{BlockRecord, Cutting, LineBlock, Position, RawRecord, RecordReader};
 use crate::scorer::{Reuse, Scored, Scorer};
+use crate::shape::{ShapeRow, rest_after_id};
 use crate::verdict::Verdict;
 
 /// Most records in one batch. Each batch costs a handful of thread wake-ups (reader to
@@ -85,6 +86,17 @@ pub trait Render: Sync {
     /// Appends the verdict's output to `out`, or nothing when it is left out (a
     /// filter); says whether it wrote it.
     fn render(&self, verdict: &Verdict, out: &mut Vec<u8>) -> bool;
+
+    /// `Some(start)` when every row `render` writes is `start`, then the verdict's id
+    /// as JSON, then bytes that do not depend on the id, and whether it writes a
+    /// verdict does not depend on the id either (JSON Lines of
+    /// [`Verdict::to_json_line`]). Under rules whose verdicts follow from which rules
+    /// matched, the pipeline then renders one lead of each set of matched rules and
+    /// writes the next ones of that set from its row. `None` (the default): every
+    /// verdict is rendered.
+    fn id_start(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// One batch of records, scored and rendered, handed over in input order.
@@ -202,7 +214,7 @@ impl<'s> Pipeline<'s> {
     /// # Errors
     /// The first error the sink returns; reading stops there.
     pub fn run<S: Sink + ?Sized>(&self, reader: RecordReader, sink: &mut S) -> io::Result<()> {
-        let score = |scorer: &Scorer, batch: Batch| -> Vec<Outcome> {
+        let score = |scorer: &Scorer, batch: Batch, _: &mut Reuse| -> Vec<Outcome> {
             let mut outcomes = Vec::with_capacity(batch.len());
             batch.score_each(scorer, self.as_of, |outcome| outcomes.push(outcome));
             outcomes
@@ -227,7 +239,8 @@ impl<'s> Pipeline<'s> {
         // batches are allocated that much room at once, instead of doubling their
         // buffer (and copying it) when verdicts run longer than a first guess.
         let bytes_per_record = AtomicUsize::new(FIRST_BYTES_PER_RECORD);
-        let score = |scorer: &Scorer, batch: Batch| -> RenderedBatch {
+        let id_start = render.id_start();
+        let score = |scorer: &Scorer, batch: Batch, reuse: &mut Reuse| -> RenderedBatch {
             let records = batch.len().max(1);
             let per_record = bytes_per_record.load(Ordering::Relaxed);
             let mut out = RenderedBatch {
@@ -236,17 +249,54 @@ impl<'s> Pipeline<'s> {
             };
             let rendered = |verdict: &Verdict, out: &mut RenderedBatch| {
                 out.scored += 1;
-                if render.render(verdict, &mut out.bytes) {
-                    out.written += 1;
-                }
+                let kept = render.render(verdict, &mut out.bytes);
+                out.written += u64::from(kept);
+                kept
             };
-            let mut reuse = Reuse::default();
-            batch.score_each_reusing(scorer, self.as_of, &mut reuse, |scored| match scored {
-                Scored::Reused(verdict) => rendered(verdict, &mut out),
-                Scored::Outcome(outcome) => match &outcome.result {
-                    Ok(verdict) => rendered(verdict, &mut out),
-                    Err(_) => out.rejected.push(*outcome),
-                },
+            if id_start.is_some() {
+                reuse.by_shape();
+            }
+            let mut id = Vec::new();
+            batch.score_each_reusing(scorer, self.as_of, reuse, |scored| match scored {
+                Scored::Reused(verdict, shape) => {
+                    let at = out.bytes.len();
+                    let kept = rendered(verdict, &mut out);
+                    let (Some(key), Some(start)) = (shape, id_start) else {
+                        return None;
+                    };
+                    id.clear();
+                    crate::verdict::write_value(&mut id, &verdict.id);
+                    let rest = match kept {
+                        true => rest_after_id(&out.bytes[at..], start, &id)?,
+                        false => &[],
+                    };
+                    Some((
+                        key,
+                        ShapeRow {
+                            kept,
+                            rest: rest.into(),
+                        },
+                    ))
+                }
+                Scored::Known(row, id) => {
+                    out.scored += 1;
+                    if let (true, Some(start)) = (row.kept, id_start) {
+                        out.bytes.extend_from_slice(start);
+                        crate::verdict::write_value(&mut out.bytes, id);
+                        out.bytes.extend_from_slice(&row.rest);
+                        out.written += 1;
+                    }
+                    None
+                }
+                Scored::Outcome(outcome) => {
+                    match &outcome.result {
+                        Ok(verdict) => {
+                            rendered(verdict, &mut out);
+                        }
+                        Err(_) => out.rejected.push(*outcome),
+                    }
+                    None
+                }
             });
             // With some slack, so a batch a little above the average still fits.
             let seen = out.bytes.len() / records + out.bytes.len() / records / 8;
@@ -259,7 +309,7 @@ impl<'s> Pipeline<'s> {
     fn run_batches<T: Send>(
         &self,
         reader: RecordReader,
-        score: &(dyn Fn(&Scorer, Batch) -> T + Sync),
+        score: &(dyn Fn(&Scorer, Batch, &mut Reuse) -> T + Sync),
         sink: &mut dyn Deliver<T>,
     ) -> io::Result<()> {
         let window = self.threads * WINDOW_PER_WORKER;
@@ -301,12 +351,17 @@ impl<'s> Pipeline<'s> {
 /// A worker: scores batches as they come, each into whatever its pipeline makes of it.
 fn work<T>(
     mut scorer: Replica<'_>,
-    score: &(dyn Fn(&Scorer, Batch) -> T + Sync),
+    score: &(dyn Fn(&Scorer, Batch, &mut Reuse) -> T + Sync),
     work: &Receiver<(u64, Batch)>,
     done: &Sender<(u64, T)>,
 ) {
+    // Kept from batch to batch: one worker always scores with the same rules.
+    let mut reuse = Reuse::default();
     while let Ok((seq, batch)) = work.recv() {
-        if done.send((seq, score(scorer.get(), batch))).is_err() {
+        if done
+            .send((seq, score(scorer.get(), batch, &mut reuse)))
+            .is_err()
+        {
             return;
         }
     }
@@ -363,23 +418,31 @@ impl Batch {
     /// [`Batch::score_each`] for a worker that renders each verdict before the next
     /// lead: records bound straight to the slots are decided into the verdict `reuse`
     /// keeps, handed over borrowed.
+    ///
+    /// `each` may give back the row it rendered for a new shape, to be remembered.
     fn score_each_reusing(
         self,
         scorer: &Scorer,
         as_of: Date,
         reuse: &mut Reuse,
-        mut each: impl FnMut(Scored<'_>),
+        mut each: impl FnMut(Scored<'_>) -> Option<(u64, ShapeRow)>,
     ) {
+        let mut score = |reuse: &mut Reuse, record: BlockRecord<'_>| {
+            let scored = match record {
+                BlockRecord::Line(text, position) => {
+                    scorer.score_line_reusing(text, position, as_of, reuse)
+                }
+                BlockRecord::Decided(raw) => scorer.score_record_reusing(raw, as_of, reuse),
+            };
+            if let Some((key, row)) = each(scored) {
+                reuse.remember(key, row);
+            }
+        };
         match self {
             Batch::Records(records) => records
                 .into_iter()
-                .for_each(|raw| each(scorer.score_record_reusing(raw, as_of, reuse))),
-            Batch::Lines(block) => block.for_each(|record| match record {
-                BlockRecord::Line(text, position) => {
-                    each(scorer.score_line_reusing(text, position, as_of, reuse));
-                }
-                BlockRecord::Decided(raw) => each(scorer.score_record_reusing(raw, as_of, reuse)),
-            }),
+                .for_each(|raw| score(reuse, BlockRecord::Decided(raw))),
+            Batch::Lines(block) => block.for_each(|record| score(reuse, record)),
         }
     }
 }
@@ -665,6 +728,168 @@ mod tests {
             assert_eq!(sink.rejected.len(), 31);
             assert_eq!(sink.rejected[1], "in:98");
             assert!(sink.batches > 1);
+        }
+    }
+
+    /// Rules whose verdicts follow from which rules matched: signals, a fixed reason
+    /// and disqualification, dimensions, a grade, stages that require signals, grades
+    /// and scores, and an `expr:` that fails on leads without a budget.
+    const SHAPED: &str = r#"
+fields:
+  budget: { type: number }
+  views: { type: integer }
+settings:
+  scores:
+    fit: { min: 0, max: 60 }
+  grade:
+    score: fit
+    bands:
+      - { grade: A, min: 40 }
+      - { grade: B, min: 0 }
+rules:
+  - id: budget
+    when: { field: budget, gte: 10000 }
+    points: 30
+    score: fit
+    signals: [budget]
+    reason: a confirmed budget
+  - id: need
+    when: { field: pain, exists: true }
+    points: 20
+    signals: [need, "a \"quoted\" signal"]
+  - id: busy
+    when: { field: views, gte: 5 }
+    points: 10
+    score: fit
+  - id: per_view
+    when: { expr: "lead.budget / 1000.0 > 3.0" }
+    points: 5
+  - id: student
+    when: { field: email, ends_with: .edu }
+    points: -50
+    disqualify: a student
+stages:
+  - { id: out, disqualified: true }
+  - { id: hot, min_score: 50, requires: [budget, need], grades: [A] }
+  - { id: warm, min_score: 20, requires: [need] }
+  - { id: cold }
+"#;
+
+    fn shaped_scorer() -> Scorer {
+        let rules = Rules::from_sources(vec![(PathBuf::from("r.yaml"), SHAPED.to_string())]);
+        Scorer::new(rules.unwrap())
+    }
+
+    /// Leads of many shapes, with ids of every kind and none, and records that are
+    /// broken or do not fit.
+    fn varied(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                let id = match i % 5 {
+                    0 => format!("\"id\": \"L-{i}\", "),
+                    1 => format!("\"id\": {i}, "),
+                    2 => String::new(),
+                    3 => "\"id\": null, ".to_string(),
+                    _ => format!("\"id\": \"tab\\t{i} \\\"q\\\"\", "),
+                };
+                match i % 89 {
+                    0 => "{broken\n".to_string(),
+                    1 => format!("{{{id}\"budget\": \"lots\"}}\n"),
+                    _ => format!(
+                        "{{{id}{}\"views\": {}, {}\"email\": \"{}\"}}\n",
+                        match i % 7 {
+                            0 => String::new(),
+                            _ => format!("\"budget\": {}, ", (i * 37) % 20000),
+                        },
+                        i % 9,
+                        if i % 3 == 0 {
+                            "\"pain\": \"yes\", "
+                        } else {
+                            ""
+                        },
+                        if i % 11 == 0 {
+                            "a@uni.edu"
+                        } else {
+                            "a@acme.com"
+                        },
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// JSON rows, kept when the stage is not `cold`, saying where their id starts:
+    /// `honest: false` says so and then writes the id elsewhere.
+    struct Rows {
+        honest: bool,
+    }
+
+    impl Render for Rows {
+        fn render(&self, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
+            let kept = &*verdict.stage != "cold";
+            if kept {
+                if !self.honest {
+                    out.push(b' ');
+                }
+                verdict.write_json(out);
+                out.push(b'\n');
+            }
+            kept
+        }
+
+        fn id_start(&self) -> Option<&[u8]> {
+            Some(b"{\"id\":")
+        }
+    }
+
+    #[test]
+    fn leads_of_a_known_shape_get_the_rows_each_would_have_alone() {
+        let scorer = shaped_scorer();
+        assert!(scorer.shaped());
+        let text = varied(6000);
+        let reader = |text: &str| {
+            RecordReader::new(
+                Box::new(io::Cursor::new(text.to_string().into_bytes())),
+                InputFormat::Jsonl,
+                "in",
+                &ReadOptions::default(),
+            )
+        };
+        let mut each = Vec::new();
+        Pipeline::new(&scorer, Date::UNIX_EPOCH)
+            .threads(1)
+            .run(reader(&text), &mut |o: Outcome| {
+                each.push(o);
+                Ok(())
+            })
+            .unwrap();
+        let verdicts: Vec<&Verdict> = each.iter().filter_map(|o| o.result.as_ref().ok()).collect();
+        assert!(
+            verdicts.iter().any(|v| !v.errors.is_empty()),
+            "an expr failed"
+        );
+        for honest in [true, false] {
+            let rows = Rows { honest };
+            let mut expected = Vec::new();
+            let written = verdicts
+                .iter()
+                .filter(|v| rows.render(v, &mut expected))
+                .count();
+            for threads in [1, 3] {
+                let mut sink = Collected::default();
+                Pipeline::new(&scorer, Date::UNIX_EPOCH)
+                    .threads(threads)
+                    .run_rendered(reader(&text), &rows, &mut sink)
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&sink.bytes),
+                    String::from_utf8_lossy(&expected),
+                    "honest: {honest}, threads: {threads}"
+                );
+                assert_eq!(sink.written as usize, written);
+                assert_eq!(sink.scored as usize, verdicts.len());
+                assert_eq!(sink.rejected.len(), each.len() - verdicts.len());
+            }
         }
     }
 

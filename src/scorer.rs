@@ -12,6 +12,7 @@ use crate::lead::{Bound, Lead, LeadError, Value};
 use crate::rules::compile::Template;
 use crate::rules::predicate::Env;
 use crate::rules::{Rule, RuleKind, Rules};
+use crate::shape::{ShapeRow, ShapeRows, verdicts_follow_matches};
 use crate::stage::Facts;
 use crate::verdict::{Decayed, Match, RuleFailure, Scores, Verdict, assign_name};
 
@@ -35,6 +36,8 @@ const MATCHES_ROOM: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Scorer {
     rules: Arc<Rules>,
+    /// Whether a verdict follows from which rules matched ([`crate::shape`]).
+    shaped: bool,
 }
 
 /// What a bulk-scoring worker keeps from one lead to the next: the last verdict, whose
@@ -43,6 +46,23 @@ pub struct Scorer {
 pub(crate) struct Reuse {
     verdict: Option<Verdict>,
     spare: Vec<Match>,
+    /// Rows rendered per verdict shape, when the worker's renderer allows it.
+    rows: Option<ShapeRows>,
+}
+
+impl Reuse {
+    /// Lets leads be scored by shape ([`crate::shape`]): a renderer whose rows depend
+    /// on the id only through their start asks for it.
+    pub(crate) fn by_shape(&mut self) {
+        self.rows.get_or_insert_with(ShapeRows::default);
+    }
+
+    /// Remembers the row rendered for a shape.
+    pub(crate) fn remember(&mut self, key: u64, row: ShapeRow) {
+        if let Some(rows) = &mut self.rows {
+            rows.remember(key, row);
+        }
+    }
 }
 
 #[cfg(feature = "service")]
@@ -54,8 +74,12 @@ std::thread_local! {
 
 /// A scored record: the verdict in a [`Reuse`], or an outcome of its own.
 pub(crate) enum Scored<'r> {
-    /// Decided into the reused verdict (valid until the next lead is scored).
-    Reused(&'r Verdict),
+    /// Decided into the reused verdict (valid until the next lead is scored), with its
+    /// shape's key when it has a shape no lead of this worker had before.
+    Reused(&'r Verdict, Option<u64>),
+    /// Of a shape already rendered: the row, and the lead's id (the record's place when
+    /// it has none).
+    Known(&'r ShapeRow, &'r Value),
     /// Rejected, or scored another way (boxed: the rare case, and ten times the size).
     Outcome(Box<RecordOutcome>),
 }
@@ -72,6 +96,7 @@ impl Scorer {
     /// A scorer for these rules.
     pub fn new(rules: Rules) -> Scorer {
         Scorer {
+            shaped: verdicts_follow_matches(&rules),
             rules: Arc::new(rules),
         }
     }
@@ -104,7 +129,14 @@ impl Scorer {
                 .rules
                 .replica()
                 .map_or_else(|| Arc::clone(&self.rules), Arc::new),
+            shaped: self.shaped,
         }
+    }
+
+    /// Whether its verdicts follow from which rules matched ([`crate::shape`]).
+    #[cfg(test)]
+    pub(crate) fn shaped(&self) -> bool {
+        self.shaped
     }
 
     /// The rules this scorer applies.
@@ -193,9 +225,7 @@ impl Scorer {
     ) -> Scored<'r> {
         match self.bind_line(text) {
             Some(bound) if bound.misfits.is_empty() => {
-                let verdict = self.decide_reusing(&bound, as_of, reuse);
-                verdict.name_by(&position);
-                Scored::Reused(verdict)
+                self.decide_shaped(&bound, &position, as_of, reuse)
             }
             bound => Scored::Outcome(Box::new(self.settle_line(text, position, bound, as_of))),
         }
@@ -211,9 +241,7 @@ impl Scorer {
     ) -> Scored<'r> {
         match self.bind_record(&raw) {
             Some(bound) if bound.misfits.is_empty() => {
-                let verdict = self.decide_reusing(&bound, as_of, reuse);
-                verdict.name_by(raw.position());
-                Scored::Reused(verdict)
+                self.decide_shaped(&bound, raw.position(), as_of, reuse)
             }
             bound => {
                 let refused = bound.map(|bound| Err(misfit_error(&bound)));
@@ -223,14 +251,68 @@ impl Scorer {
         }
     }
 
+    /// Decides values bound to the slots into the verdict `reuse` keeps, named by
+    /// `position` when the lead has no id; or, when `reuse` keeps rows by shape and
+    /// one of this lead's shape is there, only names the lead.
+    fn decide_shaped<'r>(
+        &self,
+        bound: &Bound<'_>,
+        position: &Position,
+        as_of: Date,
+        reuse: &'r mut Reuse,
+    ) -> Scored<'r> {
+        let key = match reuse.rows {
+            Some(_) => self.shape_key(bound, as_of),
+            None => None,
+        };
+        let Reuse {
+            verdict,
+            spare,
+            rows,
+        } = reuse;
+        let verdict = verdict.get_or_insert_with(|| self.blank_verdict());
+        if let (Some(key), Some(rows)) = (key, &*rows)
+            && let Some(row) = rows.get(key)
+        {
+            let id = bound.values.get(self.rules.settings.id_slot);
+            assign_value(&mut verdict.id, id.and_then(|v| v.as_deref()));
+            verdict.name_by(position);
+            return Scored::Known(row, &verdict.id);
+        }
+        self.decide_into(None, bound, as_of, verdict, spare);
+        verdict.name_by(position);
+        Scored::Reused(verdict, key)
+    }
+
+    /// The lead's shape: bit `i` set when rule `i` matched. `None` when the rules'
+    /// verdicts do not follow from their matches, or a rule failed on this lead.
+    fn shape_key(&self, bound: &Bound<'_>, as_of: Date) -> Option<u64> {
+        if !self.shaped {
+            return None;
+        }
+        let rules = &*self.rules;
+        let env = Env::new(&bound.values, as_of, &rules.scripts, None, &rules.schema);
+        let mut key = 0;
+        for (i, rule) in rules.rules.iter().enumerate() {
+            let RuleKind::Yaml(predicate) = &rule.kind else {
+                return None;
+            };
+            if predicate.test_here(&env).ok()? {
+                key |= 1 << i;
+            }
+        }
+        Some(key)
+    }
+
     /// Decides values bound to the slots into the verdict `reuse` keeps.
+    #[cfg(feature = "service")]
     fn decide_reusing<'r>(
         &self,
         bound: &Bound<'_>,
         as_of: Date,
         reuse: &'r mut Reuse,
     ) -> &'r mut Verdict {
-        let Reuse { verdict, spare } = reuse;
+        let Reuse { verdict, spare, .. } = reuse;
         let verdict = verdict.get_or_insert_with(|| self.blank_verdict());
         self.decide_into(None, bound, as_of, verdict, spare);
         verdict
@@ -982,13 +1064,15 @@ rules:
                 let at = |record| Position { source: Arc::from("in"), line: record, record };
                 let fresh = scorer.score_line(line, at(n as u64 + 1), as_of());
                 let reused = match scorer.score_line_reusing(line, at(n as u64 + 1), as_of(), &mut reuse) {
-                    Scored::Reused(verdict) => Ok(verdict.clone()),
+                    Scored::Reused(verdict, _) => Ok(verdict.clone()),
+                    Scored::Known(..) => unreachable!("rows by shape were not asked for"),
                     Scored::Outcome(outcome) => Err(*outcome),
                 };
                 // A record cut on its own takes the same way, into the same verdict.
                 let raw = RawRecord::json_line(at(n as u64 + 1), line.to_vec());
                 let record = match scorer.score_record_reusing(raw, as_of(), &mut reuse) {
-                    Scored::Reused(verdict) => Ok(verdict.clone()),
+                    Scored::Reused(verdict, _) => Ok(verdict.clone()),
+                    Scored::Known(..) => unreachable!("rows by shape were not asked for"),
                     Scored::Outcome(outcome) => Err(*outcome),
                 };
                 match &reused {

@@ -297,6 +297,11 @@ impl leadscore::Render for Filtered {
         }
         kept
     }
+
+    fn id_start(&self) -> Option<&[u8]> {
+        // The filters read the stage and the transition, never the id.
+        self.rows.id_start()
+    }
 }
 
 impl Sink {

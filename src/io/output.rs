@@ -138,6 +138,17 @@ enum RowKind {
 }
 
 impl Rows {
+    /// What each row starts with before the verdict's id, for rows that depend on the
+    /// id only there (JSON rows: the id is the first key, written as JSON); `None` for
+    /// CSV and table rows. See [`Render::id_start`](crate::Render::id_start).
+    pub fn id_start(&self) -> Option<&'static [u8]> {
+        match &self.kind {
+            RowKind::Json { .. } => Some(b"{\"id\":"),
+            RowKind::JsonElement { .. } => Some(b",\n{\"id\":"),
+            RowKind::Csv(_) | RowKind::Table => None,
+        }
+    }
+
     /// Appends one verdict's row, its line ending included.
     pub fn write_row(&self, verdict: &Verdict, out: &mut Vec<u8>) {
         match &self.kind {

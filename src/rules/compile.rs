@@ -366,6 +366,13 @@ enum Piece {
 }
 
 impl Template {
+    /// True when the template names no field: it renders the same text for every lead.
+    pub fn is_fixed(&self) -> bool {
+        self.pieces
+            .iter()
+            .all(|piece| matches!(piece, Piece::Text(_)))
+    }
+
     /// Fills in the lead's values (a missing value reads `(none)`) into `out`, replacing
     /// what it held: bulk scoring renders each lead's reasons into the strings the
     /// previous lead's verdict left.
