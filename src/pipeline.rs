@@ -253,7 +253,7 @@ impl<'s> Pipeline<'s> {
                 out.written += u64::from(kept);
                 kept
             };
-            if id_start.is_some() {
+            if id_start.is_some() && scorer.shaped() {
                 reuse.by_shape();
             }
             let mut id = Vec::new();

@@ -134,7 +134,6 @@ impl Scorer {
     }
 
     /// Whether its verdicts follow from which rules matched ([`crate::shape`]).
-    #[cfg(test)]
     pub(crate) fn shaped(&self) -> bool {
         self.shaped
     }
