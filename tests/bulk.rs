@@ -85,3 +85,38 @@ fn the_generated_bytes_match_the_pinned_files() {
         }
     }
 }
+
+/// Under rules with verdict shapes (benches/models/twelve: YAML only, no reasons), the
+/// binary writes most leads from a row rendered for an earlier lead of the same matched
+/// rules; each line must still be the verdict the library gives that lead alone.
+#[test]
+fn rows_written_by_shape_are_each_leads_own_verdict() {
+    let path = generated("shapes", 20_000, false);
+    let out = leadscore(&[
+        "score",
+        "-q",
+        "--as-of",
+        "2026-11-27",
+        "--threads",
+        "2",
+        "--rules",
+        "benches/models/twelve",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let input = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let rules = leadscore::Rules::load_dir(common::root().join("benches/models/twelve")).unwrap();
+    let scorer = leadscore::Scorer::new(rules);
+    let as_of = leadscore::Date::parse("2026-11-27").unwrap();
+    let written = String::from_utf8(out.stdout).unwrap();
+    let mut lines = 0;
+    for (n, (lead, row)) in input.lines().zip(written.lines()).enumerate() {
+        let lead: leadscore::Lead = serde_json::from_str(lead).unwrap();
+        let mut alone = scorer.score(&lead, as_of);
+        alone.name_by(format!("{}:{}", path.display(), n + 1));
+        assert_eq!(row, alone.to_json_line(), "lead {}", n + 1);
+        lines += 1;
+    }
+    assert_eq!(lines, 20_000);
+}
