@@ -25,15 +25,15 @@ fn generated(name: &str, count: u64, csv: bool) -> std::path::PathBuf {
 }
 
 fn score(path: &std::path::Path, threads: &str) -> Vec<u8> {
-    let out = leadscore(&[
-        "score",
-        "-q",
-        "--as-of",
-        "2026-11-27",
-        "--threads",
-        threads,
-        path.to_str().unwrap(),
-    ]);
+    score_with(path, threads, &[])
+}
+
+/// `leadscore score` of `path` on `threads` threads, with `more` arguments.
+fn score_with(path: &std::path::Path, threads: &str, more: &[&str]) -> Vec<u8> {
+    let mut args = vec!["score", "-q", "--as-of", "2026-11-27", "--threads", threads];
+    args.extend_from_slice(more);
+    args.push(path.to_str().unwrap());
+    let out = leadscore(&args);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     out.stdout
 }
@@ -92,24 +92,13 @@ fn the_generated_bytes_match_the_pinned_files() {
 #[test]
 fn rows_written_by_shape_are_each_leads_own_verdict() {
     let path = generated("shapes", 20_000, false);
-    let out = leadscore(&[
-        "score",
-        "-q",
-        "--as-of",
-        "2026-11-27",
-        "--threads",
-        "2",
-        "--rules",
-        "benches/models/twelve",
-        path.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = score_with(&path, "2", &["--rules", "benches/models/twelve"]);
     let input = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     let rules = leadscore::Rules::load_dir(common::root().join("benches/models/twelve")).unwrap();
     let scorer = leadscore::Scorer::new(rules);
     let as_of = leadscore::Date::parse("2026-11-27").unwrap();
-    let written = String::from_utf8(out.stdout).unwrap();
+    let written = String::from_utf8(out).unwrap();
     let mut lines = 0;
     for (n, (lead, row)) in input.lines().zip(written.lines()).enumerate() {
         let lead: leadscore::Lead = serde_json::from_str(lead).unwrap();
