@@ -717,6 +717,25 @@ impl FieldType {
             .ok_or_else(|| format!("expected {}, found {}", self.described(), describe(value)))
     }
 
+    /// [`FieldType::coerce`] of a text value, read straight from the text (CSV cells):
+    /// `Ok(None)` when the text fits as it is (the value is the text), `Ok(Some(v))`
+    /// when it converts to `v`, and the same error otherwise.
+    pub(crate) fn coerce_text(self, text: &str) -> Result<Option<Value>, String> {
+        if self == FieldType::String {
+            return Ok(None);
+        }
+        if text.trim().is_empty() {
+            return Ok(Some(Value::Null));
+        }
+        if self == FieldType::Date && Date::parse(text).is_some() {
+            return Ok(None);
+        }
+        self.convert_text(text).map(Some).ok_or_else(|| {
+            let value = Value::Text(text.to_string());
+            format!("expected {}, found {}", self.described(), describe(&value))
+        })
+    }
+
     /// Whether `value` is already of this type, as it stands: the common case,
     /// decided without a call to [`FieldType::coerce`] (which agrees: it borrows it).
     #[inline]
@@ -733,36 +752,31 @@ impl FieldType {
     }
 
     fn convert(self, value: &Value) -> Option<Value> {
+        match (self, value) {
+            (_, Value::Text(text)) => self.convert_text(text),
+            (FieldType::String, Value::Bool(_) | Value::Int(_) | Value::Float(_)) => {
+                Some(Value::Text(value.to_string()))
+            }
+            (FieldType::Integer, Value::Float(x)) => whole_int(*x),
+            (FieldType::Bool, _) => value.as_bool().map(Value::Bool),
+            _ => None,
+        }
+    }
+
+    /// What text converts to under this type, when it converts.
+    fn convert_text(self, text: &str) -> Option<Value> {
         match self {
-            FieldType::String => match value {
-                Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
-                    Some(Value::Text(value.to_string()))
-                }
-                _ => None,
-            },
-            FieldType::Number => {
-                let x = value.as_text().and_then(parse_number)?;
-                Some(whole_or_float(x))
-            }
-            FieldType::Integer => {
-                let x = match value {
-                    Value::Float(x) => Some(*x),
-                    Value::Text(s) => parse_number(s),
-                    _ => None,
-                }?;
-                (x.fract() == 0.0 && x.abs() < 9.0e15).then_some(Value::Int(x as i64))
-            }
-            FieldType::Bool => value.as_bool().map(Value::Bool),
-            FieldType::Date => None,
-            FieldType::List => value.as_text().map(|s| {
-                Value::List(
-                    s.split(';')
-                        .map(str::trim)
-                        .filter(|part| !part.is_empty())
-                        .map(|part| Value::Text(part.to_string()))
-                        .collect(),
-                )
-            }),
+            FieldType::String | FieldType::Date => None,
+            FieldType::Number => parse_number(text).map(whole_or_float),
+            FieldType::Integer => parse_number(text).and_then(whole_int),
+            FieldType::Bool => parse_bool(text).map(Value::Bool),
+            FieldType::List => Some(Value::List(
+                text.split(';')
+                    .map(str::trim)
+                    .filter(|part| !part.is_empty())
+                    .map(|part| Value::Text(part.to_string()))
+                    .collect(),
+            )),
         }
     }
 
@@ -778,12 +792,13 @@ impl FieldType {
     }
 }
 
+/// `x` as a whole number, when it is one (and exact as an `f64`).
+fn whole_int(x: f64) -> Option<Value> {
+    (x.fract() == 0.0 && x.abs() < 9.0e15).then_some(Value::Int(x as i64))
+}
+
 fn whole_or_float(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        Value::Int(x as i64)
-    } else {
-        Value::Float(x)
-    }
+    whole_int(x).unwrap_or(Value::Float(x))
 }
 
 /// Describes a value for error messages: its kind and, when short, the value itself.
@@ -1263,6 +1278,36 @@ mod tests {
                 Ok(want),
                 "{ty:?} {input:?}"
             );
+        }
+    }
+
+    /// CSV cells are coerced from the text itself; every type must agree with what
+    /// coercing the cell as a text value gives, message included.
+    #[test]
+    fn coercing_text_agrees_with_coercing_a_text_value() {
+        let texts = [
+            "", "  ", "12000", " 12000 ", "2.5", "12.0", "-3", "1e3", "1,200", "$5", "lots",
+            "Yes", "no", "TRUE", "0", "1", "2024-05-01", "2024-02-30", "yesterday", "a; b;;c",
+            ";", "\u{e9}t\u{e9}", "9007199254740993", "nan", "inf",
+        ];
+        let types = [
+            FieldType::String,
+            FieldType::Number,
+            FieldType::Integer,
+            FieldType::Bool,
+            FieldType::Date,
+            FieldType::List,
+        ];
+        for ty in types {
+            for t in texts {
+                let value = text(t);
+                let want = match ty.coerce(&value) {
+                    Ok(Cow::Borrowed(_)) => Ok(None),
+                    Ok(Cow::Owned(v)) => Ok(Some(v)),
+                    Err(why) => Err(why),
+                };
+                assert_eq!(ty.coerce_text(t), want, "{ty:?} {t:?}");
+            }
         }
     }
 

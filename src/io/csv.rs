@@ -8,7 +8,7 @@ use std::io::{self, BufRead, Cursor, Read};
 use std::sync::{Arc, OnceLock};
 
 use super::{BOM, Body, RawRecord, ReadOptions};
-use crate::lead::{Bound, FieldType, Lead, Schema, Slot, Value};
+use crate::lead::{Bound, Lead, Schema, Slot, Value};
 
 /// The delimiters sniffing chooses among, preferred in this order on a tie.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -387,7 +387,7 @@ pub(super) fn bind_row(
     };
     if let Some(by_slot) = &columns.by_slot {
         let texts = by_slot.iter().map(|column| column.and_then(text));
-        return Some(coerce_texts(schema, texts, all.len()));
+        return Some(coerce_texts(schema, texts));
     }
     // A lead keeps a repeated name where its first non-empty cell was, with its last
     // value, and of a field's aliases the one placed last wins: so each cell goes with
@@ -415,47 +415,36 @@ pub(super) fn bind_row(
         }
     }
     let texts = cells.into_iter().map(|cell| cell.map(|(text, _)| text));
-    Some(coerce_texts(schema, texts, all.len()))
+    Some(coerce_texts(schema, texts))
 }
 
 /// Each slot's text coerced to its field's type, as [`Schema::coerce_slots`] does with
-/// the texts as values, but with a `String` only for a value kept as text: string and
-/// untyped fields take the text as it is (it always fits), and one scratch value holds
-/// the text of each typed cell while it is converted (`room`: the longest cell's length
-/// or more).
+/// the texts as values, but with a `String` only for a value kept as text, and each
+/// value written straight into its place (a value built first and moved in afterwards
+/// was copied back through the stack, a load that waited on the stores that built it).
 fn coerce_texts<'t>(
     schema: &Schema,
     texts: impl Iterator<Item = Option<&'t str>>,
-    room: usize,
 ) -> Bound<'static> {
     let mut bound = Bound {
         values: Vec::with_capacity(schema.fields().len()),
         misfits: Vec::new(),
     };
-    // Room for the longest cell up front, so it never grows while it is filled.
-    let mut scratch = Value::Text(String::with_capacity(room));
     for (field, text) in schema.fields().iter().zip(texts) {
-        let value = match (text, field.ty) {
-            (None, _) => None,
-            (Some(text), None | Some(FieldType::String)) => {
-                Some(Value::Text(crate::lead::owned_text(text)))
-            }
-            (Some(text), Some(ty)) => {
-                if let Value::Text(held) = &mut scratch {
-                    held.clear();
-                    held.push_str(text);
-                }
-                match ty.coerce(&scratch) {
-                    Ok(Cow::Borrowed(_)) => Some(Value::Text(crate::lead::owned_text(text))),
-                    Ok(Cow::Owned(value)) => Some(value),
-                    Err(why) => {
-                        bound.misfits.push((Arc::clone(&field.name), why));
-                        None
-                    }
-                }
-            }
+        let Some(text) = text else {
+            bound.values.push(None);
+            continue;
         };
-        bound.values.push(value.map(Cow::Owned));
+        match field.ty.map_or(Ok(None), |ty| ty.coerce_text(text)) {
+            Ok(None) => bound
+                .values
+                .push(Some(Cow::Owned(Value::Text(crate::lead::owned_text(text))))),
+            Ok(Some(value)) => bound.values.push(Some(Cow::Owned(value))),
+            Err(why) => {
+                bound.misfits.push((Arc::clone(&field.name), why));
+                bound.values.push(None);
+            }
+        }
     }
     bound
 }
