@@ -1,6 +1,7 @@
 //! [`Scorer`]: compiled rules plus the stage policy, shared by any number of threads.
 //! The embedding API: load once, score anywhere.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::date::Date;
@@ -14,7 +15,9 @@ use crate::rules::predicate::Env;
 use crate::rules::{Rule, RuleKind, Rules};
 use crate::shape::{ShapeRow, ShapeRows, verdicts_follow_matches};
 use crate::stage::Facts;
-use crate::verdict::{Decayed, Match, RuleFailure, Scores, Verdict, assign_name};
+use crate::verdict::{
+    Decayed, Match, RuleFailure, Scores, Verdict, assign_name, assign_names, assign_opt_name,
+};
 
 /// Matches, dimension points and signals a verdict makes room for at once: more than
 /// most leads need, so their vectors are allocated once, not grown.
@@ -651,22 +654,23 @@ fn evaluate_into<'m>(
                 };
                 let m = slot();
                 begin_match(m, rule, rules, points, rule.dimension, decay);
-                m.signals.clone_from(&rule.signals);
+                assign_names(&mut m.signals, &rule.signals);
                 render_into(&mut m.reason, rule.reason.as_ref(), env);
                 render_into(&mut m.disqualify, rule.disqualify.as_ref(), env);
                 Outcome::Matched((), rule.dimension)
             }
         },
-        RuleKind::Script(script) => {
-            match env
-                .scripts
-                .call_rule_remembered(script, env.values, || env.lead_map(), env.as_of)
-            {
+        RuleKind::Script(script) => env.scripts.with_rule_outcome(
+            script,
+            env.values,
+            || env.lead_map(),
+            env.as_of,
+            |result| match result {
                 Ok(None) => Outcome::NotMatched,
-                Err(message) => Outcome::Failed(message),
+                Err(message) => Outcome::Failed(message.into_owned()),
                 Ok(Some(out)) => script_match(rule, rules, env, out, slot),
-            }
-        }
+            },
+        ),
     }
 }
 
@@ -676,7 +680,7 @@ fn script_match<'m>(
     rule: &Rule,
     rules: &Rules,
     env: &Env<'_>,
-    out: crate::script::ScriptOutcome,
+    out: Cow<'_, crate::script::ScriptOutcome>,
     slot: impl FnOnce() -> &'m mut Match,
 ) -> Outcome<()> {
     let settings = &rules.settings;
@@ -700,9 +704,20 @@ fn script_match<'m>(
     };
     let m = slot();
     begin_match(m, rule, rules, points, dimension, decay);
-    m.signals = out.signals;
-    m.reason = out.reason;
-    m.disqualify = out.disqualify;
+    match out {
+        Cow::Owned(out) => {
+            m.signals = out.signals;
+            m.reason = out.reason;
+            m.disqualify = out.disqualify;
+        }
+        // A remembered result: copied into the buffers the slot's last match left, so
+        // a found result allocates nothing.
+        Cow::Borrowed(out) => {
+            assign_names(&mut m.signals, &out.signals);
+            m.reason.clone_from(&out.reason);
+            m.disqualify.clone_from(&out.disqualify);
+        }
+    }
     Outcome::Matched((), dimension)
 }
 
@@ -719,7 +734,10 @@ fn begin_match(
 ) {
     assign_name(&mut m.rule, &rule.id);
     m.points = points;
-    m.score = dimension.map(|index| rules.settings.dimension_names[index].clone());
+    assign_opt_name(
+        &mut m.score,
+        dimension.map(|index| &rules.settings.dimension_names[index]),
+    );
     m.decay = decay;
 }
 

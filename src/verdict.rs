@@ -406,6 +406,24 @@ pub(crate) fn assign_name(name: &mut Arc<str>, new: &Arc<str>) {
     }
 }
 
+/// `*names = new.to_vec()`, touching no reference count of a name already in place.
+pub(crate) fn assign_names(names: &mut Vec<Arc<str>>, new: &[Arc<str>]) {
+    names.truncate(new.len());
+    for (name, new) in names.iter_mut().zip(new) {
+        assign_name(name, new);
+    }
+    let kept = names.len();
+    names.extend(new[kept..].iter().cloned());
+}
+
+/// `*name = new.cloned()`, as [`assign_name`] does.
+pub(crate) fn assign_opt_name(name: &mut Option<Arc<str>>, new: Option<&Arc<str>>) {
+    match (name.as_mut(), new) {
+        (Some(name), Some(new)) => assign_name(name, new),
+        (_, new) => *name = new.cloned(),
+    }
+}
+
 /// Writes a JSON string the way serde_json does: `"` `\\` and control characters
 /// escaped (`\n`, `\u001f`), everything else as is. Clean runs between the bytes that
 /// need escaping are copied whole.

@@ -221,12 +221,34 @@ struct RuleMemo {
 }
 
 /// What the memo knew of a call.
-enum Recall {
-    Found(Result<Option<ScriptOutcome>, String>),
+/// What the memo knew of a call: the remembered result, handed to the caller's `take`
+/// (`R`, what it made of it), or `take` (`F`) given back to use on a fresh result.
+enum Recall<R, F> {
+    Found(R),
     /// Not known: remember the result under the key in `Memo::key`.
-    Missed,
+    Missed(F),
     /// The rule is resting: run it, remember nothing.
-    Resting,
+    Resting(F),
+}
+
+/// A remembered result as [`ScriptHost::with_rule_outcome`] hands it over.
+fn borrowed(
+    result: &Result<Option<ScriptOutcome>, String>,
+) -> Result<Option<Cow<'_, ScriptOutcome>>, Cow<'_, str>> {
+    match result {
+        Ok(outcome) => Ok(outcome.as_ref().map(Cow::Borrowed)),
+        Err(message) => Err(Cow::Borrowed(message)),
+    }
+}
+
+/// A fresh result as [`ScriptHost::with_rule_outcome`] hands it over.
+fn owned(
+    result: Result<Option<ScriptOutcome>, String>,
+) -> Result<Option<Cow<'static, ScriptOutcome>>, Cow<'static, str>> {
+    match result {
+        Ok(outcome) => Ok(outcome.map(Cow::Owned)),
+        Err(message) => Err(Cow::Owned(message)),
+    }
 }
 
 impl std::fmt::Debug for ScriptHost {
@@ -479,15 +501,17 @@ impl ScriptHost {
     /// result costs a hash lookup instead of a script run. Only when the scripts read
     /// named fields; `lead` builds the Rhai view on a miss.
     ///
-    /// # Errors
-    /// As [`ScriptHost::call_rule`], remembered too.
-    pub fn call_rule_remembered<'a>(
+    /// The result, as [`ScriptHost::call_rule`] gives it, goes to `take`: a fresh one
+    /// owned, a remembered one borrowed where the memo holds it, never copied out (a
+    /// caller copies what it keeps into buffers it already has).
+    pub fn with_rule_outcome<'a, R>(
         &self,
         rule: &ScriptRule,
         values: &[Option<Cow<'_, Value>>],
         lead: impl FnOnce() -> &'a Dynamic,
         as_of: Date,
-    ) -> Result<Option<ScriptOutcome>, String> {
+        take: impl FnOnce(Result<Option<Cow<'_, ScriptOutcome>>, Cow<'_, str>>) -> R,
+    ) -> R {
         // Without Rhai when the rule is in `native`'s subset and the run needs nothing
         // only Rhai does.
         let run = || {
@@ -499,9 +523,10 @@ impl ScriptHost {
             self.call_rule(rule, lead(), as_of)
         };
         let Some(Some(view)) = self.rule_views.get(rule.number) else {
-            return run();
+            return take(owned(run()));
         };
-        let recall = MEMO.with(|memo| {
+        // `take` goes in, and comes back out unless a remembered result used it.
+        let recall = MEMO.with(move |memo| {
             let memo = &mut *memo.borrow_mut();
             if memo.host != self.id {
                 memo.host = self.id;
@@ -515,7 +540,7 @@ impl ScriptHost {
             let stats = &mut memo.rules[rule.number];
             if stats.resting > 0 {
                 stats.resting -= 1;
-                return Recall::Resting;
+                return Recall::Resting(take);
             }
             let key = &mut memo.key;
             key.clear();
@@ -524,7 +549,7 @@ impl ScriptHost {
             for slot in view {
                 encode_key(key, values.get(*slot).and_then(|v| v.as_deref()));
             }
-            let known = memo.results.get(key.as_slice()).cloned();
+            let known = memo.results.get(key.as_slice());
             stats.looked += 1;
             stats.found += u32::from(known.is_some());
             if stats.looked >= MEMO_WINDOW {
@@ -543,14 +568,14 @@ impl ScriptHost {
                 stats.found = 0;
             }
             match known {
-                Some(result) => Recall::Found(result),
-                None => Recall::Missed,
+                Some(result) => Recall::Found(take(borrowed(result))),
+                None => Recall::Missed(take),
             }
         });
-        let missed = match recall {
-            Recall::Found(result) => return result,
-            Recall::Missed => true,
-            Recall::Resting => false,
+        let (take, missed) = match recall {
+            Recall::Found(taken) => return taken,
+            Recall::Missed(take) => (take, true),
+            Recall::Resting(take) => (take, false),
         };
         let result = run();
         if missed {
@@ -560,10 +585,34 @@ impl ScriptHost {
                     memo.results.clear();
                 }
                 let key = Box::from(memo.key.as_slice());
+                // A copy: the fresh result itself goes to the caller, who keeps its
+                // strings. (Keeping the fresh one here and copying into the caller's
+                // buffers instead left mimalloc pages holding one short-lived block,
+                // emptied and fetched again for every script that makes text: +12%
+                // instructions per lead on benches/models/heavy over 5,000 leads.)
                 memo.results.insert(key, result.clone());
             });
         }
-        result
+        take(owned(result))
+    }
+
+    /// [`ScriptHost::with_rule_outcome`], the result copied out.
+    ///
+    /// # Errors
+    /// As [`ScriptHost::call_rule`], remembered too.
+    #[cfg(test)]
+    pub fn call_rule_remembered<'a>(
+        &self,
+        rule: &ScriptRule,
+        values: &[Option<Cow<'_, Value>>],
+        lead: impl FnOnce() -> &'a Dynamic,
+        as_of: Date,
+    ) -> Result<Option<ScriptOutcome>, String> {
+        self.with_rule_outcome(rule, values, lead, as_of, |result| {
+            result
+                .map(|o| o.map(Cow::into_owned))
+                .map_err(Cow::into_owned)
+        })
     }
 
     /// Calls a script function on the lead. A function that only reads the lead

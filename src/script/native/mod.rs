@@ -81,7 +81,8 @@ enum Expr {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Box<str>),
+    /// A text literal, shared: a rule's `signals` and `score` take it without a copy.
+    Str(Arc<str>),
     Local(usize),
     /// `lead.name` or `lead["name"]`: an index into [`NativeFn::fields`].
     Field(usize),
@@ -100,7 +101,7 @@ enum Expr {
     Interpolated(Box<[Expr]>),
     Array(Box<[Expr]>),
     /// An array of text literals, built once (`["rivalsoft.com", "competico.io"]`).
-    Texts(Box<[Box<str>]>),
+    Texts(Box<[Arc<str>]>),
     Map(Box<[(Box<str>, Expr)]>),
     /// A block used as a value (`if` as an expression).
     Block(Block),
@@ -159,7 +160,7 @@ enum Helper {
 #[derive(Debug, Clone)]
 #[expect(
     clippy::borrowed_box,
-    reason = "a reference to a box is one word, a `&str` or a slice two (see above)"
+    reason = "a reference to a box or an `Arc` is one word, a `&str` or a slice two (see above)"
 )]
 enum Val<'a> {
     Unit,
@@ -169,7 +170,7 @@ enum Val<'a> {
     /// `""`.
     Empty,
     /// A text literal of the function.
-    Literal(&'a Box<str>),
+    Literal(&'a Arc<str>),
     /// A field's text, where the lead holds it.
     Field(&'a String),
     /// Text a run made: shared, and taken back without a copy when it is last used
@@ -177,7 +178,7 @@ enum Val<'a> {
     Made(Rc<String>),
     Array(Rc<Vec<Val<'a>>>),
     /// An array of text literals, as compiled.
-    Texts(&'a Box<[Box<str>]>),
+    Texts(&'a Box<[Arc<str>]>),
     Map(Rc<Vec<(&'a str, Val<'a>)>>),
 }
 
@@ -366,7 +367,7 @@ fn map_outcome(entries: Vec<(&str, Val<'_>)>) -> Result<ScriptOutcome, Bail> {
             "signals" => out.signals = signals(&value)?,
             "reason" => out.reason = optional_text(value, "reason")?,
             "disqualify" => out.disqualify = optional_text(value, "disqualify")?,
-            "score" => out.score = optional_text(value, "score")?.map(|s| Arc::from(s.as_str())),
+            "score" => out.score = optional_name(value, "score")?,
             _ => return Err(Bail),
         }
     }
@@ -376,12 +377,21 @@ fn map_outcome(entries: Vec<(&str, Val<'_>)>) -> Result<ScriptOutcome, Bail> {
 fn signals(value: &Val<'_>) -> Result<Vec<Arc<str>>, Bail> {
     match value {
         Val::Unit => Ok(Vec::new()),
-        Val::Texts(items) => Ok(items.iter().map(|s| Arc::from(&**s)).collect()),
+        Val::Texts(items) => Ok(items.to_vec()),
+        Val::Literal(s) => Ok(vec![Arc::clone(s)]),
         Val::Array(items) => items
             .iter()
             .map(|item| item.text().map(Arc::from).ok_or(Bail))
             .collect(),
         one => one.text().map(|s| vec![Arc::from(s)]).ok_or(Bail),
+    }
+}
+
+/// [`optional_text`] as a shared name: a literal's own, without a copy.
+fn optional_name(value: Val<'_>, key: &str) -> Result<Option<Arc<str>>, Bail> {
+    match value {
+        Val::Literal(s) => Ok(Some(Arc::clone(s))),
+        other => Ok(optional_text(other, key)?.map(Arc::from)),
     }
 }
 
