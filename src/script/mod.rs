@@ -220,7 +220,6 @@ struct RuleMemo {
     warm: bool,
 }
 
-/// What the memo knew of a call.
 /// What the memo knew of a call: the remembered result, handed to the caller's `take`
 /// (`R`, what it made of it), or `take` (`F`) given back to use on a fresh result.
 enum Recall<R, F> {
