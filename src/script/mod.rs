@@ -1556,6 +1556,27 @@ mod tests {
         }
     }
 
+    /// A failure is remembered like a result, and handed over the same: the message a
+    /// fresh call gives, every time the same values come again.
+    #[test]
+    fn remembered_failures_match_fresh_ones() {
+        let (mut host, rules) = host_with(
+            "fn r(lead) { if lead.n > 2 { throw `n is ${lead.n}`; } #{ points: 1, signals: [\"need\"], score: \"fit\" } }",
+        );
+        let mut schema = Schema::default();
+        host.resolve_reads(&mut schema);
+        for n in [1, 5, 5, 1, 7, 5, 1] {
+            let lead = Lead::from_json(serde_json::json!({ "n": n })).unwrap();
+            let bound = schema.bind(&lead);
+            let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view());
+            let fresh = host.call_rule(&rules[0], &map, Date::UNIX_EPOCH);
+            assert_eq!(fresh.is_err(), n > 2, "n={n}: {fresh:?}");
+            let remembered =
+                host.call_rule_remembered(&rules[0], &bound.values, || &map, Date::UNIX_EPOCH);
+            assert_eq!(fresh, remembered, "n={n}");
+        }
+    }
+
     #[test]
     fn a_rule_whose_results_are_rarely_found_rests_and_still_answers() {
         let (mut host, rules) = host_with(
