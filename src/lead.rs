@@ -1227,6 +1227,15 @@ mod tests {
         assert_eq!(&*bound.misfits[0].0, "nick");
     }
 
+    const EVERY_TYPE: [FieldType; 6] = [
+        FieldType::String,
+        FieldType::Number,
+        FieldType::Integer,
+        FieldType::Bool,
+        FieldType::Date,
+        FieldType::List,
+    ];
+
     #[test]
     fn values_held_as_is_are_those_coerce_borrows() {
         let values = [
@@ -1239,14 +1248,7 @@ mod tests {
             Value::Text("12".into()),
             Value::List(vec![Value::Int(1)]),
         ];
-        for ty in [
-            FieldType::String,
-            FieldType::Number,
-            FieldType::Integer,
-            FieldType::Bool,
-            FieldType::Date,
-            FieldType::List,
-        ] {
+        for ty in EVERY_TYPE {
             for v in &values {
                 if ty.holds_as_is(v) {
                     assert!(matches!(ty.coerce(v), Ok(Cow::Borrowed(_))), "{ty:?} {v:?}");
@@ -1312,15 +1314,7 @@ mod tests {
             "nan",
             "inf",
         ];
-        let types = [
-            FieldType::String,
-            FieldType::Number,
-            FieldType::Integer,
-            FieldType::Bool,
-            FieldType::Date,
-            FieldType::List,
-        ];
-        for ty in types {
+        for ty in EVERY_TYPE {
             for t in texts {
                 let value = text(t);
                 let want = match ty.coerce(&value) {

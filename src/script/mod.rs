@@ -1546,14 +1546,29 @@ mod tests {
         let mut schema = Schema::default();
         host.resolve_reads(&mut schema);
         for (n, day) in [(1, 0), (5, 0), (5, 1), (1, 0), (5, 0), (5, 1)] {
-            let lead = Lead::from_json(serde_json::json!({ "n": n })).unwrap();
-            let bound = schema.bind(&lead);
-            let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view());
             let as_of = Date::from_unix_days(day).unwrap();
-            let fresh = host.call_rule(&rules[0], &map, as_of);
-            let remembered = host.call_rule_remembered(&rules[0], &bound.values, || &map, as_of);
+            let (fresh, remembered) = fresh_and_remembered(&host, &schema, &rules[0], n, as_of);
             assert_eq!(fresh, remembered, "n={n} day={day}");
         }
+    }
+
+    /// The rule called on the lead `{"n": n}` fresh, then through the memo.
+    fn fresh_and_remembered(
+        host: &ScriptHost,
+        schema: &Schema,
+        rule: &ScriptRule,
+        n: i64,
+        as_of: Date,
+    ) -> (
+        Result<Option<ScriptOutcome>, String>,
+        Result<Option<ScriptOutcome>, String>,
+    ) {
+        let lead = Lead::from_json(serde_json::json!({ "n": n })).unwrap();
+        let bound = schema.bind(&lead);
+        let map = lead_to_dynamic(Some(&lead), schema, &bound.values, host.view());
+        let fresh = host.call_rule(rule, &map, as_of);
+        let remembered = host.call_rule_remembered(rule, &bound.values, || &map, as_of);
+        (fresh, remembered)
     }
 
     /// A failure is remembered like a result, and handed over the same: the message a
@@ -1566,13 +1581,9 @@ mod tests {
         let mut schema = Schema::default();
         host.resolve_reads(&mut schema);
         for n in [1, 5, 5, 1, 7, 5, 1] {
-            let lead = Lead::from_json(serde_json::json!({ "n": n })).unwrap();
-            let bound = schema.bind(&lead);
-            let map = lead_to_dynamic(Some(&lead), &schema, &bound.values, host.view());
-            let fresh = host.call_rule(&rules[0], &map, Date::UNIX_EPOCH);
+            let (fresh, remembered) =
+                fresh_and_remembered(&host, &schema, &rules[0], n, Date::UNIX_EPOCH);
             assert_eq!(fresh.is_err(), n > 2, "n={n}: {fresh:?}");
-            let remembered =
-                host.call_rule_remembered(&rules[0], &bound.values, || &map, Date::UNIX_EPOCH);
             assert_eq!(fresh, remembered, "n={n}");
         }
     }
