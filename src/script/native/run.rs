@@ -114,8 +114,8 @@ impl<'a> Run<'a, '_, '_> {
                 other => Val::float(-other.as_f64().ok_or(Bail)?),
             },
             Expr::Binary(op, pair) => {
-                let lhs = self.expr(&pair.0)?;
-                let rhs = self.expr(&pair.1)?;
+                let lhs = self.operand(&pair.0)?;
+                let rhs = self.operand(&pair.1)?;
                 self.binary(*op, lhs, rhs)?
             }
             // `&&` stops at the first false, `||` at the first true.
@@ -132,9 +132,9 @@ impl<'a> Run<'a, '_, '_> {
                 value
             }
             Expr::Method(method, receiver, args) => {
-                let receiver = self.expr(receiver)?;
+                let receiver = self.operand(receiver)?;
                 let arg = match args.first() {
-                    Some(a) => Some(self.expr(a)?),
+                    Some(a) => Some(self.operand(a)?),
                     None => None,
                 };
                 if let (Method::SubString, Some(length)) = (method, args.get(1)) {
@@ -196,6 +196,19 @@ impl<'a> Run<'a, '_, '_> {
         })
     }
 
+    /// [`Run::expr`] with its commonest operands, literals and variables, read in place:
+    /// most sides of a comparison and most method arguments and receivers are one, and
+    /// a call to `expr` costs more than reading them.
+    #[inline(always)]
+    fn operand(&mut self, expr: &'a Expr) -> Result<Val<'a>, Bail> {
+        match expr {
+            Expr::Int(n) => Ok(Val::Int(*n)),
+            Expr::Str(s) => Ok(Val::Literal(s)),
+            Expr::Local(slot) => self.locals.get(*slot).cloned().ok_or(Bail),
+            other => self.expr(other),
+        }
+    }
+
     /// A field's value as the Rhai view of the lead holds it: missing and null are `()`.
     fn field(&self, index: usize) -> Result<Val<'a>, Bail> {
         let slot = *self.function.slots.get(index).ok_or(Bail)?;
@@ -249,6 +262,30 @@ impl<'a> Run<'a, '_, '_> {
 
     fn binary(&self, op: Op, lhs: Val<'a>, rhs: Val<'a>) -> Result<Val<'a>, Bail> {
         use std::cmp::Ordering;
+        // Two integers, or two texts, compare as their own kind: what the general path
+        // below decides for them, without its checks for floats and mixed kinds.
+        let order = match (&lhs, &rhs) {
+            (Val::Int(a), Val::Int(b)) => Some(a.cmp(b)),
+            (Val::Unit, other) | (other, Val::Unit) => return unit_comparison(op, other),
+            _ => match (lhs.text(), rhs.text()) {
+                (Some(a), Some(b)) => Some(a.cmp(b)),
+                _ => None,
+            },
+        };
+        if let Some(order) = order {
+            let holds = match op {
+                Op::Eq => order.is_eq(),
+                Op::Ne => order.is_ne(),
+                Op::Lt => order.is_lt(),
+                Op::Le => order.is_le(),
+                Op::Gt => order.is_gt(),
+                Op::Ge => order.is_ge(),
+                Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Rem => {
+                    return self.arithmetic(op, lhs, rhs);
+                }
+            };
+            return Ok(Val::bool(holds));
+        }
         // Rhai compares infinities and NaN in ways of its own (infinity is not above 10):
         // left to it.
         if [&lhs, &rhs]
@@ -392,16 +429,19 @@ impl<'a> Run<'a, '_, '_> {
             Method::ToLower if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) => {
                 receiver
             }
+            // ASCII text's cases are ASCII's: the same text, without Unicode's tables.
+            Method::ToLower if text.is_ascii() => self.made(text.to_ascii_lowercase())?,
             Method::ToLower => self.made(text.to_lowercase())?,
+            Method::ToUpper if text.is_ascii() => self.made(text.to_ascii_uppercase())?,
             Method::ToUpper => self.made(text.to_uppercase())?,
             Method::Len => Val::Int(i64::try_from(char_count(text)).map_err(|_| Bail)?),
             Method::IsEmpty => Val::bool(text.is_empty()),
-            Method::Contains => Val::bool(text.contains(text_arg()?)),
+            Method::Contains => Val::bool(find_text(text, text_arg()?).is_some()),
             Method::StartsWith => Val::bool(text.starts_with(text_arg()?)),
             Method::EndsWith => Val::bool(text.ends_with(text_arg()?)),
             Method::IndexOf => {
                 let needle = text_arg()?;
-                Val::Int(match text.find(needle) {
+                Val::Int(match find_text(text, needle) {
                     // Nothing is found in empty text, not even empty text.
                     Some(_) if text.is_empty() => -1,
                     Some(at) => i64::try_from(char_count(&text[..at])).map_err(|_| Bail)?,
@@ -495,6 +535,22 @@ impl<'a> Run<'a, '_, '_> {
     }
 }
 
+/// A comparison of `()` with `other`, as the general path of [`Run::binary`] decides it:
+/// `()` equals only `()` and orders with nothing; `()` against `()` in order, and a float
+/// that is not finite, are left to Rhai.
+fn unit_comparison<'a>(op: Op, other: &Val<'a>) -> Result<Val<'a>, Bail> {
+    if other.as_f64().is_some_and(|x| !x.is_finite()) {
+        return Err(Bail);
+    }
+    let both = matches!(other, Val::Unit);
+    match op {
+        Op::Eq => Ok(Val::bool(both)),
+        Op::Ne => Ok(Val::bool(!both)),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge if !both => Ok(Val::bool(false)),
+        _ => Err(Bail),
+    }
+}
+
 /// How Rhai orders two numbers when one is a float: equal when they differ by at most
 /// one machine epsilon relative to the larger magnitude (absolute when either is 0), so
 /// `0.1 + 0.2 == 0.3`. Both are finite here.
@@ -533,6 +589,35 @@ fn data_size(value: &Val<'_>) -> (usize, usize, usize) {
     }
 }
 
+/// Where `needle` first starts in `text`, in bytes, as `str::find` says: `memchr` for
+/// one byte, `memmem` (Rabin-Karp on short text) for more. `str::find` sets up a
+/// two-way searcher on every call, which costs more than searching an email.
+/// A match of valid UTF-8 in valid UTF-8 always starts on a character boundary.
+fn find_text(text: &str, needle: &str) -> Option<usize> {
+    let haystack = text.as_bytes();
+    match needle.as_bytes() {
+        [] => Some(0),
+        [byte] => memchr::memchr(*byte, haystack),
+        // Short text (an email, a company): where the first byte is, compared there.
+        [first, rest @ ..] if haystack.len() <= SHORT_TEXT => {
+            let mut from = 0;
+            while let Some(at) = memchr::memchr(*first, &haystack[from..]) {
+                let at = from + at;
+                if haystack[at + 1..].starts_with(rest) {
+                    return Some(at);
+                }
+                from = at + 1;
+            }
+            None
+        }
+        bytes => memchr::memmem::find(haystack, bytes),
+    }
+}
+
+/// Text up to this long is searched byte by byte for a needle's first byte: at most this
+/// many comparisons, each of the needle's length, cheaper than a searcher's set-up.
+const SHORT_TEXT: usize = 64;
+
 /// Characters in text (Rhai counts characters, not bytes).
 fn char_count(text: &str) -> usize {
     if text.is_ascii() {
@@ -569,4 +654,23 @@ fn same_kind(lhs: &Val<'_>, rhs: &Val<'_>) -> bool {
         || (as_float(lhs).is_some() && as_float(rhs).is_some())
         || (lhs.text().is_some() && rhs.text().is_some())
         || (array(lhs) && array(rhs))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::find_text;
+
+    proptest! {
+        /// Short and long text, needles of every length, from an alphabet small enough
+        /// for near misses and with characters of two and three bytes.
+        #[test]
+        fn finding_text_agrees_with_str_find(
+            text in "[ab@.é€]{0,150}",
+            needle in "[ab@.é€]{0,5}",
+        ) {
+            prop_assert_eq!(find_text(&text, &needle), text.find(needle.as_str()));
+        }
+    }
 }
