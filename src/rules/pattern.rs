@@ -9,11 +9,17 @@
 //! the same regex, so they always agree; only the search differs.
 
 use regex::{Regex, RegexBuilder};
+use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::meta;
+use regex_automata::nfa::thompson;
 use regex_automata::{Input, util::syntax};
 
 /// Texts shorter than this are searched without the prefilter.
 const SHORT_TEXT: usize = 64;
+
+/// The most memory a pattern's full DFA may take, and its construction: a pattern whose
+/// DFA would be larger goes without one (the lazy DFA of `short` then searches).
+const DFA_SIZE_LIMIT: usize = 64 * 1024;
 
 /// A compiled `matches:` pattern.
 #[derive(Debug, Clone)]
@@ -22,6 +28,12 @@ pub(crate) struct Pattern {
     long: Regex,
     /// The same pattern without a prefilter, for short text.
     short: meta::Regex,
+    /// The same pattern as a DFA built in full when the rules load, for short text:
+    /// no cache to fetch, no state to build during a search. `None` when it would be
+    /// too large. A pattern with a Unicode word boundary (`\b` without `(?-u)`) gets
+    /// one that treats `\b` as ASCII's and gives up on the first byte beyond ASCII;
+    /// `short` then searches that text.
+    dfa: Option<Box<dense::DFA<Vec<u32>>>>,
 }
 
 impl Pattern {
@@ -44,20 +56,48 @@ impl Pattern {
             // difference between the two crates' defaults, reported as the regex crate's
             // error would be.
             .map_err(|e| regex::Error::Syntax(e.to_string()))?;
-        Ok(Pattern { long, short })
+        Ok(Pattern {
+            long,
+            short,
+            dfa: full_dfa(pattern),
+        })
     }
 
     /// Whether the pattern matches anywhere in `text`.
     pub(crate) fn is_match(&self, text: &str) -> bool {
-        if text.len() < SHORT_TEXT {
-            // `earliest`: any match will do, so the search may stop at the first.
-            self.short
-                .search_half(&Input::new(text).earliest(true))
-                .is_some()
-        } else {
-            self.long.is_match(text)
+        if text.len() >= SHORT_TEXT {
+            return self.long.is_match(text);
         }
+        // `earliest`: any match will do, so the search may stop at the first.
+        let input = Input::new(text).earliest(true);
+        if let Some(dfa) = &self.dfa
+            && let Ok(found) = dfa.try_search_fwd(&input)
+        {
+            return found.is_some();
+        }
+        self.short.search_half(&input).is_some()
     }
+}
+
+/// `pattern` as a full DFA for unanchored searches, or `None` when it would pass
+/// [`DFA_SIZE_LIMIT`] (or cannot be built: `short` and `long` search it then).
+fn full_dfa(pattern: &str) -> Option<Box<dense::DFA<Vec<u32>>>> {
+    dense::Builder::new()
+        .syntax(syntax::Config::new())
+        // A large NFA (Unicode classes such as `\w`) makes a large DFA: refused early.
+        .thompson(thompson::Config::new().nfa_size_limit(Some(DFA_SIZE_LIMIT / 4)))
+        .configure(
+            dense::DFA::config()
+                .start_kind(StartKind::Unanchored)
+                .unicode_word_boundary(true)
+                .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+        )
+        .build(pattern)
+        .ok()
+        // Boxed: a DFA's own fields are about 800 bytes, and a `Pattern` sits in every
+        // condition's enum.
+        .map(Box::new)
 }
 
 #[cfg(test)]
@@ -123,11 +163,32 @@ mod tests {
                 .search_half(&Input::new(text).earliest(true))
                 .is_some()
         }
+
+        /// The full DFA's answer, `None` when there is none or it gave up on the text.
+        fn dfa_match(&self, text: &str) -> Option<bool> {
+            let dfa = self.dfa.as_ref()?;
+            let found = dfa.try_search_fwd(&Input::new(text).earliest(true)).ok()?;
+            Some(found.is_some())
+        }
+    }
+
+    #[test]
+    fn patterns_of_the_shipped_kind_get_a_full_dfa_and_large_ones_do_not() {
+        let title = Pattern::new(PATTERNS[0], LIMIT).unwrap();
+        assert_eq!(title.dfa_match("Chief Technology Officer"), Some(true));
+        assert_eq!(title.dfa_match("Chiefly technical"), Some(false));
+        // The Unicode word boundary: beyond ASCII the DFA gives up, and `short` answers.
+        assert_eq!(title.dfa_match("Chef d'équipe"), None);
+        assert!(Pattern::new(PATTERNS[1], LIMIT).unwrap().dfa.is_some());
+        // Unicode `\w` on both sides of a literal: a DFA far over the limit.
+        let large = Pattern::new(r"\w+@\w+\.\w+", LIMIT).unwrap();
+        assert!(large.dfa.is_none());
+        assert!(large.is_match("ann@example.com"));
     }
 
     proptest! {
         /// Over texts of every length around the switch, and of any characters, the
-        /// short form answers as the regex crate does.
+        /// short form and the full DFA answer as the regex crate does.
         #[test]
         fn the_short_form_agrees_with_the_regex_crate(
             which in 0..PATTERNS.len(),
@@ -135,8 +196,12 @@ mod tests {
         ) {
             let pattern = PATTERNS[which];
             let compiled = Pattern::new(pattern, LIMIT).unwrap();
-            prop_assert_eq!(compiled.short_match(&text), compiled.long.is_match(&text));
-            prop_assert_eq!(compiled.is_match(&text), compiled.long.is_match(&text));
+            let reference = compiled.long.is_match(&text);
+            prop_assert_eq!(compiled.short_match(&text), reference);
+            if let Some(found) = compiled.dfa_match(&text) {
+                prop_assert_eq!(found, reference);
+            }
+            prop_assert_eq!(compiled.is_match(&text), reference);
         }
     }
 }
