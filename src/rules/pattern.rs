@@ -5,8 +5,13 @@
 //! (titles, emails, companies), and there the prefilter's setup costs more than the
 //! search it saves. Measured with callgrind on the starter's title and email patterns,
 //! per search: about 540 instructions with the prefilter against 285 without on 16
-//! bytes, 1,470 against 540 on 64 (BENCHMARKS.md, issue 14, session 6). Both forms are
-//! the same regex, so they always agree; only the search differs.
+//! bytes, 1,470 against 540 on 64 (BENCHMARKS.md, issue 14, session 6).
+//!
+//! Short text is searched first with a third form, a DFA built in full when the rules
+//! load: a lazy DFA fetches its cache and checks for unbuilt states on every search,
+//! about a third of a search of twenty bytes (461 instructions against 292 on the heavy
+//! folder's titles and emails; BENCHMARKS.md, issue 14, session 11). All forms are the
+//! same regex, so they always agree; only the search differs.
 
 use regex::{Regex, RegexBuilder};
 use regex_automata::dfa::{Automaton, StartKind, dense};

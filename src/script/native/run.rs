@@ -262,7 +262,7 @@ impl<'a> Run<'a, '_, '_> {
 
     fn binary(&self, op: Op, lhs: Val<'a>, rhs: Val<'a>) -> Result<Val<'a>, Bail> {
         use std::cmp::Ordering;
-        // Two integers, or two texts, compare as their own kind: what the general path
+        // Two integers, two texts, and `()` against anything: what the general path
         // below decides for them, without its checks for floats and mixed kinds.
         let order = match (&lhs, &rhs) {
             (Val::Int(a), Val::Int(b)) => Some(a.cmp(b)),
@@ -589,10 +589,11 @@ fn data_size(value: &Val<'_>) -> (usize, usize, usize) {
     }
 }
 
-/// Where `needle` first starts in `text`, in bytes, as `str::find` says: `memchr` for
-/// one byte, `memmem` (Rabin-Karp on short text) for more. `str::find` sets up a
-/// two-way searcher on every call, which costs more than searching an email.
-/// A match of valid UTF-8 in valid UTF-8 always starts on a character boundary.
+/// Where `needle` first starts in `text`, in bytes, as `str::find` says: `memchr` for a
+/// needle of one byte; for a longer one, each place of its first byte compared in turn
+/// in short text, `memmem` in long text. `str::find` sets up a two-way searcher on every
+/// call, which costs more than searching an email. A match of valid UTF-8 in valid UTF-8
+/// always starts on a character boundary.
 fn find_text(text: &str, needle: &str) -> Option<usize> {
     let haystack = text.as_bytes();
     match needle.as_bytes() {
