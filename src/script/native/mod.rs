@@ -310,20 +310,40 @@ impl NativeFn {
         if self.slots.len() != self.fields.len() {
             return Err(Bail);
         }
-        // Most rules have a handful of variables: kept on the stack.
-        let mut inline: [Val<'a>; run::INLINE_LOCALS] = std::array::from_fn(|_| Val::Unit);
-        let mut heap = Vec::new();
-        let locals: &mut [Val<'a>] = if self.locals <= run::INLINE_LOCALS {
-            &mut inline[..self.locals]
-        } else {
-            heap.resize(self.locals, Val::Unit);
-            &mut heap
-        };
+        // Variables on the stack, in an array no larger than needed: every slot of it is
+        // dropped after the run, used or not (an `expr:` condition has none).
+        match self.locals {
+            0 => self.run_in::<0>(values, as_of),
+            1..=4 => self.run_in::<4>(values, as_of),
+            5..=run::INLINE_LOCALS => self.run_in::<{ run::INLINE_LOCALS }>(values, as_of),
+            _ => {
+                let mut heap = vec![Val::Unit; self.locals];
+                self.run_on(values, as_of, &mut heap)
+            }
+        }
+    }
+
+    /// [`NativeFn::run`] with its variables in an array of `N` on the stack.
+    fn run_in<'a, const N: usize>(
+        &'a self,
+        values: &'a [Option<Cow<'_, Value>>],
+        as_of: Date,
+    ) -> Result<Val<'a>, Bail> {
+        let mut locals: [Val<'a>; N] = std::array::from_fn(|_| Val::Unit);
+        self.run_on(values, as_of, &mut locals)
+    }
+
+    fn run_on<'a>(
+        &'a self,
+        values: &'a [Option<Cow<'_, Value>>],
+        as_of: Date,
+        locals: &mut [Val<'a>],
+    ) -> Result<Val<'a>, Bail> {
         let mut run = run::Run {
             function: self,
             values,
             as_of,
-            locals: &mut locals[..],
+            locals,
         };
         match run.block(&self.body)? {
             Flow::Value(v) | Flow::Return(v) => Ok(v),
