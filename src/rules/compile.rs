@@ -383,6 +383,11 @@ impl Template {
             match (piece, piece_value(piece, &value)) {
                 (Piece::Text(t), _) => out.push_str(t),
                 (Piece::Field(_), Some(Value::Text(t))) => out.push_str(t),
+                // What `{v}` writes, without the formatting machinery: most reasons
+                // name a count or an amount.
+                (Piece::Field(_), Some(Value::Int(n))) => {
+                    out.push_str(itoa::Buffer::new().format(*n));
+                }
                 (Piece::Field(_), Some(v)) => {
                     let _ = write!(out, "{v}");
                 }
@@ -627,5 +632,21 @@ mod tests {
         let mut rendered = "stale".to_string();
         t.render_into(&mut rendered, |slot| (slot == 0).then_some(&budget));
         assert_eq!(rendered, "budget of 12000 {ok} from (none)");
+        // Every kind of value as it displays, integers at their extremes included
+        // (they are written without the formatting machinery).
+        for value in [
+            Value::Int(0),
+            Value::Int(-7),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Float(2.5),
+            Value::Float(-0.0),
+            Value::Bool(true),
+            Value::Text("ten".to_string()),
+            Value::Null,
+        ] {
+            t.render_into(&mut rendered, |slot| (slot == 0).then_some(&value));
+            assert_eq!(rendered, format!("budget of {value} {{ok}} from (none)"));
+        }
     }
 }
