@@ -156,9 +156,8 @@ impl<'a> Run<'a, '_, '_> {
                 for part in parts.iter() {
                     let part = self.expr(part)?;
                     match part {
-                        Val::Int(n) => {
-                            let _ = write!(text, "{n}");
-                        }
+                        // What `{n}` writes, without the formatting machinery.
+                        Val::Int(n) => text.push_str(itoa::Buffer::new().format(n)),
                         Val::Float(_) => {
                             let x = part.as_f64().ok_or(Bail)?;
                             let _ = write!(text, "{}", rhai::FloatWrapper::new(x));
