@@ -195,7 +195,8 @@ impl Timestamp {
 /// Year, month and day of text that is exactly `YYYY-MM-DD`, the way leads and CRMs
 /// nearly always write a date; `None` for anything else, which [`Date::parse`] then
 /// reads the general way. Why: a lead's date is parsed by each condition on it, and the
-/// general way (trimming, then a loop per number) cost about twice as much.
+/// general way (trimming, then a loop per number) cost half as much again: 177
+/// instructions per parse against 118 (BENCHMARKS.md, issue 14, session 11).
 fn plain_ymd(bytes: &[u8]) -> Option<(i32, u32, u32)> {
     let &[y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = bytes else {
         return None;
