@@ -1540,16 +1540,22 @@ mod tests {
 
     #[test]
     fn remembered_results_match_fresh_ones() {
-        let (mut host, rules) = host_with(
+        let (host, rules, schema) = resolved_host_with(
             "fn r(lead) { if lead.n > 2 { #{ points: lead.n, reason: `${lead.n} at ${as_of()}` } } }",
         );
-        let mut schema = Schema::default();
-        host.resolve_reads(&mut schema);
         for (n, day) in [(1, 0), (5, 0), (5, 1), (1, 0), (5, 0), (5, 1)] {
             let as_of = Date::from_unix_days(day).unwrap();
             let (fresh, remembered) = fresh_and_remembered(&host, &schema, &rules[0], n, as_of);
             assert_eq!(fresh, remembered, "n={n} day={day}");
         }
+    }
+
+    /// [`host_with`], with the fields its rules read given slots in a schema of their own.
+    fn resolved_host_with(source: &str) -> (ScriptHost, Vec<ScriptRule>, Schema) {
+        let (mut host, rules) = host_with(source);
+        let mut schema = Schema::default();
+        host.resolve_reads(&mut schema);
+        (host, rules, schema)
     }
 
     /// The rule called on the lead `{"n": n}` fresh, then through the memo.
@@ -1575,11 +1581,9 @@ mod tests {
     /// fresh call gives, every time the same values come again.
     #[test]
     fn remembered_failures_match_fresh_ones() {
-        let (mut host, rules) = host_with(
+        let (host, rules, schema) = resolved_host_with(
             "fn r(lead) { if lead.n > 2 { throw `n is ${lead.n}`; } #{ points: 1, signals: [\"need\"], score: \"fit\" } }",
         );
-        let mut schema = Schema::default();
-        host.resolve_reads(&mut schema);
         for n in [1, 5, 5, 1, 7, 5, 1] {
             let (fresh, remembered) =
                 fresh_and_remembered(&host, &schema, &rules[0], n, Date::UNIX_EPOCH);
