@@ -16,6 +16,8 @@
 # `leadscore score` runs on all cores; the baselines on one thread.
 #
 # Usage: benches/e2e.sh [COUNT (default 1000000)] [--memory | --all]
+# BASELINES=dir takes serde_roundtrip and csv_roundtrip from dir (the PGO builds of
+# benches/pgo.sh: BASELINES=target/pgo/release/examples).
 # LEADSCORE=path measures another `leadscore` binary (an older build, for a before/after
 # table in one session).
 # Byte-identity of the outputs before and after a change: benches/identical.sh.
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/.."
 count=${1:-1000000}
 mode=${2:-}
 leadscore=${LEADSCORE:-target/release/leadscore}
+baselines=${BASELINES:-target/release/examples}
 . benches/lib.sh
 cargo build --release --quiet --bin leadscore --example gen_leads --example serde_roundtrip \
   --example csv_roundtrip
@@ -77,7 +80,7 @@ if [ "$mode" = "--all" ]; then
     "b cpu" "c cpu" "cpu r"
   row() {
     local name=$1 file=$2 baseline=$3 rules=$4 b c bc cc
-    read -r b c bc cc < <(pair "target/release/examples/$baseline < '$file'" "$score --rules $rules '$file'")
+    read -r b c bc cc < <(pair "$baselines/$baseline < '$file'" "$score --rules $rules '$file'")
     awk -v name="$name" -v f="$(basename "$file")" -v n="$count" -v b="$b" -v c="$c" -v bc="$bc" -v cc="$cc" 'BEGIN {
       printf "%-42s %-24s %7.3f %8.0f %7.3f %8.0f %5.2fx %6.2f %6.2f %5.2fx\n", name, f, b, n / b, c, n / c, b / c, bc, cc, bc / cc }'
   }
@@ -99,7 +102,7 @@ if [ "$mode" = "--all" ]; then
 fi
 
 echo "input: $input ($(du -h "$input" | cut -f1), $count leads)"
-read -r base_s _ < <(measure sh -c "target/release/examples/serde_roundtrip < '$input'")
+read -r base_s _ < <(measure sh -c "$baselines/serde_roundtrip < '$input'")
 read -r all_s all_kb < <(measure "$leadscore" score -q --as-of 2026-11-27 "$input")
 read -r one_s _ < <(measure "$leadscore" score -q --threads 1 --as-of 2026-11-27 "$input")
 awk -v n="$count" -v b="$base_s" -v a="$all_s" -v o="$one_s" 'BEGIN {

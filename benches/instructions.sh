@@ -8,6 +8,9 @@
 # Usage:
 #   benches/instructions.sh            # measure, print case / baseline / now / ratio, gate
 #   benches/instructions.sh --update   # measure and rewrite benches/instructions.baseline
+#   BUILT=target/pgo/release benches/instructions.sh
+#                                      # count binaries built elsewhere (benches/pgo.sh),
+#                                      # without building; compared with the same baseline
 #
 # How each figure is taken (whole-process counts, so no instrumentation in the code):
 #   - score cases: `leadscore score -q --threads 1 --as-of 2026-11-27` over $LEADS generated
@@ -46,6 +49,10 @@ case "${1:-}" in
     exit 2
     ;;
 esac
+if [ $update = yes ] && [ -n "${BUILT:-}" ]; then
+  echo "the baseline is counted from this checkout's own release build: --update without BUILT" >&2
+  exit 2
+fi
 if ! command -v valgrind > /dev/null 2>&1; then
   echo "valgrind is required (apt-get install valgrind)" >&2
   exit 2
@@ -60,10 +67,13 @@ cleanup() {
 trap cleanup EXIT
 
 started=$(date +%s)
-cargo build --release --locked --quiet --bin leadscore --example gen_leads --example serde_roundtrip \
-  --example csv_roundtrip --example loadgen
-bin=target/release/leadscore
-ex=target/release/examples
+built=${BUILT:-target/release}
+if [ -z "${BUILT:-}" ]; then
+  cargo build --release --locked --quiet --bin leadscore --example gen_leads --example serde_roundtrip \
+    --example csv_roundtrip --example loadgen
+fi
+bin=$built/leadscore
+ex=$built/examples
 
 "$ex/gen_leads" "$LEADS" jsonl 42 > "$dir/default.jsonl"
 "$ex/gen_leads" "$LEADS" jsonl 42 --cardinality high > "$dir/high.jsonl"
