@@ -63,17 +63,21 @@ $score "$csv" > /dev/null || [ $? -eq 1 ]
 out=$(mktemp)
 "$gen/leadscore" serve --rules rules --as-of 2026-11-27 --listen 127.0.0.1:0 > "$out" 2> /dev/null &
 server=$!
-trap 'kill $server 2> /dev/null || true; rm -f "$out"' EXIT
+trap 'kill $server 2> /dev/null || true; rm -f "$out" "$out.lead"' EXIT
 addr=""
 for _ in $(seq 100); do
   addr=$(sed -n 's|^listening on http://||p' "$out")
   [ -n "$addr" ] && break
   sleep 0.1
 done
+if [ -z "$addr" ]; then
+  echo "the instrumented server did not start" >&2
+  exit 2
+fi
 sed -n 3p fixtures/leads.jsonl > "$out.lead"
 target/release/examples/loadgen --addr "$addr" --body "$out.lead" --requests 5000 \
   --concurrency 2 > /dev/null
-rm -f "$out.lead"
+# SIGTERM: a graceful exit, on which the instrumented binary writes its profile.
 kill -TERM $server
 wait $server
 
