@@ -15,7 +15,8 @@
 # and fails if not.
 #
 # Needs llvm-profdata from rustc's own LLVM: `rustup component add llvm-tools`.
-# Two release builds: about 8 minutes on the 2-core machine of BENCHMARKS.md.
+# Two release builds: 13 minutes in all on the 2-core machine of BENCHMARKS.md from an
+# empty target/pgo-gen, 6 when its dependencies are built.
 #
 # Usage: benches/pgo.sh [COUNT (training leads per file, default 200000)]
 set -euo pipefail
@@ -33,12 +34,11 @@ fi
 raw=$PWD/target/pgo-profiles
 rm -rf "$raw"
 mkdir -p "$raw"
-targets=(--bin leadscore --example gen_leads --example serde_roundtrip --example csv_roundtrip
-  --example loadgen)
+measured=(--bin leadscore --example serde_roundtrip --example csv_roundtrip)
 
 echo "== instrumented build (target/pgo-gen)" >&2
 RUSTFLAGS="-Cprofile-generate=$raw" cargo build --release --locked --quiet \
-  --target-dir target/pgo-gen "${targets[@]}"
+  --target-dir target/pgo-gen "${measured[@]}"
 gen=target/pgo-gen/release
 
 # Inputs from the plain build's generator and load from its client, so neither writes a
@@ -84,8 +84,10 @@ wait $server
 "$profdata" merge -o "$raw/merged.profdata" "$raw"/*.profraw
 
 echo "== build with the profile (target/pgo)" >&2
+# The generator and the client too: benches/instructions.sh runs them from the same
+# directory.
 RUSTFLAGS="-Cprofile-use=$raw/merged.profdata" cargo build --release --locked --quiet \
-  --target-dir target/pgo "${targets[@]}"
+  --target-dir target/pgo "${measured[@]}" --example gen_leads --example loadgen
 
 echo "== the same output as the plain build" >&2
 for rules in rules benches/models/twelve benches/models/heavy; do
