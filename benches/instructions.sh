@@ -35,6 +35,7 @@
 # covers that; when CI moves to a different CPU family, refresh the baseline with --update.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh # server_address (its generated-input folder is not used here)
 
 LEADS=${LEADS:-5000}
 REQUESTS=${REQUESTS:-1000}
@@ -146,13 +147,7 @@ serve() {
     "$bin" serve --rules rules --as-of 2026-11-27 --listen 127.0.0.1:0 \
     > "$dir/serve.stdout" 2> "$dir/valgrind.log" &
   server_pid=$!
-  # The first line on standard output is `listening on http://ADDR`; slow under valgrind.
-  for _ in $(seq 600); do
-    addr=$(sed -n 's|^listening on http://||p' "$dir/serve.stdout" 2> /dev/null || true)
-    [ -n "$addr" ] && break
-    kill -0 "$server_pid" 2> /dev/null || break
-    sleep 0.2
-  done
+  addr=$(server_address "$dir/serve.stdout" "$server_pid" 600)
   if [ -z "$addr" ]; then
     echo "the server did not start; valgrind said:" >&2
     tail -20 "$dir/valgrind.log" >&2

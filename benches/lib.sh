@@ -14,3 +14,17 @@ leads() {
   [ -s "$file" ] || target/release/examples/gen_leads "$count" "$1" 42 --cardinality "$2" > "$file"
   echo "$file"
 }
+
+# The address a `leadscore serve` started in the background as PID prints to FILE on its
+# first line (`listening on http://ADDR`), waiting up to TRIES fifths of a second; empty
+# when the server exits first or the time runs out. (Under valgrind, starting is slow.)
+server_address() {
+  local file=$1 pid=$2 tries=$3 addr=""
+  for _ in $(seq "$tries"); do
+    addr=$(sed -n 's|^listening on http://||p' "$file" 2> /dev/null || true)
+    [ -n "$addr" ] && break
+    kill -0 "$pid" 2> /dev/null || break
+    sleep 0.2
+  done
+  echo "$addr"
+}

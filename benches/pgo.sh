@@ -64,12 +64,7 @@ out=$(mktemp)
 "$gen/leadscore" serve --rules rules --as-of 2026-11-27 --listen 127.0.0.1:0 > "$out" 2> /dev/null &
 server=$!
 trap 'kill $server 2> /dev/null || true; rm -f "$out" "$out.lead"' EXIT
-addr=""
-for _ in $(seq 100); do
-  addr=$(sed -n 's|^listening on http://||p' "$out")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
+addr=$(server_address "$out" $server 100)
 if [ -z "$addr" ]; then
   echo "the instrumented server did not start" >&2
   exit 2
